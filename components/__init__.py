@@ -1,0 +1,1 @@
+"""Thin Pulumi ComponentResources; each turns something built by ``model`` into resources."""

@@ -1,0 +1,54 @@
+"""Shared pieces of the two hosts: the instance, its Elastic IP association, the SSH connection
+and the first remote step (wait for cloud-init). Used by KindHost and ProxyHost."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+from pulumi_command import remote
+
+from model import network, userdata
+
+
+@dataclass
+class HostArgs:
+    ami_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    key_name: pulumi.Input[str]
+    private_key: pulumi.Input[str]  # OpenSSH private key (secret)
+    eip: aws.ec2.Eip                # allocated by the composition so both hosts know both addresses
+    instance_type: str
+    root_volume_gb: int
+    user_data: pulumi.Input[str]
+    tags: dict[str, str]
+
+
+def connection(host: pulumi.Input[str], private_key: pulumi.Input[str]) -> remote.ConnectionArgs:
+    # EC2 boot outlasts pulumi-command's default ~8 s of dial retries (pulumi-command #1238):
+    # allow ~10 minutes of retries.
+    return remote.ConnectionArgs(host=host, user=network.SSH_USER, private_key=private_key,
+                                 dial_error_limit=60, per_dial_timeout=10)
+
+
+def declare_host(parent: pulumi.Resource, name: str, args: HostArgs):
+    """Instance + EIP association + cloud-init wait; returns (instance, ready_command)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    instance = aws.ec2.Instance(
+        f"{name}-instance", ami=args.ami_id, instance_type=args.instance_type,
+        subnet_id=args.subnet_id, vpc_security_group_ids=[args.security_group_id],
+        key_name=args.key_name, user_data=args.user_data, user_data_replace_on_change=True,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+        root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+            volume_type="gp3", volume_size=args.root_volume_gb, encrypted=True,
+            delete_on_termination=True),
+        tags={**args.tags, "Name": name}, opts=child)
+    association = aws.ec2.EipAssociation(
+        f"{name}-eip-assoc", allocation_id=args.eip.allocation_id, instance_id=instance.id, opts=child)
+    ready = remote.Command(
+        f"{name}-cloud-init", connection=connection(args.eip.public_ip, args.private_key),
+        create=userdata.ready_command(), triggers=[instance.id],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[association]))
+    return instance, ready

@@ -1,0 +1,34 @@
+"""KindHost: the EC2 host running a kind cluster (no default CNI, API on the EIP), and its
+kubeconfig, read over SSH once cloud-init has finished, as a secret."""
+from __future__ import annotations
+
+import pulumi
+from pulumi_command import remote
+
+from model import userdata
+
+from .ec2 import HostArgs, connection, declare_host
+
+
+class KindHost(pulumi.ComponentResource):
+    public_ip: pulumi.Output[str]
+    instance_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    ready: remote.Command
+
+    def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cilium-egress-lab:hosts:KindHost", name, None, opts)
+        instance, self.ready = declare_host(self, name, args)
+        kubeconfig = remote.Command(
+            f"{name}-kubeconfig", connection=connection(args.eip.public_ip, args.private_key),
+            create=args.eip.public_ip.apply(userdata.kubeconfig_command),
+            triggers=[instance.id],
+            # The kubeconfig carries the cluster-admin client key: never log it, keep it secret
+            # (pulumi-command #260, #773).
+            logging=remote.Logging.NONE,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready],
+                                        additional_secret_outputs=["stdout"]))
+        self.public_ip = args.eip.public_ip
+        self.instance_id = instance.id
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
+        self.register_outputs({"public_ip": self.public_ip, "kubeconfig": self.kubeconfig})

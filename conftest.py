@@ -1,0 +1,1 @@
+"""Makes the project root importable (model/, components/, stacks/) for every test."""

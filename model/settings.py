@@ -1,0 +1,234 @@
+"""Typed, validated settings: the one place configuration is read and checked.
+
+Pure: no Pulumi import. ``load_settings`` takes the raw values (strings as Pulumi's config
+returns them, or already-typed values from tests and the render CLI), checks every key, and
+either returns a frozen ``Settings`` or raises ``SettingsError`` listing *every* bad key with
+the value given and what is accepted. Callers do this before declaring any resource.
+
+``CONFIG_KEYS`` is also the source of the ``config:`` block in ``Pulumi.yaml``; a unit test
+keeps the two in step.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+PROJECT = "cilium-egress-lab"
+
+DEFAULT_CILIUM_VERSION = "1.18.10"
+DEFAULT_KIND_VERSION = "v0.30.0"
+
+
+class SettingsError(ValueError):
+    """Raised with every configuration problem found, one line per key."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(
+            f"invalid configuration ({len(self.errors)} problem"
+            f"{'s' if len(self.errors) != 1 else ''}):\n{lines}\n"
+            f"Fix with: pulumi config set <key> <value>   (or --set key=value for the render CLI)"
+        )
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    type: str  # Pulumi.yaml type: boolean | integer | string | array
+    default: Any
+    description: str
+    accepted: str
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("restrictEgress", "boolean", False,
+              "Lock the kind host's egress to the proxy (plus DNS and NTP). Only egress rules change.",
+              "true or false"),
+    ConfigKey("envName", "string", "demo",
+              "Suffix of every resource name (kind-<envName>, proxy-<envName>).",
+              "1-20 characters from [a-z0-9-]"),
+    ConfigKey("operatorCidr", "string", "auto",
+              "Who may reach SSH and the Kubernetes API. 'auto' looks up your public IPv4 once.",
+              "'auto' or an IPv4 CIDR such as 198.51.100.7/32 (not 0.0.0.0/0)"),
+    ConfigKey("allowedDomains", "array", ["*.roche.com"],
+              "Domains test-allow reaches through the proxy (Cilium toFQDNs patterns).",
+              "a non-empty list of DNS names or '*.'-wildcard patterns, e.g. [\"*.roche.com\"]"),
+    ConfigKey("proxyPort", "integer", 3128,
+              "TCP port of the HTTP proxy on the proxy host.",
+              "an integer from 1 to 65535"),
+    ConfigKey("kindInstanceType", "string", "m7i.large",
+              "EC2 type of the kind host (needs >= 8 GiB for kind + Cilium).",
+              "an EC2 instance type such as m7i.large"),
+    ConfigKey("proxyInstanceType", "string", "t3.small",
+              "EC2 type of the proxy host.",
+              "an EC2 instance type such as t3.small"),
+    ConfigKey("rootVolumeGb", "integer", 30,
+              "Size of each host's encrypted gp3 root volume in GiB.",
+              "an integer from 8 to 1024"),
+    ConfigKey("kindVersion", "string", DEFAULT_KIND_VERSION,
+              "kind release installed on the kind host.",
+              "a version such as v0.30.0"),
+    ConfigKey("ciliumVersion", "string", DEFAULT_CILIUM_VERSION,
+              "Cilium Helm chart version.",
+              "a version such as 1.18.10"),
+)
+KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    restrict_egress: bool
+    env_name: str
+    operator_cidr: str
+    allowed_domains: tuple[str, ...]
+    proxy_port: int
+    kind_instance_type: str
+    proxy_instance_type: str
+    root_volume_gb: int
+    kind_version: str
+    cilium_version: str
+
+    def name(self, role: str) -> str:
+        """Resource name for a role, e.g. ``kind`` -> ``kind-demo``."""
+        return f"{role}-{self.env_name}"
+
+
+# ---------------------------------------------------------------- parsers (value -> typed, or ValueError)
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN_RE = re.compile(rf"^(?:\*\.)?(?:{_DNS_LABEL}\.)+{_DNS_LABEL}$")
+_ENV_RE = re.compile(r"^[a-z0-9-]{1,20}$")
+_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_SEMVER_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    raise ValueError
+
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(v: Any) -> int:
+        if isinstance(v, bool):
+            raise ValueError
+        if isinstance(v, str):
+            if not re.fullmatch(r"\s*-?\d+\s*", v):
+                raise ValueError
+            v = int(v)
+        if not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError
+        return v
+    return parse
+
+
+def _env_name(v: Any) -> str:
+    if not isinstance(v, str) or not _ENV_RE.match(v):
+        raise ValueError
+    return v
+
+
+def _operator_cidr(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError
+    if v == "auto":
+        return v
+    net = ipaddress.IPv4Network(v, strict=True)  # AddressValueError/ValueError both ValueError
+    if net.prefixlen == 0:
+        raise ValueError
+    return str(net)
+
+
+def _domains(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        text = v.strip()
+        v = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ValueError
+    out: list[str] = []
+    for item in v:
+        if not isinstance(item, str) or not _DOMAIN_RE.match(item.lower()) or len(item) > 253:
+            raise ValueError(f"{item!r} is not a DNS name or '*.'-wildcard pattern")
+        if item.lower() in out:
+            raise ValueError(f"{item!r} is listed twice")
+        out.append(item.lower())
+    return tuple(out)
+
+
+def _instance_type(v: Any) -> str:
+    if not isinstance(v, str) or not _INSTANCE_RE.match(v):
+        raise ValueError
+    return v
+
+
+def _version(prefix_v: bool) -> Callable[[Any], str]:
+    def parse(v: Any) -> str:
+        if not isinstance(v, str) or not _SEMVER_RE.match(v):
+            raise ValueError
+        bare = v.lstrip("v")
+        return f"v{bare}" if prefix_v else bare
+    return parse
+
+
+_PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "restrictEgress": ("restrict_egress", _bool),
+    "envName": ("env_name", _env_name),
+    "operatorCidr": ("operator_cidr", _operator_cidr),
+    "allowedDomains": ("allowed_domains", _domains),
+    "proxyPort": ("proxy_port", _int(1, 65535)),
+    "kindInstanceType": ("kind_instance_type", _instance_type),
+    "proxyInstanceType": ("proxy_instance_type", _instance_type),
+    "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
+    "kindVersion": ("kind_version", _version(prefix_v=True)),
+    "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
+}
+assert set(_PARSERS) == set(KEYS_BY_NAME), "every config key needs a parser"
+
+
+def load_settings(raw: Mapping[str, Any],
+                  public_ip_lookup: Callable[[], str] | None = None) -> Settings:
+    """Parse and validate ``raw`` (key -> value or None for "not set").
+
+    ``public_ip_lookup`` resolves ``operatorCidr: auto``; it is called at most once, and only
+    when every other check passed, so a typo never costs a network round trip. Unknown keys are
+    errors too (a misspelt key would otherwise be silently ignored).
+    """
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    for key in raw:
+        if key not in KEYS_BY_NAME:
+            errors.append(f"{key}: unknown key; accepted keys: {', '.join(KEYS_BY_NAME)}")
+    for key, (field, parse) in _PARSERS.items():
+        spec = KEYS_BY_NAME[key]
+        value = raw.get(key)
+        if value is None:
+            value = spec.default
+        try:
+            values[field] = parse(value)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            detail = f" ({exc})" if str(exc) and not isinstance(exc, json.JSONDecodeError) else ""
+            errors.append(f"{key}: {value!r} is not accepted{detail}; accepted: {spec.accepted}")
+    if not errors and values["operator_cidr"] == "auto":
+        values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
+    if errors:
+        raise SettingsError(errors)
+    return Settings(**values)
+
+
+def _resolve_auto(lookup: Callable[[], str] | None, errors: list[str]) -> str:
+    hint = ("set it explicitly: pulumi config set operatorCidr <your-public-ip>/32 "
+            "(accepted: " + KEYS_BY_NAME["operatorCidr"].accepted + ")")
+    if lookup is None:
+        errors.append(f"operatorCidr: 'auto' needs a public-IP lookup, none is available here; {hint}")
+        return "auto"
+    try:
+        ip = ipaddress.IPv4Address(lookup().strip())
+    except Exception as exc:  # noqa: BLE001 - any failure becomes one clear config error
+        errors.append(f"operatorCidr: 'auto' could not look up your public IPv4 ({exc}); {hint}")
+        return "auto"
+    return f"{ip}/32"

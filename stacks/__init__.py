@@ -1,0 +1,1 @@
+"""Compositions: wire the components into a stack."""

@@ -1,0 +1,85 @@
+"""The lab composition: network, key, two hosts with their security groups, the egress lock."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pulumi
+import pulumi_aws as aws
+
+from components.ec2 import HostArgs
+from components.egress_lock import EgressLock, EgressLockArgs
+from components.kind_host import KindHost
+from components.network import Network, NetworkArgs
+from components.proxy_host import ProxyHost
+from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
+from components.ssh_key import SshKey
+from model import network, security_groups as sg, userdata
+from model.settings import PROJECT, Settings
+
+
+def declare(settings: Settings) -> dict[str, Any]:
+    """Declare every resource; return the stack outputs (name -> value or Output)."""
+    tags = {"project": PROJECT, "env": settings.env_name}
+    net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags))
+    key = SshKey(settings.name("ssh"), tags)
+    ami = aws.ec2.get_ami_output(
+        most_recent=True, owners=[network.UBUNTU_OWNER],
+        filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[network.UBUNTU_NAME_FILTER]),
+                 aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])])
+
+    # Both Elastic IPs exist before either host boots: each host's user-data and security group
+    # name the other's address, with no cycle and no serial boot.
+    eip_opts = pulumi.ResourceOptions(depends_on=[net.internet_gateway])
+    kind_eip = aws.ec2.Eip(settings.name("kind-eip"), domain="vpc",
+                           tags={**tags, "Name": settings.name("kind")}, opts=eip_opts)
+    proxy_eip = aws.ec2.Eip(settings.name("proxy-eip"), domain="vpc",
+                            tags={**tags, "Name": settings.name("proxy")}, opts=eip_opts)
+    kind_cidr = kind_eip.public_ip.apply(network.host_cidr)
+    proxy_cidr = proxy_eip.public_ip.apply(network.host_cidr)
+
+    kind_sg = LockableSecurityGroup(settings.name("kind") + "-sg", LockableSecurityGroupArgs(
+        vpc_id=net.vpc_id, description="cilium-egress-lab kind host", tags=tags,
+        ingress=sg.kind_ingress(settings), egress=sg.kind_egress_base(settings, proxy_cidr)))
+    proxy_sg = LockableSecurityGroup(settings.name("proxy") + "-sg", LockableSecurityGroupArgs(
+        vpc_id=net.vpc_id, description="cilium-egress-lab proxy host", tags=tags,
+        ingress=sg.proxy_ingress(settings, kind_cidr), egress=sg.proxy_egress(settings)))
+
+    def host_args(eip: aws.ec2.Eip, group: LockableSecurityGroup, instance_type: str,
+                  user_data: pulumi.Input[str]) -> HostArgs:
+        return HostArgs(ami_id=ami.id, subnet_id=net.subnet_id, security_group_id=group.security_group_id,
+                        key_name=key.key_name, private_key=key.private_key_openssh, eip=eip,
+                        instance_type=instance_type, root_volume_gb=settings.root_volume_gb,
+                        user_data=user_data, tags=tags)
+
+    kind = KindHost(settings.name("kind"), host_args(
+        kind_eip, kind_sg, settings.kind_instance_type,
+        pulumi.Output.all(kind_eip.public_ip, proxy_eip.public_ip).apply(
+            lambda ips: userdata.kind_host_user_data(settings, ips[0], ips[1]))))
+    proxy = ProxyHost(settings.name("proxy"), host_args(
+        proxy_eip, proxy_sg, settings.proxy_instance_type,
+        kind_eip.public_ip.apply(lambda ip: userdata.proxy_host_user_data(settings, ip))))
+
+    toggle = sg.kind_egress_toggle(settings)
+    EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
+        security_group_id=kind_sg.security_group_id, rules=toggle, after=[kind.ready]))
+
+    effective = sg.kind_egress(settings, proxy_cidr)
+    ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731
+    return {
+        "kindPublicIp": kind.public_ip,
+        "proxyPublicIp": proxy.public_ip,
+        "sshKind": kind.public_ip.apply(ssh),
+        "sshProxy": proxy.public_ip.apply(ssh),
+        "sshPrivateKey": key.private_key_openssh,
+        "kubeconfig": kind.kubeconfig,
+        "restrictEgress": settings.restrict_egress,
+        "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
+            lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
+    }
+
+
+def main(read_settings: Callable[[], Settings], export: Callable[[str, Any], None] = pulumi.export):
+    """The whole program: settings first (fails before any resource), then resources, then outputs."""
+    settings = read_settings()
+    for name, value in declare(settings).items():
+        export(name, value)

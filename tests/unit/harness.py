@@ -1,0 +1,144 @@
+"""Run the Pulumi program under mocks and record what it declares.
+
+``run_program(config)`` sets fresh mocks and config, runs ``stacks.lab.main`` exactly as
+``__main__.py`` does (settings from ``pulumi.Config``), waits for every registration and returns a
+``Program``: each resource's type, name, inputs, parent, dependencies and provider, plus the
+resolved stack outputs with their secretness. No network, no CLI, no engine.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from model.settings import PROJECT
+
+KIND_IP = "203.0.113.10"
+PROXY_IP = "203.0.113.20"
+OPERATOR_IP = "198.51.100.7"
+FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
+SECRET_MARKER = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n"
+
+
+@dataclass
+class Res:
+    type: str
+    name: str
+    inputs: dict
+    urn: str
+    parent: str
+    deps: list[str]
+    provider: str
+    custom: bool
+    secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that arrived as secrets
+
+
+@dataclass
+class Program:
+    resources: list[Res]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+    def of_type(self, typ: str) -> list[Res]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str) -> Res:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Res:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+class LabMocks(Mocks):
+    def new_resource(self, args: MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "aws:ec2/eip:Eip":
+            state["publicIp"] = KIND_IP if "kind" in args.name else PROXY_IP
+            state["allocationId"] = f"eipalloc-{args.name}"
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            state["privateKeyOpenssh"] = SECRET_MARKER
+            state["publicKeyOpenssh"] = "ssh-ed25519 AAAAfake"
+        elif args.typ == "aws:ec2/keyPair:KeyPair":
+            state["keyName"] = args.name
+        elif args.typ == "command:remote:Command":
+            state["stdout"] = FAKE_KUBECONFIG if args.name.endswith("-kubeconfig") else ""
+        return f"{args.name}-id", state
+
+    def call(self, args):
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0123456789abcdef0", "architecture": "x86_64"}
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """MockMonitor that also keeps what MockResourceArgs drops: parent and dependencies."""
+
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.records: list[Res] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            self.records.append(Res(
+                type=request.type, name=request.name,
+                inputs={k: _unwrap(v) for k, v in raw.items()}, urn=response.urn,
+                parent=request.parent, deps=list(request.dependencies),
+                provider=request.provider, custom=bool(request.custom),
+                secret_inputs={k for k, v in raw.items() if _is_secret(v)}))
+        return response
+
+
+def _is_secret(v: Any) -> bool:
+    return isinstance(v, dict) and v.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _unwrap(v: Any) -> Any:
+    """Strip the wire format's secret wrappers, recursively."""
+    if _is_secret(v):
+        return _unwrap(v["value"])
+    if isinstance(v, dict):
+        return {k: _unwrap(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_unwrap(x) for x in v]
+    return v
+
+
+def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP) -> Program:
+    """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does)."""
+    from stacks import lab
+    from stacks.config import read_settings
+
+    mocks = LabMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({
+        f"{PROJECT}:{k}": (json.dumps(v) if isinstance(v, (list, dict, bool)) else str(v))
+        for k, v in (config or {}).items()})
+    exported: dict[str, Any] = {}
+    program = Program(resources=monitor.records)
+
+    def body():
+        lab.main(lambda: read_settings(public_ip_lookup=lambda: public_ip), exported.__setitem__)
+
+    try:
+        _sync_await(run_pulumi_func(body))
+    except Exception as exc:  # noqa: BLE001 - the caller asserts on it
+        program.error = exc
+        return program
+    for name, value in exported.items():
+        out = pulumi.Output.from_input(value)
+        program.outputs[name] = _sync_await(out.future())
+        if _sync_await(out.is_secret()):
+            program.secret_outputs.add(name)
+    return program

@@ -1,0 +1,196 @@
+"""The AWS part of the program under mocks: inventory, exact rule sets, the lock toggle, invariants."""
+from __future__ import annotations
+
+import pytest
+
+from .harness import FAKE_KUBECONFIG, KIND_IP, OPERATOR_IP, PROXY_IP, SECRET_MARKER, run_program
+
+SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_OUT = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+@pytest.fixture(scope="module")
+def unlocked():
+    p = run_program({})
+    assert p.error is None, p.error
+    return p
+
+
+@pytest.fixture(scope="module")
+def locked():
+    p = run_program({"restrictEgress": True})
+    assert p.error is None, p.error
+    return p
+
+
+def rules(program, typ, group):
+    """{rule key: (protocol, from, to, cidr)} of one group's rules of one direction."""
+    out = {}
+    for r in program.of_type(typ):
+        owner = r.name.split("-ingress-")[0].split("-egress-")[0]
+        if owner == group:
+            key = r.name[len(group) + 1:]
+            out[key] = (r.inputs["ipProtocol"], r.inputs.get("fromPort"), r.inputs.get("toPort"),
+                        r.inputs["cidrIpv4"])
+    return out
+
+
+def test_inventory_of_the_default_stack(unlocked):
+    counts = {}
+    for r in unlocked.resources:
+        counts[r.type] = counts.get(r.type, 0) + 1
+    assert counts == {
+        "cilium-egress-lab:network:Network": 1,
+        "cilium-egress-lab:access:SshKey": 1,
+        "cilium-egress-lab:network:LockableSecurityGroup": 2,
+        "cilium-egress-lab:network:EgressLock": 1,
+        "cilium-egress-lab:hosts:KindHost": 1,
+        "cilium-egress-lab:hosts:ProxyHost": 1,
+        "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 1,
+        "aws:ec2/internetGateway:InternetGateway": 1, "aws:ec2/routeTable:RouteTable": 1,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": 1,
+        "tls:index/privateKey:PrivateKey": 1, "aws:ec2/keyPair:KeyPair": 1,
+        "aws:ec2/securityGroup:SecurityGroup": 2, SG_IN: 4, SG_OUT: 3,
+        "aws:ec2/eip:Eip": 2, "aws:ec2/eipAssociation:EipAssociation": 2, INSTANCE: 2,
+        "command:remote:Command": 3,
+    }
+    vpc = unlocked.named("net-demo-vpc")
+    assert vpc.inputs["cidrBlock"] == "10.0.0.0/16"
+    assert unlocked.named("net-demo-public").inputs["cidrBlock"] == "10.0.100.0/24"
+    route = unlocked.named("net-demo-public-rt").inputs["routes"]
+    assert [r["cidrBlock"] for r in route] == ["0.0.0.0/0"] and "gatewayId" in route[0]
+    assert not unlocked.of_type("aws:ec2/natGateway:NatGateway")
+
+
+def test_exact_rule_sets_unlocked(unlocked):
+    op = f"{OPERATOR_IP}/32"
+    assert rules(unlocked, SG_IN, "kind-demo-sg") == {
+        "ingress-ssh": ("tcp", 22, 22, op), "ingress-kube-api": ("tcp", 6443, 6443, op)}
+    assert rules(unlocked, SG_IN, "proxy-demo-sg") == {
+        "ingress-ssh": ("tcp", 22, 22, op), "ingress-proxy": ("tcp", 3128, 3128, f"{KIND_IP}/32")}
+    assert rules(unlocked, SG_OUT, "proxy-demo-sg") == {"egress-all": ("-1", None, None, "0.0.0.0/0")}
+    kind_egress = rules(unlocked, SG_OUT, "kind-demo-sg") | rules(unlocked, SG_OUT, "kind-demo-sg-lock")
+    assert kind_egress == {"egress-proxy": ("-1", None, None, f"{PROXY_IP}/32"),
+                           "egress-all": ("-1", None, None, "0.0.0.0/0")}
+
+
+def test_exact_rule_sets_locked(locked):
+    kind_egress = rules(locked, SG_OUT, "kind-demo-sg") | rules(locked, SG_OUT, "kind-demo-sg-lock")
+    assert kind_egress == {
+        "egress-proxy": ("-1", None, None, f"{PROXY_IP}/32"),
+        "egress-dns-tcp": ("tcp", 53, 53, "0.0.0.0/0"),
+        "egress-dns-udp": ("udp", 53, 53, "0.0.0.0/0"),
+        "egress-ntp": ("udp", 123, 123, "0.0.0.0/0"),
+    }
+    assert [r["key"] for r in locked.outputs["kindEgressRules"]] == [
+        "egress-proxy", "egress-dns-tcp", "egress-dns-udp", "egress-ntp"]
+    assert locked.outputs["kindEgressRules"][0]["cidr"] == f"{PROXY_IP}/32"
+
+
+def test_custom_proxy_port_reaches_rules_and_user_data():
+    p = run_program({"proxyPort": 8888, "operatorCidr": "192.0.2.0/24"})
+    assert rules(p, SG_IN, "proxy-demo-sg")["ingress-proxy"] == ("tcp", 8888, 8888, f"{KIND_IP}/32")
+    assert rules(p, SG_IN, "kind-demo-sg")["ingress-ssh"][3] == "192.0.2.0/24"
+    assert f"http://{PROXY_IP}:8888" in p.named("kind-demo-instance").inputs["userData"]
+    assert "http_port 8888" in p.named("proxy-demo-instance").inputs["userData"]
+
+
+def test_toggle_changes_only_egress_rules(unlocked, locked):
+    def by_name(p):
+        return {(r.type, r.name): r.inputs for r in p.resources}
+    a, b = by_name(unlocked), by_name(locked)
+    changed = {n for n in a.keys() & b.keys() if a[n] != b[n]}
+    assert changed == set(), f"lock toggle changed inputs of {sorted(changed)}"
+    only_a, only_b = a.keys() - b.keys(), b.keys() - a.keys()
+    assert only_a == {(SG_OUT, "kind-demo-sg-lock-egress-all")}
+    assert only_b == {(SG_OUT, "kind-demo-sg-lock-egress-dns-tcp"), (SG_OUT, "kind-demo-sg-lock-egress-dns-udp"),
+                      (SG_OUT, "kind-demo-sg-lock-egress-ntp")}
+
+
+def test_lock_rules_wait_for_the_cluster_but_the_boot_path_does_not(locked):
+    ready = locked.named("kind-demo-cloud-init").urn
+    for r in locked.of_type(SG_OUT):
+        if r.name.startswith("kind-demo-sg-lock-"):
+            assert ready in r.deps, f"{r.name} does not wait for the kind host"
+    boot_path = locked.named("kind-demo-sg-egress-proxy")
+    assert ready not in boot_path.deps  # the host needs this rule to boot at all
+
+
+def test_no_ingress_open_to_the_world(unlocked, locked):
+    for p in (unlocked, locked):
+        for r in p.of_type(SG_IN):
+            assert r.inputs["cidrIpv4"] not in ("0.0.0.0/0",) and "cidrIpv6" not in r.inputs, r.name
+            assert r.inputs["cidrIpv4"].endswith("/32") or r.inputs["cidrIpv4"] == f"{OPERATOR_IP}/32"
+
+
+def test_security_groups_have_no_inline_rules(unlocked):
+    for g in unlocked.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        assert not g.inputs.get("ingress") and not g.inputs.get("egress"), g.name
+
+
+def test_instances_are_hardened(unlocked):
+    instances = unlocked.of_type(INSTANCE)
+    assert {i.name for i in instances} == {"kind-demo-instance", "proxy-demo-instance"}
+    for i in instances:
+        assert i.inputs["metadataOptions"]["httpTokens"] == "required"
+        root = i.inputs["rootBlockDevice"]
+        assert root["encrypted"] is True and root["volumeType"] == "gp3" and root["volumeSize"] == 30
+        assert i.inputs["userDataReplaceOnChange"] is True
+        assert i.inputs["ami"] == "ami-0123456789abcdef0"
+        assert "associatePublicIpAddress" not in i.inputs or not i.inputs["associatePublicIpAddress"]
+    assert unlocked.named("kind-demo-instance").inputs["instanceType"] == "m7i.large"
+
+
+def test_both_eips_exist_before_either_instance(unlocked):
+    kind_eip, proxy_eip = unlocked.named("kind-eip-demo").urn, unlocked.named("proxy-eip-demo").urn
+    # user-data names the other host's address: both are allocated before either instance boots
+    assert {kind_eip, proxy_eip} <= set(unlocked.named("kind-demo-instance").deps)
+    assert kind_eip in unlocked.named("proxy-demo-instance").deps
+    for host in ("kind", "proxy"):  # and neither instance waits for the other instance
+        other = "proxy" if host == "kind" else "kind"
+        assert unlocked.named(f"{other}-demo-instance").urn not in unlocked.named(f"{host}-demo-instance").deps
+    for e in unlocked.of_type("aws:ec2/eip:Eip"):
+        assert e.inputs["domain"] == "vpc"
+        assert unlocked.named("net-demo-igw").urn in e.deps
+
+
+def test_readiness_commands_wait_for_cloud_init_with_generous_retries(unlocked):
+    for host in ("kind-demo", "proxy-demo"):
+        cmd = unlocked.named(f"{host}-cloud-init")
+        assert cmd.inputs["create"].startswith("cloud-init status --wait")
+        assert "test $? -eq 2" in cmd.inputs["create"]
+        assert cmd.inputs["connection"]["dialErrorLimit"] >= 30
+        assert "connection" in cmd.secret_inputs  # it carries the private key
+        assert cmd.inputs["triggers"] == [f"{host}-instance-id"]
+        assert unlocked.named(f"{host}-eip-assoc").urn in cmd.deps
+    kube = unlocked.named("kind-demo-kubeconfig")
+    assert unlocked.named("kind-demo-cloud-init").urn in kube.deps
+    assert kube.inputs["logging"] == "none"
+    assert f"server: https://{KIND_IP}:6443" in kube.inputs["create"]
+
+
+def test_secrets_stay_secret(unlocked):
+    assert {"sshPrivateKey", "kubeconfig"} <= unlocked.secret_outputs
+    assert unlocked.outputs["kubeconfig"] == FAKE_KUBECONFIG
+    assert unlocked.outputs["sshPrivateKey"] == SECRET_MARKER
+    for name, value in unlocked.outputs.items():
+        if name not in unlocked.secret_outputs:
+            assert "PRIVATE KEY" not in str(value) and "client-key-data" not in str(value), name
+
+
+def test_plain_outputs(unlocked):
+    o = unlocked.outputs
+    assert (o["kindPublicIp"], o["proxyPublicIp"]) == (KIND_IP, PROXY_IP)
+    assert o["sshKind"] == f"ssh -i lab.key ubuntu@{KIND_IP}"
+    assert o["restrictEgress"] is False
+    assert isinstance(o["kindEgressRules"], list) and "kindEgressRules" not in unlocked.secret_outputs
+
+
+def test_every_child_has_a_component_parent_and_derived_name(unlocked):
+    components = {r.urn: r for r in unlocked.resources if not r.custom}
+    for r in unlocked.resources:
+        if r.custom and r.type != "aws:ec2/eip:Eip":
+            parent = components.get(r.parent)
+            assert parent is not None, f"{r.name} has no component parent"
+            assert r.name.startswith(parent.name + "-"), (r.name, parent.name)

@@ -1,0 +1,135 @@
+"""Settings: defaults, Pulumi.yaml agreement, and every bad value failing before any resource."""
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+
+from model.settings import CONFIG_KEYS, SettingsError, load_settings
+
+from .harness import OPERATOR_IP, run_program
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_documented_ones():
+    s = load_settings({}, public_ip_lookup=lambda: "198.51.100.7")
+    assert s.restrict_egress is False
+    assert s.env_name == "demo"
+    assert s.operator_cidr == "198.51.100.7/32"
+    assert s.allowed_domains == ("*.roche.com",)
+    assert s.proxy_port == 3128
+    assert s.root_volume_gb == 30
+    assert s.cilium_version == "1.18.10"
+    assert s.kind_version.startswith("v")
+    assert s.name("kind") == "kind-demo"
+
+
+def test_pulumi_yaml_declares_every_key_with_the_model_default_and_type():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == {k.name for k in CONFIG_KEYS}
+    for key in CONFIG_KEYS:
+        assert declared[key.name]["type"] == key.type, key.name
+        assert declared[key.name]["default"] == key.default, key.name
+        assert declared[key.name]["description"], key.name
+
+
+def test_pulumi_yaml_uses_a_local_file_backend():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["backend"]["url"].startswith("file://")
+    assert project["runtime"]["name"] == "python"
+
+
+def test_values_arrive_as_strings_from_pulumi_config():
+    s = load_settings({"restrictEgress": "TRUE", "proxyPort": "8080", "rootVolumeGb": "64",
+                       "allowedDomains": '["*.Example.com", "api.example.org"]',
+                       "operatorCidr": "10.1.0.0/16", "kindVersion": "0.29.0",
+                       "ciliumVersion": "v1.18.10"})
+    assert (s.restrict_egress, s.proxy_port, s.root_volume_gb) == (True, 8080, 64)
+    assert s.allowed_domains == ("*.example.com", "api.example.org")
+    assert s.operator_cidr == "10.1.0.0/16"
+    assert (s.kind_version, s.cilium_version) == ("v0.29.0", "1.18.10")
+
+
+def test_comma_separated_domains_are_accepted_for_the_render_cli():
+    assert load_settings({"allowedDomains": "*.roche.com, www.example.org",
+                          "operatorCidr": "10.0.0.0/8"}).allowed_domains == (
+        "*.roche.com", "www.example.org")
+
+
+# (key, bad value, text the message must contain besides the key)
+BAD = [
+    ("restrictEgress", "yes", "true or false"),
+    ("envName", "Demo", "[a-z0-9-]"),
+    ("envName", "a" * 21, "1-20"),
+    ("envName", "", "1-20"),
+    ("operatorCidr", "0.0.0.0/0", "not 0.0.0.0/0"),
+    ("operatorCidr", "10.0.0.1/8", "IPv4 CIDR"),
+    ("operatorCidr", "myhost", "IPv4 CIDR"),
+    ("operatorCidr", "2001:db8::/32", "IPv4 CIDR"),
+    ("allowedDomains", [], "non-empty"),
+    ("allowedDomains", ["*"], "wildcard"),
+    ("allowedDomains", ["roche..com"], "DNS names"),
+    ("allowedDomains", ["*.roche.com", "*.roche.com"], "listed twice"),
+    ("allowedDomains", "[not json", "non-empty list"),
+    ("proxyPort", 0, "1 to 65535"),
+    ("proxyPort", 70000, "1 to 65535"),
+    ("proxyPort", "http", "1 to 65535"),
+    ("kindInstanceType", "", "instance type"),
+    ("proxyInstanceType", "small", "instance type"),
+    ("rootVolumeGb", 4, "8 to 1024"),
+    ("rootVolumeGb", 4096, "8 to 1024"),
+    ("kindVersion", "latest", "v0.30.0"),
+    ("ciliumVersion", "1.18", "1.18.10"),
+]
+
+
+@pytest.mark.parametrize("key,value,accepted", BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in BAD])
+def test_bad_value_fails_before_any_resource(key, value, accepted):
+    program = run_program({key: value})
+    assert program.error is not None, f"{key}={value!r} was accepted"
+    assert program.resources == [], "resources were declared before validation failed"
+    message = str(program.error)
+    line = next((ln for ln in message.splitlines() if ln.strip().startswith(f"- {key}:")), None)
+    assert line is not None, message
+    assert accepted in line, line
+    shown = value[0] if isinstance(value, list) and value else value
+    if shown not in ("", []):
+        assert str(shown)[:10] in line, f"bad value not shown: {line}"
+
+
+def test_all_errors_are_reported_together():
+    with pytest.raises(SettingsError) as err:
+        load_settings({"proxyPort": "0", "envName": "UPPER", "rootVolumeGb": "1", "bogusKey": "1"},
+                      public_ip_lookup=lambda: OPERATOR_IP)
+    keys = sorted(e.split(":")[0] for e in err.value.errors)
+    assert keys == ["bogusKey", "envName", "proxyPort", "rootVolumeGb"]
+
+
+def test_auto_operator_cidr_uses_the_lookup_once_and_explains_failure():
+    calls = []
+    s = load_settings({}, public_ip_lookup=lambda: calls.append(1) or "203.0.113.99\n")
+    assert s.operator_cidr == "203.0.113.99/32" and calls == [1]
+
+    def offline():
+        raise TimeoutError("timed out")
+    with pytest.raises(SettingsError) as err:
+        load_settings({}, public_ip_lookup=offline)
+    assert "operatorCidr" in str(err.value) and "pulumi config set operatorCidr" in str(err.value)
+    with pytest.raises(SettingsError, match="operatorCidr"):
+        load_settings({}, public_ip_lookup=lambda: "<html>captive portal</html>")
+
+
+def test_auto_lookup_is_skipped_when_other_keys_are_wrong():
+    def must_not_run():
+        raise AssertionError("looked up the IP despite a bad config")
+    with pytest.raises(SettingsError):
+        load_settings({"proxyPort": "-1"}, public_ip_lookup=must_not_run)
+
+
+def test_auto_lookup_failure_declares_nothing():
+    from tests.unit import harness
+    program = harness.run_program({}, public_ip="not-an-ip")
+    assert program.error is not None and "operatorCidr" in str(program.error)
+    assert program.resources == []
