@@ -75,8 +75,45 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("ciliumVersion", "string", DEFAULT_CILIUM_VERSION,
               "Cilium Helm chart version.",
               "a version such as 1.18.10"),
+    ConfigKey("probeUrl", "string", "https://www.roche.com",
+              "URL the probes fetch that the policy sends through the proxy.",
+              "an http(s) URL whose host matches an allowedDomains entry"),
+    ConfigKey("controlUrl", "string", "https://www.example.com",
+              "URL the probes fetch that no policy allows (the control).",
+              "an http(s) URL whose host matches no allowedDomains entry"),
+    ConfigKey("strictVerification", "boolean", True,
+              "Fail the update when a probe's observed result differs from the expected matrix.",
+              "true or false"),
+    ConfigKey("mtlsInjection", "boolean", False,
+              "Add the mTLS-injection scenario (PKI, mTLS backend, cluster-wide Envoy config, probes).",
+              "true or false"),
+    ConfigKey("mtlsClientCn", "string", "cilium-egress-lab-client",
+              "Common name of the client certificate Envoy presents to the mTLS backend.",
+              "1-64 characters from [A-Za-z0-9 .-]"),
+    ConfigKey("mtlsServerName", "string", "mtls-server.cilium-egress-lab.internal",
+              "DNS name in the backend's server certificate; Envoy sends it as SNI and verifies it.",
+              "a DNS name"),
+    ConfigKey("pkiCaValidityHours", "integer", 8760,
+              "Validity of the root and intermediate CAs, in hours.",
+              "an integer from 24 to 87600"),
+    ConfigKey("pkiCertValidityHours", "integer", 2160,
+              "Validity of the server and client certificates, in hours (not beyond the CAs').",
+              "an integer from 1 to 87600, at most pkiCaValidityHours"),
 )
 KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
+
+
+def pulumi_config_block() -> dict[str, dict]:
+    """The ``config:`` block of Pulumi.yaml, derived from CONFIG_KEYS (a test keeps them equal)."""
+    block = {}
+    for k in CONFIG_KEYS:
+        entry: dict[str, Any] = {"type": k.type}
+        if k.type == "array":
+            entry["items"] = {"type": "string"}
+        entry["default"] = k.default
+        entry["description"] = f"{k.description} Accepted: {k.accepted}."
+        block[k.name] = entry
+    return block
 
 
 @dataclass(frozen=True)
@@ -91,6 +128,22 @@ class Settings:
     root_volume_gb: int
     kind_version: str
     cilium_version: str
+    probe_url: str
+    control_url: str
+    strict_verification: bool
+    mtls_injection: bool
+    mtls_client_cn: str
+    mtls_server_name: str
+    pki_ca_validity_hours: int
+    pki_cert_validity_hours: int
+
+    @property
+    def probe_host(self) -> str:
+        return url_host(self.probe_url)
+
+    @property
+    def control_host(self) -> str:
+        return url_host(self.control_url)
 
     def name(self, role: str) -> str:
         """Resource name for a role, e.g. ``kind`` -> ``kind-demo``."""
@@ -103,6 +156,33 @@ _DOMAIN_RE = re.compile(rf"^(?:\*\.)?(?:{_DNS_LABEL}\.)+{_DNS_LABEL}$")
 _ENV_RE = re.compile(r"^[a-z0-9-]{1,20}$")
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _SEMVER_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+
+def url_host(url: str) -> str:
+    from urllib.parse import urlsplit
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _url(v: Any) -> str:
+    from urllib.parse import urlsplit
+    if not isinstance(v, str):
+        raise ValueError
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not _DOMAIN_RE.match(url_host(v)) or "*" in v:
+        raise ValueError
+    return v
+
+
+def _cn(v: Any) -> str:
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9 .-]{1,64}", v) or v.strip() != v:
+        raise ValueError
+    return v
+
+
+def _dns_name(v: Any) -> str:
+    if not isinstance(v, str) or v.startswith("*") or not _DOMAIN_RE.match(v.lower()):
+        raise ValueError
+    return v.lower()
 
 
 def _bool(v: Any) -> bool:
@@ -186,17 +266,27 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
     "kindVersion": ("kind_version", _version(prefix_v=True)),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
+    "probeUrl": ("probe_url", _url),
+    "controlUrl": ("control_url", _url),
+    "strictVerification": ("strict_verification", _bool),
+    "mtlsInjection": ("mtls_injection", _bool),
+    "mtlsClientCn": ("mtls_client_cn", _cn),
+    "mtlsServerName": ("mtls_server_name", _dns_name),
+    "pkiCaValidityHours": ("pki_ca_validity_hours", _int(24, 87600)),
+    "pkiCertValidityHours": ("pki_cert_validity_hours", _int(1, 87600)),
 }
 assert set(_PARSERS) == set(KEYS_BY_NAME), "every config key needs a parser"
 
 
 def load_settings(raw: Mapping[str, Any],
-                  public_ip_lookup: Callable[[], str] | None = None) -> Settings:
+                  public_ip_lookup: Callable[[], str] | None = None,
+                  resolve_operator_cidr: bool = True) -> Settings:
     """Parse and validate ``raw`` (key -> value or None for "not set").
 
     ``public_ip_lookup`` resolves ``operatorCidr: auto``; it is called at most once, and only
     when every other check passed, so a typo never costs a network round trip. Unknown keys are
-    errors too (a misspelt key would otherwise be silently ignored).
+    errors too (a misspelt key would otherwise be silently ignored). ``resolve_operator_cidr=False``
+    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it).
     """
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -213,11 +303,30 @@ def load_settings(raw: Mapping[str, Any],
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             detail = f" ({exc})" if str(exc) and not isinstance(exc, json.JSONDecodeError) else ""
             errors.append(f"{key}: {value!r} is not accepted{detail}; accepted: {spec.accepted}")
-    if not errors and values["operator_cidr"] == "auto":
+    errors += _cross_checks(values)
+    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:
         raise SettingsError(errors)
     return Settings(**values)
+
+
+def _cross_checks(v: dict[str, Any]) -> list[str]:
+    """Rules that relate two keys; only run on keys that parsed."""
+    from .fqdn import matches_any
+    errors = []
+    domains = v.get("allowed_domains")
+    if domains and "probe_url" in v and not matches_any(domains, url_host(v["probe_url"])):
+        errors.append(f"probeUrl: {v['probe_url']!r} matches no allowedDomains entry {list(domains)}; "
+                      f"accepted: {KEYS_BY_NAME['probeUrl'].accepted}")
+    if domains and "control_url" in v and matches_any(domains, url_host(v["control_url"])):
+        errors.append(f"controlUrl: {v['control_url']!r} matches allowedDomains {list(domains)}, so it "
+                      f"would not be a control; accepted: {KEYS_BY_NAME['controlUrl'].accepted}")
+    ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
+    if ca is not None and cert is not None and cert > ca:
+        errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "
+                      f"accepted: {KEYS_BY_NAME['pkiCertValidityHours'].accepted}")
+    return errors
 
 
 def _resolve_auto(lookup: Callable[[], str] | None, errors: list[str]) -> str:

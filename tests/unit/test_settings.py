@@ -6,7 +6,7 @@ import pathlib
 import pytest
 import yaml
 
-from model.settings import CONFIG_KEYS, SettingsError, load_settings
+from model.settings import CONFIG_KEYS, SettingsError, load_settings, pulumi_config_block
 
 from .harness import OPERATOR_IP, run_program
 
@@ -28,7 +28,7 @@ def test_defaults_are_the_documented_ones():
 
 def test_pulumi_yaml_declares_every_key_with_the_model_default_and_type():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    assert set(declared) == {k.name for k in CONFIG_KEYS}
+    assert declared == pulumi_config_block()
     for key in CONFIG_KEYS:
         assert declared[key.name]["type"] == key.type, key.name
         assert declared[key.name]["default"] == key.default, key.name
@@ -44,6 +44,7 @@ def test_pulumi_yaml_uses_a_local_file_backend():
 def test_values_arrive_as_strings_from_pulumi_config():
     s = load_settings({"restrictEgress": "TRUE", "proxyPort": "8080", "rootVolumeGb": "64",
                        "allowedDomains": '["*.Example.com", "api.example.org"]',
+                       "probeUrl": "https://www.example.com/x", "controlUrl": "http://other.test",
                        "operatorCidr": "10.1.0.0/16", "kindVersion": "0.29.0",
                        "ciliumVersion": "v1.18.10"})
     assert (s.restrict_egress, s.proxy_port, s.root_volume_gb) == (True, 8080, 64)
@@ -82,6 +83,15 @@ BAD = [
     ("rootVolumeGb", 4096, "8 to 1024"),
     ("kindVersion", "latest", "v0.30.0"),
     ("ciliumVersion", "1.18", "1.18.10"),
+    ("probeUrl", "https://www.google.com", "matches no allowedDomains"),
+    ("probeUrl", "ftp://www.roche.com", "http(s) URL"),
+    ("controlUrl", "https://shop.roche.com", "would not be a control"),
+    ("strictVerification", "maybe", "true or false"),
+    ("mtlsInjection", "1", "true or false"),
+    ("mtlsClientCn", "bad/cn", "[A-Za-z0-9 .-]"),
+    ("mtlsServerName", "*.lab.internal", "a DNS name"),
+    ("pkiCertValidityHours", 9000, "at most pkiCaValidityHours"),
+    ("pkiCaValidityHours", 12, "24 to 87600"),
 ]
 
 

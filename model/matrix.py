@@ -1,0 +1,143 @@
+"""The verification matrix (DESIGN.md §6): which probe should see what, computed once.
+
+Both the stack's probes (pulumi-command on the kind host) and the offline data-plane lab
+(tests/dataplane) are judged against ``expected(...)``. A probe result is classified from curl's
+HTTP code and exit status into an ``Outcome``:
+
+- ``reachable``: curl exited 0 with an HTTP status (any status: the far end answered);
+- ``blocked``:   exit 28, status 000 - packets silently dropped (Cilium policy or security group);
+- ``reset``:     exit 35/56 or 7 - refused or reset (e.g. the proxy refused the CONNECT);
+- ``error``:     anything else (DNS failure 6, the probe itself failing, ...).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .cilium import ALLOW_NAMESPACE, DENY_NAMESPACE
+from .settings import Settings
+
+REACHABLE, BLOCKED, RESET, ERROR = "reachable", "blocked", "reset", "error"
+ALLOWED, CONTROL = "allowed", "control"
+
+
+@dataclass(frozen=True)
+class Cell:
+    source: str      # the namespace whose curl pod runs the probe
+    target: str      # ALLOWED (an allowedDomains URL) or CONTROL (matches none)
+    url: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    outcome: str
+    via_proxy: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    http_code: str
+    curl_exit: int | None
+    detail: str = ""
+
+    @property
+    def outcome(self) -> str:
+        if self.curl_exit == 0 and self.http_code not in ("", "000"):
+            return REACHABLE
+        if self.curl_exit == 28:
+            return BLOCKED
+        if self.curl_exit in (7, 35, 52, 56):
+            return RESET
+        return ERROR
+
+
+def egress_cells(settings: Settings) -> list[Cell]:
+    return [Cell(src, tgt, settings.probe_url if tgt == ALLOWED else settings.control_url)
+            for src in (ALLOW_NAMESPACE, DENY_NAMESPACE) for tgt in (ALLOWED, CONTROL)]
+
+
+def expected(settings: Settings, cell: Cell, locked: bool | None = None) -> Expectation:
+    """DESIGN.md §6. ``locked`` defaults to the settings' lock state."""
+    locked = settings.restrict_egress if locked is None else locked
+    if cell.source == ALLOW_NAMESPACE:
+        if cell.target == ALLOWED:
+            return Expectation(REACHABLE, True, "policy redirects allowed domains to Envoy, "
+                                                "which tunnels them through the proxy (CONNECT)")
+        return Expectation(BLOCKED, False, "test-allow is policy-selected: other destinations are dropped")
+    if locked:
+        return Expectation(BLOCKED, False, "locked: the security group drops direct egress")
+    return Expectation(REACHABLE, False, "unlocked, no policy on test-deny: direct egress")
+
+
+_HINTS = {
+    (ALLOW_NAMESPACE, ALLOWED): "is the CiliumEnvoyConfig loaded (agent/Envoy logs), is the proxy "
+                                "reachable on its port from the kind host, does it allow CONNECT?",
+    (ALLOW_NAMESPACE, CONTROL): "is the CiliumNetworkPolicy applied to test-allow (kubectl get cnp)?",
+    (DENY_NAMESPACE, ALLOWED): "",
+    (DENY_NAMESPACE, CONTROL): "",
+}
+
+
+def hint(settings: Settings, cell: Cell, exp: Expectation, obs: Observation) -> str:
+    h = _HINTS.get((cell.source, cell.target), "")
+    if cell.source == DENY_NAMESPACE:
+        if exp.outcome == BLOCKED and obs.outcome == REACHABLE:
+            h = "locked but test-deny reached the internet: are the egress rules applied?"
+        elif exp.outcome == REACHABLE:
+            h = "unlocked but test-deny could not get out: is the 'everything' egress rule there, " \
+                "is DNS working in the cluster?"
+    return h
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: Cell
+    expected: Expectation
+    observed: Observation
+    ok: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.cell.source, "to": self.cell.target, "url": self.cell.url,
+                "expected": self.expected.outcome, "observed": self.observed.outcome,
+                "http_code": self.observed.http_code, "curl_exit": self.observed.curl_exit,
+                "ok": self.ok, "message": self.message}
+
+
+def judge(settings: Settings, cell: Cell, obs: Observation, locked: bool | None = None) -> CellResult:
+    exp = expected(settings, cell, locked)
+    ok = obs.outcome == exp.outcome
+    if ok:
+        msg = f"{cell.id}: {obs.outcome} as expected ({exp.why})"
+    else:
+        msg = (f"{cell.id} ({cell.url}): expected {exp.outcome}, observed {obs.outcome} "
+               f"(http_code {obs.http_code or '-'}, curl exit {obs.curl_exit}"
+               f"{', ' + obs.detail if obs.detail else ''}). {hint(settings, cell, exp, obs)}").rstrip()
+    return CellResult(cell, exp, obs, ok, msg)
+
+
+def parse_probe_line(stdout: str) -> Observation:
+    """Parse the one JSON line a probe prints (``{"from", "to", "http_code", "curl_exit"}``)."""
+    lines = [ln for ln in stdout.strip().splitlines() if ln.strip().startswith("{")]
+    if not lines:
+        return Observation("", None, f"no probe output: {stdout.strip()[:200]!r}")
+    data = json.loads(lines[-1])
+    return Observation(str(data.get("http_code", "")), data.get("curl_exit"), str(data.get("error", "")))
+
+
+def summary(results: list[CellResult]) -> dict[str, Any]:
+    return {"ok": all(r.ok for r in results), "cells": [r.as_dict() for r in results]}
+
+
+def expectation_table(settings: Settings) -> list[dict[str, Any]]:
+    """The expected matrix for both lock states (README, tests and the driver print it)."""
+    return [{"cell": c.id, "unlocked": expected(settings, c, False).outcome,
+             "locked": expected(settings, c, True).outcome} for c in egress_cells(settings)]
+
+
