@@ -5,15 +5,19 @@ from typing import Any, Callable
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
-from components.ec2 import HostArgs
+from components.cilium_release import CiliumRelease, CiliumReleaseArgs
+from components.ec2 import HostArgs, connection
+from components.egress_proxy_policy import EgressProxyPolicy, EnvoyPolicyArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
-from model import network, security_groups as sg, userdata
+from components.test_workloads import TestWorkloads, TestWorkloadsArgs
+from model import cilium, k8s as k8s_model, network, render, security_groups as sg, userdata
 from model.settings import PROJECT, Settings
 
 
@@ -59,9 +63,28 @@ def declare(settings: Settings) -> dict[str, Any]:
         proxy_eip, proxy_sg, settings.proxy_instance_type,
         kind_eip.public_ip.apply(lambda ip: userdata.proxy_host_user_data(settings, ip))))
 
+    # Kubernetes: Cilium, the test workloads, the egress-via-proxy policy (model/cilium.py).
+    provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
+                            delete_unreachable=True)
+    release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
+        version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
+        connection=connection(kind.public_ip, key.private_key_openssh), host_id=kind.instance_id))
+    workloads = TestWorkloads(settings.name("workloads"), TestWorkloadsArgs(
+        objects=k8s_model.test_workloads(), provider=provider, after=[release.release]))
+    cec_static = cilium.egress_envoy_config(settings, render.PLACEHOLDER_ADDRESS)
+    cec_live = proxy_eip.public_ip.apply(lambda ip: cilium.egress_envoy_config(settings, ip))
+    EgressProxyPolicy(settings.name("egress-policy"), EnvoyPolicyArgs(
+        envoy_config=cec_static, envoy_config_live=cec_live,
+        network_policy=cilium.egress_network_policy(settings, cec_static),
+        network_policy_live=cec_live.apply(lambda cec: cilium.egress_network_policy(settings, cec)),
+        provider=provider, after=[release.crds_ready, workloads]))
+
+    # The lock switches only once Cilium runs and the test pods are up (images pulled), so
+    # restrictEgress=true works on the very first up.
     toggle = sg.kind_egress_toggle(settings)
     EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
-        security_group_id=kind_sg.security_group_id, rules=toggle, after=[kind.ready]))
+        security_group_id=kind_sg.security_group_id, rules=toggle,
+        after=[kind.ready, release.release, *workloads.pods]))
 
     effective = sg.kind_egress(settings, proxy_cidr)
     ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731
@@ -73,6 +96,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "sshPrivateKey": key.private_key_openssh,
         "kubeconfig": kind.kubeconfig,
         "restrictEgress": settings.restrict_egress,
+        "ciliumStatus": release.status,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
     }

@@ -23,6 +23,7 @@ KIND_IP = "203.0.113.10"
 PROXY_IP = "203.0.113.20"
 OPERATOR_IP = "198.51.100.7"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
+ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
 SECRET_MARKER = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n"
 
 

@@ -1,0 +1,42 @@
+"""Every Kubernetes object the stack applies, as one list (the render CLI and the round-trip test
+use it; the stack declares the same builders' output)."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from . import cilium, k8s
+from .settings import Settings
+
+# Documented placeholder (TEST-NET-1, RFC 5737) for addresses not known offline.
+PLACEHOLDER_ADDRESS = "192.0.2.10"
+
+
+def egress_objects(settings: Settings, proxy_address: str) -> list[dict]:
+    cec = cilium.egress_envoy_config(settings, proxy_address)
+    return [*k8s.test_workloads(), cec, cilium.egress_network_policy(settings, cec)]
+
+
+def lab_objects(settings: Settings, proxy_address: str) -> list[dict]:
+    return egress_objects(settings, proxy_address)
+
+
+def render_yaml(settings: Settings, proxy_address: str) -> str:
+    values = yaml.safe_dump(cilium.helm_values(settings), sort_keys=False).rstrip()
+    header = [
+        "# cilium-egress-lab manifests (python -m model render). Apply after Cilium is installed:",
+        f"# helm upgrade --install cilium cilium/cilium --version {settings.cilium_version} "
+        "-n kube-system -f values.yaml, with these values:",
+        *("#   " + line for line in values.splitlines()),
+        f"# proxy address: {proxy_address}",
+    ]
+    body = yaml.safe_dump_all(lab_objects(settings, proxy_address), sort_keys=False)
+    return "\n".join(header) + "\n---\n" + body
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected key=value")
+    key, value = text.split("=", 1)
+    return key.strip(), value
