@@ -141,3 +141,44 @@ def expectation_table(settings: Settings) -> list[dict[str, Any]]:
              "locked": expected(settings, c, True).outcome} for c in egress_cells(settings)]
 
 
+
+
+def proxy_port(url: str) -> int:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def judge_proxy(settings: Settings, stdout: str) -> dict[str, Any]:
+    """Did the proxy log a CONNECT from the kind host to an address of the allowed probe's host?
+    (Envoy CONNECTs to the original destination IP, so the log shows ``<ip>:443``, not a name.)"""
+    lines = [ln for ln in stdout.strip().splitlines() if ln.strip().startswith("{")]
+    if not lines:
+        return {"ok": False, "connects": [], "message": f"no proxy-log output: {stdout.strip()[:200]!r}"}
+    data = json.loads(lines[-1])
+    port = proxy_port(settings.probe_url)
+    connects, resolved = data.get("connects", []), set(data.get("resolved", []))
+    hits = [t for t in connects if t.rsplit(":", 1)[0] in resolved and t.endswith(f":{port}")]
+    if hits:
+        return {"ok": True, "connects": connects,
+                "message": f"proxy logged CONNECT {hits[-1]} ({settings.probe_host}) from the kind host"}
+    return {"ok": False, "connects": connects,
+            "message": f"proxy logged no CONNECT to {settings.probe_host} ({sorted(resolved)}) port {port} "
+                       "from the kind host: is the CiliumEnvoyConfig tunnelling to the proxy?"}
+
+
+def verification(settings: Settings, cells: list[Cell], stdouts: list[str], proxy_stdout: str,
+                 judge_cell=None) -> dict[str, Any]:
+    """The ``verification`` stack output: every cell's expected/observed/ok, and the proxy check."""
+    judge_cell = judge_cell or (lambda c, o: judge(settings, c, o))
+    results = [judge_cell(c, parse_probe_line(out)) for c, out in zip(cells, stdouts)]
+    proxy = judge_proxy(settings, proxy_stdout)
+    return {"ok": all(r.ok for r in results) and proxy["ok"], "locked": settings.restrict_egress,
+            "cells": [r.as_dict() for r in results], "proxy": proxy}
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    msgs = [c["message"] for c in report["cells"] if not c["ok"]]
+    if not report["proxy"]["ok"]:
+        msgs.append(report["proxy"]["message"])
+    return msgs

@@ -19,3 +19,36 @@ def wait_for_crds(timeout_s: int = 300) -> str:
 
 def quote(s: str) -> str:
     return shlex.quote(s)
+
+
+# curl inside the pod: HTTP code and curl's own exit status on one line ("200 0", "000 28").
+_POD_CURL = ('code=$(curl -sS -o /dev/null -w "%{{http_code}}" -L --max-redirs 5 '
+             '--connect-timeout {connect} -m {max_time} {extra}"$1" 2>/dev/null); echo "$code $?"')
+# On the host: turn that line (or kubectl's own failure) into one JSON object.
+_TO_JSON = ("import json,re,sys; f,t,u,r=sys.argv[1:5]; m=re.fullmatch(r'(\\d{3}) (\\d+)', r.strip()); "
+            "print(json.dumps({'from':f,'to':t,'url':u,'http_code':m.group(1) if m else '',"
+            "'curl_exit':int(m.group(2)) if m else None,'error':'' if m else r.strip()[-300:]}))")
+
+
+def probe_command(namespace: str, target: str, url: str, pod: str = "curl",
+                  connect_timeout: int = 5, max_time: int = 10, insecure: bool = False) -> str:
+    """Run curl in ``namespace``'s pod against ``url``; print one JSON line
+    ``{"from", "to", "url", "http_code", "curl_exit", "error"}``. A timeout is a result (exit 0)."""
+    inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time, extra="-k " if insecure else "")
+    exec_ = (f"{KUBECTL} -n {quote(namespace)} exec {quote(pod)} -- sh -c {quote(inner)} probe "
+             f"{quote(url)}")
+    return (f"res=$({exec_} 2>&1); python3 -c {quote(_TO_JSON)} "
+            f"{quote(namespace)} {quote(target)} {quote(url)} \"$res\"")
+
+
+def proxy_log_command(client_ip: str, host: str, port: int, log: str = "/var/log/squid/access.log",
+                      tail: int = 2000) -> str:
+    """On the proxy host: the CONNECT targets the kind host asked for (last ``tail`` log lines) and
+    the addresses ``host`` resolves to here, as one JSON line ``{"connects": [...], "resolved": [...]}``."""
+    script = ("import json,socket,subprocess,sys; c,h,p,log,n=sys.argv[1:6]; "
+              "lines=subprocess.run(['sudo','tail','-n',n,log],capture_output=True,text=True).stdout.splitlines(); "
+              "f=[l.split() for l in lines]; "
+              "t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1]]; "
+              "r=sorted({a[4][0] for a in socket.getaddrinfo(h,int(p),socket.AF_INET)}) if h else []; "
+              "print(json.dumps({'connects':t[-50:],'resolved':r}))")
+    return f"python3 -c {quote(script)} {quote(client_ip)} {quote(host)} {port} {quote(log)} {tail}"

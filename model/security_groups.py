@@ -56,13 +56,19 @@ def kind_egress_base(settings: Settings, proxy_cidr: Any) -> list[Rule]:  # noqa
 
 
 def kind_egress_toggle(settings: Settings) -> list[Rule]:
-    """The rules the lock swaps. Unlocked: everything. Locked: DNS and NTP only (with the base
-    rule that makes "all protocols to the proxy, DNS and NTP"). Created after Cilium and the
-    test pods are up (LockableSecurityGroupArgs.egress_depends_on)."""
+    """The rules the lock swaps, created after Cilium and the test pods are up
+    (``EgressLockArgs.after``). Unlocked: everything. Locked: DNS and NTP only (with the base rule
+    that makes "all protocols to the proxy, DNS and NTP").
+
+    ``egress-internet`` exists in both states and is *narrowed in place* (everything -> DNS over
+    TCP) rather than deleted: Pulumi runs pure deletes only at the very end of an update, after
+    the probes, so a deleted allow-all rule would still be in force while the locked matrix is
+    probed. An in-place update happens in dependency order, before the probes.
+    """
     if not settings.restrict_egress:
-        return [Rule("egress-all", ALL, ANYWHERE, description="everything (egress unlocked)")]
+        return [Rule("egress-internet", ALL, ANYWHERE, description="everything (egress unlocked)")]
     return [
-        _port("egress-dns-tcp", "tcp", DNS_PORT, ANYWHERE, "DNS over TCP"),
+        _port("egress-internet", "tcp", DNS_PORT, ANYWHERE, "DNS over TCP (egress locked)"),
         _port("egress-dns-udp", "udp", DNS_PORT, ANYWHERE, "DNS over UDP"),
         _port("egress-ntp", "udp", NTP_PORT, ANYWHERE, "NTP"),
     ]

@@ -13,11 +13,13 @@ from components.egress_proxy_policy import EgressProxyPolicy, EnvoyPolicyArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
+from components.probes import Probes, ProbesArgs, command_for
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
 from components.test_workloads import TestWorkloads, TestWorkloadsArgs
-from model import cilium, k8s as k8s_model, network, render, security_groups as sg, userdata
+from model import (cilium, k8s as k8s_model, matrix, network, remote as cmds, render,
+                   security_groups as sg, userdata)
 from model.settings import PROJECT, Settings
 
 
@@ -73,18 +75,33 @@ def declare(settings: Settings) -> dict[str, Any]:
         objects=k8s_model.test_workloads(), provider=provider, after=[release.release]))
     cec_static = cilium.egress_envoy_config(settings, render.PLACEHOLDER_ADDRESS)
     cec_live = proxy_eip.public_ip.apply(lambda ip: cilium.egress_envoy_config(settings, ip))
-    EgressProxyPolicy(settings.name("egress-policy"), EnvoyPolicyArgs(
+    cnp_live = cec_live.apply(lambda cec: cilium.egress_network_policy(settings, cec))
+    policy = EgressProxyPolicy(settings.name("egress-policy"), EnvoyPolicyArgs(
         envoy_config=cec_static, envoy_config_live=cec_live,
         network_policy=cilium.egress_network_policy(settings, cec_static),
-        network_policy_live=cec_live.apply(lambda cec: cilium.egress_network_policy(settings, cec)),
+        network_policy_live=cnp_live,
         provider=provider, after=[release.crds_ready, workloads]))
 
     # The lock switches only once Cilium runs and the test pods are up (images pulled), so
     # restrictEgress=true works on the very first up.
     toggle = sg.kind_egress_toggle(settings)
-    EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
+    lock = EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
         security_group_id=kind_sg.security_group_id, rules=toggle,
         after=[kind.ready, release.release, *workloads.pods]))
+
+    # Verification: one probe per matrix cell, re-run whenever its answer can change.
+    cells = matrix.egress_cells(settings)
+    probes = Probes(settings.name("probes"), ProbesArgs(
+        cells=cells, commands=[command_for(c) for c in cells],
+        kind=connection(kind.public_ip, key.private_key_openssh),
+        proxy=connection(proxy.public_ip, key.private_key_openssh),
+        proxy_log_command=kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
+            ip, settings.probe_host, matrix.proxy_port(settings.probe_url))),
+        triggers=[settings.restrict_egress, kind.instance_id, proxy.instance_id,
+                  pulumi.Output.all(cec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs))],
+        verify=lambda outs, proxy_out: matrix.verification(settings, cells, outs, proxy_out),
+        strict=settings.strict_verification,
+        after=[lock, policy, proxy.ready]))
 
     effective = sg.kind_egress(settings, proxy_cidr)
     ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731
@@ -97,6 +114,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "kubeconfig": kind.kubeconfig,
         "restrictEgress": settings.restrict_egress,
         "ciliumStatus": release.status,
+        "verification": probes.verification,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
     }

@@ -59,8 +59,55 @@ class Program:
         return next(r for r in self.resources if r.urn == urn)
 
 
+INTERNET_IP = "93.184.215.14"  # what every public name "resolves" to in the mock world
+
+
 class LabMocks(Mocks):
+    """Answers for resources and invokes, and a tiny simulated world for the probes: a probe's
+    result is derived from what the program declared *before* it (the kind host's egress rules,
+    the CiliumNetworkPolicy), never from the expected matrix. ``world`` overrides cells."""
+
+    def __init__(self, world: dict[str, tuple[str, int | None]] | None = None):
+        super().__init__()
+        self.world = world or {}
+        self.declared: list[tuple[str, str, dict]] = []
+        self.states: dict[str, dict] = {}
+
+    def _egress_allows(self, port: int) -> bool:
+        from model.security_groups import Rule, allows
+        rules = [Rule(n, i["ipProtocol"], i["cidrIpv4"], i.get("fromPort"), i.get("toPort"))
+                 for t, n, i in self.declared
+                 if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")]
+        return allows(rules, "tcp", INTERNET_IP, port)
+
+    def _policy_redirects(self, host: str) -> bool:
+        from model.fqdn import matches
+        for t, _, i in self.declared:
+            if t == "kubernetes:cilium.io/v2:CiliumNetworkPolicy" and i["metadata"].get("namespace") == "test-allow":
+                for rule in i["spec"]["egress"]:
+                    for sel in rule.get("toFQDNs", []):
+                        pattern = sel.get("matchPattern") or sel.get("matchName")
+                        if matches(pattern, host) and any("listener" in p for p in rule["toPorts"]):
+                            return True
+        return False
+
+    def _probe(self, name: str, command: str) -> str:
+        import json
+        import re
+        from urllib.parse import urlsplit
+        ns = "test-allow" if "-test-allow-" in name else "test-deny"
+        target = name.rsplit("-", 1)[1]
+        url = re.search(r" probe '?(\S+?)'? 2>&1", command).group(1)
+        host = urlsplit(url).hostname
+        if ns == "test-allow":
+            ok = self._policy_redirects(host)  # through Envoy and the proxy; nothing else passes
+        else:
+            ok = self._egress_allows(443)
+        code, rc = self.world.get(f"{ns}->{target}", ("200", 0) if ok else ("000", 28))
+        return json.dumps({"from": ns, "to": target, "url": url, "http_code": code, "curl_exit": rc})
+
     def new_resource(self, args: MockResourceArgs):
+        self.declared.append((args.typ, args.name, args.inputs))
         state = dict(args.inputs)
         if args.typ == "aws:ec2/eip:Eip":
             state["publicIp"] = KIND_IP if "kind" in args.name else PROXY_IP
@@ -71,7 +118,20 @@ class LabMocks(Mocks):
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = args.name
         elif args.typ == "command:remote:Command":
-            state["stdout"] = FAKE_KUBECONFIG if args.name.endswith("-kubeconfig") else ""
+            if args.name.endswith("-kubeconfig"):
+                state["stdout"] = FAKE_KUBECONFIG
+            elif args.name.endswith("-proxy-log"):
+                import json
+                seen = self.world.get("proxy", None)
+                connects = seen if seen is not None else (
+                    [f"{INTERNET_IP}:443"] if any("-test-allow-allowed" in n and '"200"' in s_.get("stdout", "")
+                                               for n, s_ in self.states.items()) else [])
+                state["stdout"] = json.dumps({"connects": connects, "resolved": [INTERNET_IP]})
+            elif args.name.startswith("probes-"):
+                state["stdout"] = self._probe(args.name, args.inputs["create"])
+            else:
+                state["stdout"] = ""
+        self.states[args.name] = state
         return f"{args.name}-id", state
 
     def call(self, args):
@@ -115,12 +175,13 @@ def _unwrap(v: Any) -> Any:
     return v
 
 
-def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP) -> Program:
+def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP,
+                world: dict | None = None) -> Program:
     """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does)."""
     from stacks import lab
     from stacks.config import read_settings
 
-    mocks = LabMocks()
+    mocks = LabMocks(world)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({

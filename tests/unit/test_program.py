@@ -53,7 +53,7 @@ def test_inventory_of_the_default_stack(unlocked):
         "tls:index/privateKey:PrivateKey": 1, "aws:ec2/keyPair:KeyPair": 1,
         "aws:ec2/securityGroup:SecurityGroup": 2, SG_IN: 4, SG_OUT: 3,
         "aws:ec2/eip:Eip": 2, "aws:ec2/eipAssociation:EipAssociation": 2, INSTANCE: 2,
-        "command:remote:Command": 4,
+        "command:remote:Command": 9, "cilium-egress-lab:verify:Probes": 1,
         "cilium-egress-lab:cilium:CiliumRelease": 1, "cilium-egress-lab:cilium:TestWorkloads": 1,
         "cilium-egress-lab:cilium:EgressProxyPolicy": 1, "pulumi:providers:kubernetes": 1,
         "kubernetes:helm.sh/v3:Release": 1, "kubernetes:core/v1:Namespace": 2,
@@ -77,19 +77,19 @@ def test_exact_rule_sets_unlocked(unlocked):
     assert rules(unlocked, SG_OUT, "proxy-demo-sg") == {"egress-all": ("-1", None, None, "0.0.0.0/0")}
     kind_egress = rules(unlocked, SG_OUT, "kind-demo-sg") | rules(unlocked, SG_OUT, "kind-demo-sg-lock")
     assert kind_egress == {"egress-proxy": ("-1", None, None, f"{PROXY_IP}/32"),
-                           "egress-all": ("-1", None, None, "0.0.0.0/0")}
+                           "egress-internet": ("-1", None, None, "0.0.0.0/0")}
 
 
 def test_exact_rule_sets_locked(locked):
     kind_egress = rules(locked, SG_OUT, "kind-demo-sg") | rules(locked, SG_OUT, "kind-demo-sg-lock")
     assert kind_egress == {
         "egress-proxy": ("-1", None, None, f"{PROXY_IP}/32"),
-        "egress-dns-tcp": ("tcp", 53, 53, "0.0.0.0/0"),
+        "egress-internet": ("tcp", 53, 53, "0.0.0.0/0"),  # narrowed in place: DNS over TCP
         "egress-dns-udp": ("udp", 53, 53, "0.0.0.0/0"),
         "egress-ntp": ("udp", 123, 123, "0.0.0.0/0"),
     }
     assert [r["key"] for r in locked.outputs["kindEgressRules"]] == [
-        "egress-proxy", "egress-dns-tcp", "egress-dns-udp", "egress-ntp"]
+        "egress-proxy", "egress-internet", "egress-dns-udp", "egress-ntp"]
     assert locked.outputs["kindEgressRules"][0]["cidr"] == f"{PROXY_IP}/32"
 
 
@@ -106,11 +106,19 @@ def test_toggle_changes_only_egress_rules(unlocked, locked):
         return {(r.type, r.name): r.inputs for r in p.resources}
     a, b = by_name(unlocked), by_name(locked)
     changed = {n for n in a.keys() & b.keys() if a[n] != b[n]}
-    assert changed == set(), f"lock toggle changed inputs of {sorted(changed)}"
-    only_a, only_b = a.keys() - b.keys(), b.keys() - a.keys()
-    assert only_a == {(SG_OUT, "kind-demo-sg-lock-egress-all")}
-    assert only_b == {(SG_OUT, "kind-demo-sg-lock-egress-dns-tcp"), (SG_OUT, "kind-demo-sg-lock-egress-dns-udp"),
-                      (SG_OUT, "kind-demo-sg-lock-egress-ntp")}
+    # the probes re-run (their triggers carry the lock state) and nothing else about them changes
+    probes = {n for n in changed if n[1].startswith("probes-demo-")}
+    assert len(probes) == 5
+    for n in probes:
+        assert {k for k in a[n] if a[n][k] != b[n][k]} == {"triggers"}, n
+    # the one rule narrowed in place (everything -> DNS/TCP), so the lock is in force before the
+    # probes run (Pulumi deletes only at the end of an update)
+    assert changed - probes == {(SG_OUT, "kind-demo-sg-lock-egress-internet")}, sorted(changed)
+    assert a[(SG_OUT, "kind-demo-sg-lock-egress-internet")]["securityGroupId"] == \
+        b[(SG_OUT, "kind-demo-sg-lock-egress-internet")]["securityGroupId"]
+    assert a.keys() - b.keys() == set()  # locking deletes nothing...
+    assert b.keys() - a.keys() == {(SG_OUT, "kind-demo-sg-lock-egress-dns-udp"),
+                                   (SG_OUT, "kind-demo-sg-lock-egress-ntp")}  # ...it only adds
 
 
 def test_lock_rules_wait_for_the_cluster_but_the_boot_path_does_not(locked):

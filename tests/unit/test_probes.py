@@ -1,0 +1,211 @@
+"""Verification: probe commands (run for real against shims), the expected matrix, the probes in
+the stack (mocks simulate the world from the *declared* rules and policy), strict failures."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from model import matrix, remote
+from model.matrix import Observation
+from model.settings import load_settings
+
+from .harness import INTERNET_IP, KIND_IP, PROXY_IP, run_program
+
+SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32"}, resolve_operator_cidr=False)
+
+
+# ------------------------------------------------------------------ the probe commands themselves
+def _shims(tmp_path: pathlib.Path, curl_body: str, kubectl_fails: bool = False) -> dict:
+    """A fake ``sudo`` that plays kubectl exec by running the pod's ``sh -c`` locally, and a fake
+    curl; the command under test is otherwise run unchanged by bash."""
+    (tmp_path / "curl").write_text(f"#!/bin/sh\n{curl_body}\n")
+    sudo = ("#!/bin/bash\n"
+            "if [ \"$1\" = kubectl ]; then\n"
+            + ("  echo 'Error from server (NotFound): pods \"curl\" not found' >&2; exit 1\n" if kubectl_fails else "")
+            + "  while [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\nfi\nexec \"$@\"\n")
+    (tmp_path / "sudo").write_text(sudo)
+    for f in ("curl", "sudo"):
+        (tmp_path / f).chmod(0o755)
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+
+def _run(cmd: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("curl_body,code,rc", [
+    ('printf 200; exit 0', "200", 0),
+    ('printf 000; exit 28', "000", 28),
+    ('printf 000; exit 35', "000", 35),
+])
+def test_probe_prints_one_json_line_and_a_timeout_is_a_result(tmp_path, curl_body, code, rc):
+    run = _run(remote.probe_command("test-deny", "control", "https://www.example.com"),
+               _shims(tmp_path, curl_body))
+    assert run.returncode == 0, run.stderr
+    line = json.loads(run.stdout)
+    assert line == {"from": "test-deny", "to": "control", "url": "https://www.example.com",
+                    "http_code": code, "curl_exit": rc, "error": ""}
+
+
+def test_probe_passes_the_url_and_bounded_timeouts_to_curl(tmp_path):
+    run = _run(remote.probe_command("test-allow", "allowed", "https://www.roche.com/a b"),
+               _shims(tmp_path, f'printf "%s|" "$@" > {tmp_path}/args; printf 200'))
+    assert run.returncode == 0
+    args = (tmp_path / "args").read_text().split("|")
+    assert args[args.index("--connect-timeout") + 1] == "5" and args[args.index("-m") + 1] == "10"
+    assert "https://www.roche.com/a b" in args  # one argument, spaces and all
+
+
+def test_probe_reports_kubectl_failures_as_errors_not_as_curl_results(tmp_path):
+    run = _run(remote.probe_command("test-allow", "allowed", "https://www.roche.com"),
+               _shims(tmp_path, "printf 200", kubectl_fails=True))
+    line = json.loads(run.stdout)
+    assert line["curl_exit"] is None and "NotFound" in line["error"]
+    assert matrix.parse_probe_line(run.stdout).outcome == matrix.ERROR
+
+
+def test_proxy_log_command_lists_connects_of_the_kind_host_only(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_text(
+        f"1.0 5 {KIND_IP} TCP_TUNNEL/200 10 CONNECT 127.0.0.1:443 - HIER_DIRECT/127.0.0.1 -\n"
+        f"1.1 5 198.51.100.9 TCP_TUNNEL/200 10 CONNECT 127.0.0.2:443 - HIER_DIRECT/127.0.0.2 -\n"
+        f"1.2 5 {KIND_IP} TCP_MISS/200 10 GET http://x/ - HIER_DIRECT/1.2.3.4 text/html\n")
+    run = _run(remote.proxy_log_command(KIND_IP, "localhost", 443, log=str(log)), _shims(tmp_path, ""))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["connects"] == ["127.0.0.1:443"] and "127.0.0.1" in data["resolved"]
+    local = load_settings({"operatorCidr": "10.0.0.0/8", "allowedDomains": "localhost.localdomain,*.roche.com",
+                           "probeUrl": "https://www.roche.com"}, resolve_operator_cidr=False)
+    assert matrix.judge_proxy(local, run.stdout)["ok"] is True
+
+
+# ------------------------------------------------------------------ the expected matrix
+def test_expected_matrix_is_design_section_6():
+    assert matrix.expectation_table(SETTINGS) == [
+        {"cell": "test-allow->allowed", "unlocked": "reachable", "locked": "reachable"},
+        {"cell": "test-allow->control", "unlocked": "blocked", "locked": "blocked"},
+        {"cell": "test-deny->allowed", "unlocked": "reachable", "locked": "blocked"},
+        {"cell": "test-deny->control", "unlocked": "reachable", "locked": "blocked"},
+    ]
+    assert matrix.expected(SETTINGS, matrix.egress_cells(SETTINGS)[0]).via_proxy is True
+
+
+@pytest.mark.parametrize("code,rc,outcome", [
+    ("200", 0, "reachable"), ("403", 0, "reachable"), ("000", 28, "blocked"), ("000", 35, "reset"),
+    ("000", 56, "reset"), ("000", 6, "error"), ("", None, "error"), ("000", 0, "error")])
+def test_outcome_classification(code, rc, outcome):
+    assert Observation(code, rc).outcome == outcome
+
+
+def test_judge_names_cell_expected_observed_and_a_hint():
+    locked = load_settings({"operatorCidr": "10.0.0.0/8", "restrictEgress": "true"}, resolve_operator_cidr=False)
+    cell = matrix.egress_cells(locked)[2]
+    result = matrix.judge(locked, cell, Observation("200", 0))
+    assert not result.ok
+    assert "test-deny->allowed" in result.message and "expected blocked, observed reachable" in result.message
+    assert "are the egress rules applied?" in result.message
+
+
+def test_proxy_judgement_requires_a_connect_to_the_probe_hosts_address_and_port():
+    ok = json.dumps({"connects": ["10.1.1.1:443", "93.184.215.14:443"], "resolved": ["93.184.215.14"]})
+    wrong_port = json.dumps({"connects": ["93.184.215.14:80"], "resolved": ["93.184.215.14"]})
+    redirect_addr = json.dumps({"connects": ["10.244.0.5:443"], "resolved": ["93.184.215.14"]})
+    assert matrix.judge_proxy(SETTINGS, ok)["ok"]
+    assert not matrix.judge_proxy(SETTINGS, wrong_port)["ok"]
+    assert not matrix.judge_proxy(SETTINGS, redirect_addr)["ok"]
+    assert not matrix.judge_proxy(SETTINGS, "ssh: connect refused")["ok"]
+
+
+# ------------------------------------------------------------------ the probes in the stack
+@pytest.fixture(scope="module")
+def unlocked():
+    p = run_program({})
+    assert p.error is None, p.error
+    return p
+
+
+@pytest.fixture(scope="module")
+def locked():
+    p = run_program({"restrictEgress": True})
+    assert p.error is None, p.error
+    return p
+
+
+def _probes(p):
+    return [r for r in p.resources if r.type == "command:remote:Command" and r.name.startswith("probes-")]
+
+
+def test_one_probe_per_cell_on_the_right_host_after_lock_and_policy(unlocked):
+    names = {r.name for r in _probes(unlocked)}
+    assert names == {"probes-demo-test-allow-allowed", "probes-demo-test-allow-control",
+                     "probes-demo-test-deny-allowed", "probes-demo-test-deny-control", "probes-demo-proxy-log"}
+    # depends_on a component expands to its children: every lock rule and both Cilium CRs
+    lock = {r.urn for r in unlocked.resources if r.name.startswith("kind-demo-sg-lock-")}
+    policy = {r.urn for r in unlocked.resources if r.name.startswith("egress-policy-demo-")}
+    assert lock and len(policy) == 2
+    for r in _probes(unlocked):
+        assert lock <= set(r.deps) and policy <= set(r.deps), r.name
+        host = r.inputs["connection"]["host"]
+        assert host == (PROXY_IP if r.name.endswith("proxy-log") else KIND_IP), r.name
+    assert all(unlocked.named(n).urn in unlocked.named("probes-demo-proxy-log").deps
+               for n in names - {"probes-demo-proxy-log"})
+
+
+def test_triggers_follow_everything_the_answer_depends_on(unlocked, locked):
+    t_open = unlocked.named("probes-demo-test-deny-allowed").inputs["triggers"]
+    t_locked = locked.named("probes-demo-test-deny-allowed").inputs["triggers"]
+    assert t_open != t_locked and False in t_open and True in t_locked
+    assert "kind-demo-instance-id" in t_open
+    again = run_program({}).named("probes-demo-test-deny-allowed").inputs["triggers"]
+    assert again == t_open  # idempotent: nothing changed, nothing re-runs
+    other_port = run_program({"proxyPort": 3130}).named("probes-demo-test-deny-allowed").inputs["triggers"]
+    assert other_port != t_open  # the CEC changed (proxy port), so the answer may have changed
+
+
+def test_verification_output_for_both_lock_states(unlocked, locked):
+    for p, is_locked in ((unlocked, False), (locked, True)):
+        v = p.outputs["verification"]
+        assert v["ok"] is True and v["locked"] is is_locked
+        observed = {f"{c['from']}->{c['to']}": c["observed"] for c in v["cells"]}
+        assert observed == {row["cell"]: row["locked" if is_locked else "unlocked"]
+                            for row in matrix.expectation_table(SETTINGS)}
+        assert v["proxy"]["ok"] and v["proxy"]["connects"] == [f"{INTERNET_IP}:443"]
+        assert "verification" not in p.secret_outputs
+
+
+def test_strict_mismatch_fails_the_update_naming_cell_and_hint():
+    p = run_program({"restrictEgress": True}, world={"test-deny->allowed": ("200", 0)})
+    assert p.error is not None
+    msg = str(p.error)
+    assert "test-deny->allowed" in msg and "expected blocked, observed reachable" in msg
+    assert "locked but test-deny reached the internet: are the egress rules applied?" in msg
+    assert "test-allow->allowed" not in msg
+
+
+def test_non_strict_mismatch_is_reported_not_raised():
+    p = run_program({"strictVerification": False}, world={"test-allow->allowed": ("000", 28), "proxy": []})
+    assert p.error is None
+    v = p.outputs["verification"]
+    assert v["ok"] is False
+    bad = [c for c in v["cells"] if not c["ok"]]
+    assert [(c["from"], c["to"], c["expected"], c["observed"]) for c in bad] == [
+        ("test-allow", "allowed", "reachable", "blocked")]
+    assert v["proxy"]["ok"] is False and "no CONNECT" in v["proxy"]["message"]
+
+
+def test_without_the_policy_the_simulated_world_breaks_verification(monkeypatch):
+    """Guard against a vacuous simulation: drop the listener from the CNP and the probe fails."""
+    from model import cilium
+    real = cilium.egress_network_policy
+
+    def no_listener(settings, cec):
+        cnp = real(settings, cec)
+        del cnp["spec"]["egress"][0]["toPorts"][0]["listener"]
+        return cnp
+    monkeypatch.setattr(cilium, "egress_network_policy", no_listener)
+    p = run_program({})
+    assert p.error is not None and "test-allow->allowed" in str(p.error)
