@@ -1,0 +1,371 @@
+"""The lab through Pulumi's automation API: one module for the acceptance suite and the driver.
+
+Pure helpers interpret what the engine reports (unit-tested in tests/unit/test_automation.py, no
+CLI, no cloud): ``preconditions``, ``check_lock_change``, ``compare_verification``,
+``summarise_event``, ``probe_table``, ``settings_from_config``. Workflow functions drive a
+LocalWorkspace over this project directory (a local program, not an inline copy): ``workspace_env``,
+``open_stack``, ``configure``, ``set_lock``, ``up``, ``preview``, ``preview_lock_change``,
+``verify``, ``destroy_and_remove``. Expected verdicts come from ``model.matrix`` only.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from pulumi import automation as auto
+from pulumi.automation.events import EngineEvent
+
+from model import matrix
+from model.settings import PROJECT, Settings, load_settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+EGRESS_RULE_TYPE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+DEFAULT_REGION = "eu-central-1"
+OPT_IN_VAR = "LAB_ACCEPTANCE"
+MTLS_SOURCE = "mtls-inject"
+
+NO_OPS = {"same", "read", "refresh"}          # steps that change nothing in the cloud
+RULE_OPS = {"create", "update", "delete"}     # the only steps a lock flip may take on egress rules
+
+
+# ------------------------------------------------------------------ preconditions (pure)
+def has_aws_credentials(env: Mapping[str, str], home: Path) -> bool:
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+    return any(env.get(k) for k in keys) or any((home / ".aws" / f).is_file() for f in ("credentials", "config"))
+
+
+def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping[str, str] | None = None,
+                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """None when the lab can run here, else why not and what to do (the first blocker first)."""
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else home
+    reasons = []
+    if not which("pulumi"):
+        reasons.append("no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/iac/download-install/) "
+                       "so that `pulumi version` works")
+    if not has_aws_credentials(env, home):
+        reasons.append("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or "
+                       "AWS_WEB_IDENTITY_TOKEN_FILE, or run `aws configure` (~/.aws/credentials)")
+    if passphrase and "PULUMI_CONFIG_PASSPHRASE" not in env and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        reasons.append("no PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export the passphrase "
+                       "that encrypts this stack's secrets")
+    if opt_in and env.get(OPT_IN_VAR) != "1":
+        reasons.append(f"not opted in: set {OPT_IN_VAR}=1 to run it; it creates billable AWS resources "
+                       "(two EC2 instances, two EIPs, two gp3 volumes) for about 30 minutes")
+    if not reasons:
+        return None
+    return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
+
+
+def settings_from_config(config: Mapping[str, Any]) -> Settings:
+    """Settings from a stack's config map (``project:key`` -> ConfigValue or str); ``auto`` left as is."""
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix):]: getattr(v, "value", v) for k, v in config.items() if k.startswith(prefix)}
+    return load_settings(raw, resolve_operator_cidr=False)
+
+
+# ------------------------------------------------------------------ interpreting engine output (pure)
+def _op(op: Any) -> str:
+    return str(getattr(op, "value", op))
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def is_probe(type_: str, urn: str) -> bool:
+    """Probe commands re-run (are replaced) when the lock flips, by design (DESIGN.md §5: triggers on
+    the lock state); recognised by a ``probe``/``verif`` component type or name in the URN."""
+    qualified = urn.split("::", 2)[-1]  # parent types + type + name, without stack and project
+    return type_.startswith("command:") and re.search(r"probe|verif", qualified, re.I) is not None
+
+
+def _summary(result: Any) -> dict[str, int] | None:
+    changes = getattr(result, "change_summary", result)
+    return None if changes is None else {_op(k): int(n) for k, n in changes.items() if n}
+
+
+def check_lock_change(result: Any = None, events: Iterable[EngineEvent] = (), *,
+                      rerun_ok: Callable[[str, str], bool] = is_probe, expect_change: bool = True) -> list[str]:
+    """Violations of "a lock flip only creates, deletes or updates in place egress-rule resources".
+
+    (The lock narrows ``egress-internet`` in place, see model.security_groups.kind_egress_toggle.)
+    ``result``: a PreviewResult or its ``change_summary``; ``events``: the preview's engine events
+    (ResourcePreEvent metadata: op, type, urn), which attribute each step to a resource. Same/read
+    steps are fine; probe commands may re-run (``rerun_ok``); anything else - a replace of anything,
+    an update of a host, a group, a release - is a violation.
+    """
+    steps: dict[str, tuple[str, list[str]]] = {}
+    for event in events:
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            steps.setdefault(meta.urn, (meta.type, []))[1].append(_op(meta.op))
+    violations, rule_changes, seen = [], 0, {}
+    for urn, (type_, ops) in steps.items():
+        changing = list(dict.fromkeys(o for o in ops if o not in NO_OPS))
+        for op in changing:
+            seen[op] = seen.get(op, 0) + 1
+        if not changing:
+            continue
+        if type_ == EGRESS_RULE_TYPE and set(changing) <= RULE_OPS:
+            rule_changes += 1
+        elif not rerun_ok(type_, urn):
+            violations.append(f"{'+'.join(changing)} of {type_} {urn_name(urn)} ({urn})")
+    summary = _summary(result)
+    if summary is not None and not steps:  # counts only: an update could be any resource's
+        violations += [f"{n} x {op} in the change summary (no engine events to attribute it)"
+                       for op, n in sorted(summary.items()) if op not in NO_OPS | {"create", "delete"}]
+        rule_changes += summary.get("create", 0) + summary.get("delete", 0)
+    elif summary is not None:
+        violations += [f"change summary reports {n} x {op}, the engine events only {seen.get(op, 0)}"
+                       for op, n in sorted(summary.items())
+                       if op in RULE_OPS and n > seen.get(op, 0)]
+    if expect_change and rule_changes == 0:
+        violations.append("no egress-rule resource would be created, updated or deleted: the lock flip changes nothing")
+    return violations
+
+
+def compare_verification(verification: Any, expected_locked: bool, settings: Settings) -> list[str]:
+    """One line per bad cell (or missing/failed part) of the ``verification`` output, judged against
+    ``model.matrix.expected`` for ``expected_locked``; empty when everything is as expected."""
+    if not isinstance(verification, Mapping):
+        return [f"no `verification` output (got {verification!r}): did the last `up` finish?"]
+    state = "locked" if expected_locked else "unlocked"
+    problems = []
+    if verification.get("locked") is not expected_locked:
+        problems.append(f"verification.locked is {verification.get('locked')!r}, expected {expected_locked}: "
+                        "the probes describe the other lock state")
+    cells = [c for c in verification.get("cells") or [] if isinstance(c, Mapping)]
+    by_id = {(c.get("from"), c.get("to")): c for c in cells}
+    for cell in matrix.egress_cells(settings):
+        want = matrix.expected(settings, cell, expected_locked).outcome
+        got = by_id.pop((cell.source, cell.target), None)
+        if got is None:
+            problems.append(f"{cell.id}: missing (expected {want}, {state})")
+        elif got.get("ok") is not True or got.get("observed") != want or got.get("expected") != want:
+            problems.append(f"{cell.id}: expected {want} ({state}), observed {got.get('observed')} (http "
+                            f"{got.get('http_code')}, curl exit {got.get('curl_exit')}); the program expected "
+                            f"{got.get('expected')}: {got.get('message', '')}".rstrip(": "))
+    for (src, dst), got in by_id.items():
+        if got.get("ok") is not True:
+            problems.append(f"{src}->{dst}: expected {got.get('expected')}, observed {got.get('observed')}: "
+                            f"{got.get('message', '')}".rstrip(": "))
+    if settings.mtls_injection and not any(c.get("from") == MTLS_SOURCE for c in cells):
+        problems.append(f"mtlsInjection is on but no {MTLS_SOURCE} cells were reported")
+    proxy = verification.get("proxy") if isinstance(verification.get("proxy"), Mapping) else {}
+    if proxy.get("ok") is not True:
+        problems.append(f"proxy: {proxy.get('message') or 'no proxy check result'}")
+    if verification.get("ok") is not True and not problems:
+        problems.append("verification.ok is not true although every cell is as expected")
+    return problems
+
+
+_ING = {"create": "creating", "update": "updating", "delete": "deleting", "replace": "replacing",
+        "create-replacement": "creating replacement", "delete-replaced": "deleting replaced",
+        "import": "importing", "refresh": "refreshing", "read": "reading"}
+_DONE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
+         "create-replacement": "created replacement", "delete-replaced": "deleted replaced",
+         "import": "imported", "refresh": "refreshed", "read": "read"}
+_COLOR = re.compile(r"<\{%[^%]*%\}>")
+
+
+def summarise_event(event: EngineEvent) -> str | None:
+    """One short progress line for an engine event, or None for events not worth a line."""
+    if event.resource_pre_event is not None:
+        meta, planning = event.resource_pre_event.metadata, event.resource_pre_event.planning
+        op = _op(meta.op)
+        if op == "same":
+            return None
+        verb = f"would {op}" if planning else _ING.get(op, op)
+        return f"{verb} {urn_name(meta.urn)} ({meta.type})"
+    if event.res_outputs_event is not None:
+        meta = event.res_outputs_event.metadata
+        op = _op(meta.op)
+        if op == "same" or event.res_outputs_event.planning:
+            return None
+        return f"{_DONE.get(op, op + ' done')} {urn_name(meta.urn)}"
+    if event.res_op_failed_event is not None:
+        meta = event.res_op_failed_event.metadata
+        return f"FAILED {_op(meta.op)} {urn_name(meta.urn)} ({meta.type})"
+    diag = event.diagnostic_event
+    if diag is not None and diag.severity in ("error", "warning"):
+        lines = [ln.strip() for ln in _COLOR.sub("", diag.message).splitlines() if ln.strip()]
+        where = f"{urn_name(diag.urn)}: " if diag.urn else ""
+        text = " | ".join(lines)
+        return f"{diag.severity}: {where}{text[:400]}{'...' if len(text) > 400 else ''}"
+    if event.summary_event is not None:
+        s = event.summary_event
+        changes = sorted((_summary(s.resource_changes) or {}).items())
+        counts = ", ".join(f"{n} {op}" for op, n in changes) or "no changes"
+        return f"summary: {counts} in {s.duration_seconds} s{' (state may be corrupt!)' if s.maybe_corrupt else ''}"
+    return None
+
+
+def probe_table(verification: Any) -> str:
+    """The probes' results as a fixed-width table (plus the proxy check and failing cells' messages)."""
+    if not isinstance(verification, Mapping):
+        return "(no verification output)"
+    head = ("FROM", "TO", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "RESULT")
+    rows = [tuple(str(x) for x in (c.get("from"), c.get("to"), c.get("expected"), c.get("observed"),
+                                   c.get("http_code") or "-", "-" if c.get("curl_exit") is None else c["curl_exit"],
+                                   "ok" if c.get("ok") is True else "FAIL"))
+            for c in verification.get("cells") or [] if isinstance(c, Mapping)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    lines += [f"  ! {c.get('message') or str(c.get('from')) + '->' + str(c.get('to'))}"
+              for c in verification.get("cells") or [] if isinstance(c, Mapping) and c.get("ok") is not True]
+    proxy = verification.get("proxy") if isinstance(verification.get("proxy"), Mapping) else {}
+    lines.append(f"proxy: {'ok' if proxy.get('ok') is True else 'FAIL'}: {proxy.get('message', '')} "
+                 f"(CONNECTs: {', '.join(proxy.get('connects') or []) or 'none'})")
+    overall = "ok" if verification.get("ok") is True else "FAIL"
+    lines.append(f"locked: {verification.get('locked')}   overall: {overall}")
+    return "\n".join(lines)
+
+
+class EventLog:
+    """An ``on_event`` callback: keeps the last ``keep`` engine events, echoes one line per event."""
+
+    def __init__(self, keep: int = 300, echo: Callable[[str], None] | None = None):
+        self.events: deque[EngineEvent] = deque(maxlen=keep)
+        self.echo = echo
+
+    def __call__(self, event: EngineEvent) -> None:
+        self.events.append(event)
+        line = summarise_event(event)
+        if line and self.echo:
+            self.echo(line)
+
+    def tail(self, n: int = 60) -> list[str]:
+        return [ln for ln in map(summarise_event, list(self.events)) if ln][-n:]
+
+
+def manual_cleanup_hint(stack_name: str, env: Mapping[str, str], passphrase_file: Path | None = None) -> str:
+    """The commands that finish a cleanup that failed (the stack and its state were kept)."""
+    backend = env.get("PULUMI_BACKEND_URL")
+    exports = (f"export PULUMI_BACKEND_URL={backend}; " if backend else "") + (
+        f"unset PULUMI_CONFIG_PASSPHRASE; export PULUMI_CONFIG_PASSPHRASE_FILE={passphrase_file}; "
+        if passphrase_file else "")
+    return (f"finish the cleanup by hand: cd {PROJECT_DIR}; {exports}pulumi destroy --stack {stack_name} "
+            f"--refresh --yes && pulumi stack rm {stack_name} --yes")
+
+
+# ------------------------------------------------------------------ workflow (needs the CLI)
+def region_from_env(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def backend_url(env: Mapping[str, str] | None = None) -> str:
+    """The backend the CLI will use: PULUMI_BACKEND_URL if set, else Pulumi.yaml's ``backend.url``."""
+    env = os.environ if env is None else env
+    if env.get("PULUMI_BACKEND_URL"):
+        return env["PULUMI_BACKEND_URL"]
+    import yaml
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    return (project.get("backend") or {}).get("url", "(the CLI's login)")
+
+
+def needs_passphrase(url: str) -> bool:
+    """Self-managed backends (file://, s3://, ...) default to the passphrase secrets provider."""
+    return not url.startswith(("https://", "http://", "("))
+
+
+def workspace_env(backend_dir: str | Path | None = None, passphrase: str | None = None) -> dict[str, str]:
+    """Extra environment for the workspace. Without ``backend_dir`` the CLI's own precedence applies:
+    PULUMI_BACKEND_URL if set, else Pulumi.yaml's ``backend.url`` (file://~)."""
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
+    if backend_dir is not None:
+        env["PULUMI_BACKEND_URL"] = f"file://{Path(backend_dir).resolve()}"
+    if passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    return env
+
+
+def open_stack(stack_name: str, env: Mapping[str, str], work_dir: Path = PROJECT_DIR,
+               secrets_provider: str | None = None, create: bool = True) -> auto.Stack:
+    """The stack of the local program in ``work_dir``; ``create=False`` raises StackNotFoundError."""
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work_dir), env_vars=dict(env), secrets_provider=secrets_provider)
+    open_ = auto.create_or_select_stack if create else auto.select_stack
+    return open_(stack_name=stack_name, work_dir=str(work_dir), opts=opts)
+
+
+def configure(stack: auto.Stack, values: Mapping[str, Any], region: str | None = None) -> None:
+    """Set project config keys (camelCase, as in Pulumi.yaml) and, if given, ``aws:region``."""
+    text = lambda v: str(v).lower() if isinstance(v, bool) else str(v)  # noqa: E731
+    config = {f"{PROJECT}:{k}": auto.ConfigValue(text(v)) for k, v in values.items()}
+    if region:
+        config["aws:region"] = auto.ConfigValue(region)
+    stack.set_all_config(config)
+
+
+def set_lock(stack: auto.Stack, locked: bool) -> None:
+    configure(stack, {"restrictEgress": locked})
+
+
+def up(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None) -> auto.UpResult:
+    return stack.up(on_event=on_event, color="never")
+
+
+def preview(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None,
+            expect_no_changes: bool = False) -> tuple[auto.PreviewResult, list[EngineEvent]]:
+    """Preview; returns the result and this preview's own engine events (also passed to ``on_event``)."""
+    events: list[EngineEvent] = []
+
+    def record(event: EngineEvent) -> None:
+        events.append(event)
+        if on_event:
+            on_event(event)
+    result = stack.preview(on_event=record, expect_no_changes=expect_no_changes or None, color="never")
+    return result, events
+
+
+def preview_lock_change(stack: auto.Stack, locked: bool,
+                        on_event: Callable[[EngineEvent], None] | None = None) -> list[str]:
+    """Set restrictEgress, preview, and return the violations of "only egress rules change"."""
+    set_lock(stack, locked)
+    return check_lock_change(*preview(stack, on_event))
+
+
+@dataclass
+class Verdict:
+    verification: Any
+    locked: bool
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def report(self) -> str:
+        return "\n".join([probe_table(self.verification), *(f"PROBLEM: {p}" for p in self.problems)])
+
+
+def verify(stack: auto.Stack, expected_locked: bool | None = None) -> Verdict:
+    """Judge the stack's ``verification`` output against the matrix for ``expected_locked``
+    (default: the deployed ``restrictEgress`` output)."""
+    outputs = stack.outputs()
+    settings = settings_from_config(stack.get_all_config())
+    if expected_locked is None:
+        deployed = outputs.get("restrictEgress")
+        expected_locked = settings.restrict_egress if deployed is None else bool(deployed.value)
+    value = outputs["verification"].value if "verification" in outputs else None
+    return Verdict(value, expected_locked, compare_verification(value, expected_locked, settings))
+
+
+def destroy_and_remove(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None,
+                       preserve_config: bool = False, attempts: int = 2) -> None:
+    """Destroy every resource (retrying once with a refresh), then remove the stack. Never forces:
+    if the destroy keeps failing, the stack and its state stay so nothing is orphaned; raises."""
+    for attempt in range(attempts):
+        try:
+            stack.destroy(on_event=on_event, refresh=attempt > 0 or None, color="never")
+            break
+        except auto.CommandError:
+            if attempt == attempts - 1:
+                raise
+    stack.workspace.remove_stack(stack.name, preserve_config=preserve_config)

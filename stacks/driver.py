@@ -1,0 +1,128 @@
+"""A small driver for the lab, built on stacks/automation.py (the code the acceptance suite runs).
+
+    python3 -m stacks.driver up|preview|verify|lock|unlock|destroy [--stack NAME] [--region R] [--mtls]
+
+Prints one line per engine event as it goes and the probes' results as a table after
+up/verify/lock/unlock. Exit codes: 0 ok; 1 failed verification, refused lock change or failed
+Pulumi operation; 2 cannot run here (no pulumi CLI, no AWS credentials, no passphrase).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from pulumi import automation as auto
+
+from model.settings import SettingsError
+from stacks import automation as lab
+
+COMMANDS = {
+    "up": "create or update the lab, then show the probes",
+    "preview": "show what `up` would change",
+    "verify": "judge the deployed probes' results against the expected matrix",
+    "lock": "restrictEgress=true: preview (only egress rules may change), up, verify",
+    "unlock": "restrictEgress=false: preview (only egress rules may change), up, verify",
+    "destroy": "destroy every resource and remove the stack (its Pulumi.<stack>.yaml is kept)",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m stacks.driver", description="Drive the cilium-egress-lab stack.",
+        epilog="commands:\n" + "\n".join(f"  {k:<8} {v}" for k, v in COMMANDS.items()) +
+               "\nbackend: PULUMI_BACKEND_URL if set, else Pulumi.yaml's (file://~); "
+               "secrets: PULUMI_CONFIG_PASSPHRASE.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=list(COMMANDS), metavar="command", help=" | ".join(COMMANDS))
+    parser.add_argument("--stack", default="dev", help="stack name (default: dev)")
+    parser.add_argument("--region", help="set aws:region (default: the stack's, else AWS_REGION / "
+                                         f"AWS_DEFAULT_REGION, else {lab.DEFAULT_REGION})")
+    parser.add_argument("--mtls", action="store_true", help="up only: also set mtlsInjection=true")
+    args = parser.parse_args(argv)
+    if args.mtls and args.command != "up":
+        parser.error("--mtls applies to `up` only")
+    return args
+
+
+def echo(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+def show(verdict: lab.Verdict) -> int:
+    print(verdict.report())
+    print(f"verification ({'locked' if verdict.locked else 'unlocked'}): {'OK' if verdict.ok else 'FAILED'}")
+    return 0 if verdict.ok else 1
+
+
+def cmd_up(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    if args.mtls:
+        lab.configure(stack, {"mtlsInjection": True})
+    lab.up(stack, log)
+    return show(lab.verify(stack))
+
+
+def cmd_preview(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    result, _ = lab.preview(stack, log)
+    print("changes:", ", ".join(f"{n} {op}" for op, n in sorted(result.change_summary.items())) or "none")
+    return 0
+
+
+def cmd_verify(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    return show(lab.verify(stack))
+
+
+def cmd_lock(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    locked = args.command == "lock"
+    deployed = stack.outputs().get("restrictEgress")
+    if deployed is None:
+        print(f"stack {stack.name} is not deployed: run `up` first", file=sys.stderr)
+        return 1
+    if bool(deployed.value) == locked:
+        print(f"already {args.command}ed; verifying")
+        return show(lab.verify(stack, expected_locked=locked))
+    violations = lab.preview_lock_change(stack, locked, log)
+    if violations:
+        lab.set_lock(stack, not locked)  # leave the config as deployed
+        print("refused: the lock change would do more than create/delete egress rules:\n  "
+              + "\n  ".join(violations), file=sys.stderr)
+        return 1
+    lab.up(stack, log)
+    return show(lab.verify(stack, expected_locked=locked))
+
+
+def cmd_destroy(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    lab.destroy_and_remove(stack, log, preserve_config=True)
+    print(f"stack {stack.name}: destroyed and removed")
+    return 0
+
+
+RUN = {"up": cmd_up, "preview": cmd_preview, "verify": cmd_verify,
+       "lock": cmd_lock, "unlock": cmd_lock, "destroy": cmd_destroy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    backend = lab.backend_url()
+    reason = lab.preconditions(opt_in=False, passphrase=lab.needs_passphrase(backend))
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    log = lab.EventLog(echo=echo)
+    try:
+        stack = lab.open_stack(args.stack, lab.workspace_env(), create=args.command in ("up", "preview"))
+        if args.region or "aws:region" not in stack.get_all_config():
+            lab.configure(stack, {}, region=args.region or lab.region_from_env())
+        echo(f"{args.command} stack {args.stack} (backend {backend}, program {lab.PROJECT_DIR})")
+        return RUN[args.command](stack, args, log)
+    except auto.StackNotFoundError:
+        print(f"no stack {args.stack!r} in {backend}: run `up` first", file=sys.stderr)
+        return 1
+    except (auto.CommandError, SettingsError) as exc:
+        tail = str(exc).strip().splitlines()[-25:]
+        print(f"{args.command} failed:\n" + "\n".join(tail), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""The pure helpers of stacks/automation.py, fed with engine events and outputs built here (no CLI)."""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from pulumi.automation import ConfigValue, PreviewResult
+from pulumi.automation.events import (DiagnosticEvent, EngineEvent, OpType, ResOpFailedEvent, ResOutputsEvent,
+                                      ResourcePreEvent, StepEventMetadata, SummaryEvent)
+
+from model import matrix
+from model.settings import load_settings
+from stacks import automation as lab
+
+RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"  # the contract, not the constant
+INSTANCE = "aws:ec2/instance:Instance"
+COMMAND = "command:remote:Command"
+LOCK = "cilium-egress-lab:network:EgressLock"
+_seq = itertools.count()
+
+
+def urn(type_: str, name: str, parents: str = "", stack: str = "dev") -> str:
+    qualified = f"{parents}${type_}" if parents else type_
+    return f"urn:pulumi:{stack}::cilium-egress-lab::{qualified}::{name}"
+
+
+def meta(op, type_, name, parents="", stack="dev") -> StepEventMetadata:
+    return StepEventMetadata(op=OpType(op), urn=urn(type_, name, parents, stack), type=type_, provider="")
+
+
+def pre(op, type_, name, parents="", planning=True, stack="dev") -> EngineEvent:
+    return EngineEvent(next(_seq), 0, resource_pre_event=ResourcePreEvent(meta(op, type_, name, parents, stack),
+                                                                          planning=planning))
+
+
+def replace(type_, name, parents="") -> list[EngineEvent]:
+    return [pre(op, type_, name, parents) for op in ("create-replacement", "replace", "delete-replaced")]
+
+
+def lock_flip_events(locked: bool = True) -> list[EngineEvent]:
+    """What a preview of flipping restrictEgress reports for this program: egress-internet narrowed
+    (or widened) in place, DNS/UDP and NTP created (or deleted), the probes re-run, the rest same."""
+    probes = "cilium-egress-lab:verify:Probes"
+    return [pre("same", "pulumi:pulumi:Stack", "cilium-egress-lab-dev"),
+            pre("same", INSTANCE, "kind-demo-instance"),
+            pre("same", LOCK, "kind-demo-sg-lock"),
+            pre("update", RULE, "kind-demo-sg-lock-egress-internet", LOCK),
+            pre("create" if locked else "delete", RULE, "kind-demo-sg-lock-egress-dns-udp", LOCK),
+            pre("create" if locked else "delete", RULE, "kind-demo-sg-lock-egress-ntp", LOCK),
+            *replace(COMMAND, "probes-demo-test-deny-control", probes),
+            *replace(COMMAND, "probes-demo-proxy-log", probes)]
+
+
+# ------------------------------------------------------------------ check_lock_change
+@pytest.mark.parametrize("locked", [True, False])
+def test_the_programs_rule_swap_and_probe_reruns_are_accepted(locked):
+    summary = {"update": 1, "create" if locked else "delete": 2, "replace": 2, "same": 3}
+    assert lab.check_lock_change(summary, lock_flip_events(locked)) == []
+    assert lab.check_lock_change(PreviewResult("", "", summary), lock_flip_events(locked)) == []
+
+
+def test_an_update_of_an_instance_is_a_violation():
+    events = lock_flip_events() + [pre("update", INSTANCE, "proxy-demo-instance")]
+    violations = lab.check_lock_change({"create": 2, "update": 2, "replace": 2}, events)
+    assert len(violations) == 1
+    assert "update" in violations[0] and INSTANCE in violations[0] and "proxy-demo-instance" in violations[0]
+
+
+def test_a_replace_of_an_instance_is_a_violation():
+    events = lock_flip_events() + replace(INSTANCE, "kind-demo-instance")
+    [violation] = lab.check_lock_change(None, events)
+    assert violation.startswith("create-replacement+replace+delete-replaced of aws:ec2/instance:Instance")
+
+
+def test_egress_rules_may_not_be_replaced():
+    events = lock_flip_events() + replace(RULE, "kind-demo-sg-egress-proxy")
+    [violation] = lab.check_lock_change(None, events)
+    assert "kind-demo-sg-egress-proxy" in violation and violation.startswith("create-replacement+replace")
+
+
+def test_other_egress_like_types_do_not_count_as_rules():
+    events = [pre("create", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "kind-demo-sg-ingress-x")]
+    violations = lab.check_lock_change(None, events)
+    assert any("ingress-x" in v for v in violations)
+    assert any("changes nothing" in v for v in violations)
+
+
+def test_same_and_read_steps_are_fine_but_no_change_at_all_is_reported():
+    events = [pre("same", INSTANCE, "kind-demo-instance"), pre("read", "aws:ec2/vpc:Vpc", "default")]
+    assert lab.check_lock_change({"same": 2}, events) == [
+        "no egress-rule resource would be created, updated or deleted: the lock flip changes nothing"]
+    assert lab.check_lock_change({"same": 2}, events, expect_change=False) == []
+
+
+def test_probe_commands_may_rerun_other_commands_may_not():
+    probes = "cilium-egress-lab:verify:Probes"
+    ok = lock_flip_events() + [pre("update", COMMAND, "probes-demo-test-allow-allowed", probes)]
+    assert lab.check_lock_change(None, ok) == []
+    bad = lock_flip_events() + replace(COMMAND, "kind-demo-kubeconfig", "cilium-egress-lab:hosts:KindHost")
+    [violation] = lab.check_lock_change(None, bad)
+    assert "kind-demo-kubeconfig" in violation
+
+
+def test_a_stack_name_does_not_make_a_command_a_probe():
+    assert not lab.is_probe(COMMAND, urn(COMMAND, "kind-demo-kubeconfig", stack="verify-probes"))
+    assert lab.is_probe(COMMAND, urn(COMMAND, "x", "cilium-egress-lab:verify:Probes"))
+    assert not lab.is_probe(INSTANCE, urn(INSTANCE, "probe-host"))
+
+
+def test_summary_alone_flags_anything_but_creates_and_deletes_even_rule_updates():
+    assert lab.check_lock_change({OpType.CREATE: 2, OpType.DELETE: 1, OpType.SAME: 40}) == []
+    violations = lab.check_lock_change({"create": 2, "update": 1, "replace": 2, "same": 40})
+    assert violations == ["2 x replace in the change summary (no engine events to attribute it)",
+                          "1 x update in the change summary (no engine events to attribute it)"]
+
+
+def test_summary_reporting_more_than_the_events_is_a_violation():
+    violations = lab.check_lock_change({"create": 3, "update": 1}, lock_flip_events())
+    assert violations == ["change summary reports 3 x create, the engine events only 2"]
+
+
+def test_events_as_the_engine_writes_them_in_its_event_log():
+    """Camel-case JSON lines, parsed by the SDK's own EngineEvent.from_json."""
+    lines = [
+        {"sequence": 1, "timestamp": 1, "preludeEvent": {"config": {}}},
+        {"sequence": 2, "timestamp": 1, "resourcePreEvent": {"planning": True, "metadata": {
+            "op": "delete", "urn": urn(RULE, "kind-demo-sg-lock-egress-dns-udp", LOCK), "type": RULE, "provider": ""}}},
+        {"sequence": 3, "timestamp": 1, "resourcePreEvent": {"planning": True, "metadata": {
+            "op": "update", "urn": urn("aws:ec2/eip:Eip", "kind-demo-eip"), "type": "aws:ec2/eip:Eip",
+            "provider": "", "diffs": ["tags"]}}},
+        {"sequence": 4, "timestamp": 2, "summaryEvent": {"maybeCorrupt": False, "durationSeconds": 3,
+                                                         "resourceChanges": {"delete": 1, "update": 1, "same": 30}}},
+    ]
+    events = [EngineEvent.from_json(json.loads(json.dumps(line))) for line in lines]
+    summary = events[-1].summary_event.resource_changes
+    assert lab.check_lock_change(summary, events) == [
+        f"update of aws:ec2/eip:Eip kind-demo-eip ({urn('aws:ec2/eip:Eip', 'kind-demo-eip')})"]
+    assert lab.summarise_event(events[-1]) == "summary: 1 delete, 30 same, 1 update in 3 s"
+
+
+# ------------------------------------------------------------------ compare_verification
+SETTINGS = load_settings({"envName": "demo"}, resolve_operator_cidr=False)
+MTLS_SETTINGS = load_settings({"envName": "demo", "mtlsInjection": True}, resolve_operator_cidr=False)
+OBSERVED = {matrix.REACHABLE: matrix.Observation("200", 0), matrix.BLOCKED: matrix.Observation("000", 28)}
+
+
+def verification(locked: bool, *, settings=SETTINGS, observe_as: bool | None = None, extra=(), proxy_ok=True):
+    """What the program exports: each cell judged by model.matrix; ``observe_as`` fakes what the
+    network did (the other lock state's outcomes)."""
+    seen = locked if observe_as is None else observe_as
+    cells = [matrix.judge(settings, c, OBSERVED[matrix.expected(settings, c, seen).outcome], locked)
+             for c in matrix.egress_cells(settings)]
+    out = matrix.summary(cells)
+    out["cells"] += list(extra)
+    out["ok"] = out["ok"] and proxy_ok and all(c["ok"] for c in extra)
+    return {**out, "locked": locked,
+            "proxy": {"ok": proxy_ok, "message": "CONNECT www.roche.com:443 logged" if proxy_ok else
+                      "no CONNECT in the proxy log", "connects": ["www.roche.com:443"] if proxy_ok else []}}
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_a_matching_verification_has_no_problems(locked):
+    assert lab.compare_verification(verification(locked), locked, SETTINGS) == []
+
+
+def test_unlocked_results_judged_as_locked_name_the_test_deny_cells():
+    problems = lab.compare_verification(verification(False), True, SETTINGS)
+    assert problems[0].startswith("verification.locked is False, expected True")
+    assert [p.split(":")[0] for p in problems[1:]] == ["test-deny->allowed", "test-deny->control"]
+    assert "expected blocked" in problems[1] and "observed reachable" in problems[1]
+
+
+def test_an_open_security_group_while_locked_is_caught():
+    """The program says locked, but test-deny still gets out (the egress rules did not apply)."""
+    problems = lab.compare_verification(verification(True, observe_as=False), True, SETTINGS)
+    assert len(problems) == 2 and all(p.startswith("test-deny->") for p in problems)
+    assert "curl exit 0" in problems[0]
+
+
+def test_missing_cells_proxy_failure_and_no_output_are_problems():
+    v = verification(False, proxy_ok=False)
+    v["cells"] = [c for c in v["cells"] if not (c["from"] == "test-allow" and c["to"] == "control")]
+    problems = lab.compare_verification(v, False, SETTINGS)
+    assert problems == ["test-allow->control: missing (expected blocked, unlocked)",
+                        "proxy: no CONNECT in the proxy log"]
+    assert lab.compare_verification(None, False, SETTINGS)[0].startswith("no `verification` output")
+
+
+def test_mtls_cells_are_required_when_enabled_and_must_be_ok():
+    good = {"from": "mtls-inject", "to": "backend", "url": "http://203.0.113.9:8083", "expected": "reachable",
+            "observed": "reachable", "http_code": "200", "curl_exit": 0, "ok": True, "message": "CN ok"}
+    assert lab.compare_verification(verification(True, settings=MTLS_SETTINGS, extra=[good]), True, MTLS_SETTINGS) == []
+    assert lab.compare_verification(verification(True, settings=MTLS_SETTINGS), True, MTLS_SETTINGS) == [
+        "mtlsInjection is on but no mtls-inject cells were reported"]
+    bad = {**good, "observed": "reset", "curl_exit": 56, "ok": False, "message": "certificate required"}
+    [problem] = lab.compare_verification(verification(True, extra=[bad]), True, SETTINGS)
+    assert problem.startswith("mtls-inject->backend: expected reachable, observed reset")
+
+
+# ------------------------------------------------------------------ summarise_event, probe_table, EventLog
+def test_summarise_resource_steps():
+    assert lab.summarise_event(pre("create", INSTANCE, "kind-demo-instance", planning=False)) == \
+        "creating kind-demo-instance (aws:ec2/instance:Instance)"
+    assert lab.summarise_event(pre("create", INSTANCE, "kind-demo-instance")) == \
+        "would create kind-demo-instance (aws:ec2/instance:Instance)"
+    assert lab.summarise_event(pre("same", INSTANCE, "kind-demo-instance", planning=False)) is None
+    step = meta("delete", RULE, "kind-demo-sg-lock-egress-dns-udp")
+    done = EngineEvent(1, 0, res_outputs_event=ResOutputsEvent(step))
+    assert lab.summarise_event(done) == "deleted kind-demo-sg-lock-egress-dns-udp"
+    step = meta("create", INSTANCE, "kind-demo-instance")
+    failed = EngineEvent(2, 0, res_op_failed_event=ResOpFailedEvent(step, 1, 1))
+    assert lab.summarise_event(failed) == "FAILED create kind-demo-instance (aws:ec2/instance:Instance)"
+
+
+def test_summarise_diagnostics_and_summary():
+    error = DiagnosticEvent("<{%fg 1%}>probe test-deny->control: expected blocked<{%reset%}>\n\n  observed reachable\n",
+                            "never", "error", urn=urn(COMMAND, "kind-demo-probes"))
+    assert lab.summarise_event(EngineEvent(1, 0, diagnostic_event=error)) == \
+        "error: kind-demo-probes: probe test-deny->control: expected blocked | observed reachable"
+    info = DiagnosticEvent("downloading plugin", "never", "info")
+    assert lab.summarise_event(EngineEvent(2, 0, diagnostic_event=info)) is None
+    summary = SummaryEvent(False, 754, {OpType.CREATE: 41, OpType.SAME: 0}, {})
+    assert lab.summarise_event(EngineEvent(3, 0, summary_event=summary)) == "summary: 41 create in 754 s"
+    corrupt = SummaryEvent(True, 1, {}, {})
+    assert lab.summarise_event(EngineEvent(4, 0, summary_event=corrupt)) == \
+        "summary: no changes in 1 s (state may be corrupt!)"
+
+
+def test_probe_table_is_aligned_and_shows_failures():
+    v = verification(True, observe_as=False)
+    lines = lab.probe_table(v).splitlines()
+    assert lines[0].split() == ["FROM", "TO", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "RESULT"]
+    column = lambda name: [ln[lines[0].index(name):].split()[0] for ln in lines[1:5]]  # noqa: E731
+    assert column("EXPECTED") == ["reachable", "blocked", "blocked", "blocked"]
+    assert column("OBSERVED") == ["reachable", "blocked", "reachable", "reachable"]
+    assert lines[3].split()[-1] == "FAIL" and lines[1].split()[-1] == "ok"
+    assert sum(ln.startswith("  ! test-deny->") for ln in lines) == 2
+    assert lines[-2].startswith("proxy: ok") and lines[-1].endswith("overall: FAIL")
+    assert lab.probe_table(None) == "(no verification output)"
+
+
+def test_event_log_keeps_the_last_events_and_echoes_lines():
+    echoed = []
+    log = lab.EventLog(keep=2, echo=echoed.append)
+    for name in ("a", "b", "c"):
+        log(pre("create", RULE, name, planning=False))
+    log(pre("same", RULE, "d", planning=False))
+    assert [e.resource_pre_event.metadata.urn.rsplit("::", 1)[1] for e in log.events] == ["c", "d"]
+    assert len(echoed) == 3 and log.tail() == [f"creating c ({RULE})"]
+
+
+# ------------------------------------------------------------------ preconditions, config, environment
+def test_preconditions_name_the_first_blocker_and_what_to_do(tmp_path):
+    no_cli = lab.preconditions(env={}, home=tmp_path, which=lambda _: None)
+    assert no_cli.startswith("no `pulumi` CLI on PATH: install it") and "(also: no AWS credentials" in no_cli
+    assert "LAB_ACCEPTANCE=1" in no_cli
+    cli = lambda _: "/usr/bin/pulumi"  # noqa: E731
+    assert lab.preconditions(env={}, home=tmp_path, which=cli).startswith("no AWS credentials: set AWS_PROFILE")
+    only_opt_in = lab.preconditions(env={"AWS_PROFILE": "lab"}, home=tmp_path, which=cli)
+    assert only_opt_in.startswith("not opted in: set LAB_ACCEPTANCE=1") and "(also" not in only_opt_in
+    assert lab.preconditions(env={"AWS_PROFILE": "lab", "LAB_ACCEPTANCE": "1"}, home=tmp_path, which=cli) is None
+    assert lab.preconditions(env={"LAB_ACCEPTANCE": "yes", "AWS_PROFILE": "x"}, home=tmp_path, which=cli) \
+        .startswith("not opted in")
+
+
+def test_credentials_files_count_and_the_driver_needs_a_passphrase_not_an_opt_in(tmp_path):
+    cli = lambda _: "/usr/bin/pulumi"  # noqa: E731
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-central-1\n")
+    assert lab.preconditions(opt_in=False, env={}, home=tmp_path, which=cli) is None
+    assert lab.preconditions(opt_in=False, passphrase=True, env={}, home=tmp_path, which=cli) \
+        .startswith("no PULUMI_CONFIG_PASSPHRASE")
+    assert lab.preconditions(opt_in=False, passphrase=True, env={"PULUMI_CONFIG_PASSPHRASE": ""},
+                             home=tmp_path, which=cli) is None
+
+
+def test_settings_from_a_stack_config_map():
+    s = lab.settings_from_config({"aws:region": ConfigValue("eu-central-1"),
+                                  "cilium-egress-lab:restrictEgress": ConfigValue("true"),
+                                  "cilium-egress-lab:envName": "acc-1234"})
+    assert (s.restrict_egress, s.env_name, s.operator_cidr) == (True, "acc-1234", "auto")
+
+
+def test_workspace_environment_and_backend(tmp_path):
+    env = lab.workspace_env(tmp_path / "state", "s3cret")
+    assert env["PULUMI_BACKEND_URL"] == f"file://{(tmp_path / 'state').resolve()}"
+    assert env["PULUMI_CONFIG_PASSPHRASE"] == "s3cret"
+    assert "PULUMI_BACKEND_URL" not in lab.workspace_env()
+    assert lab.backend_url({}) == "file://~"  # Pulumi.yaml's
+    assert lab.backend_url({"PULUMI_BACKEND_URL": "s3://bucket"}) == "s3://bucket"
+    assert lab.needs_passphrase("file://~") and not lab.needs_passphrase("https://api.pulumi.com")
+    assert lab.region_from_env({}) == "eu-central-1"
+    assert lab.region_from_env({"AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "us-east-2"}) == "us-east-2"
+    hint = lab.manual_cleanup_hint("acc-1", env, Path("/tmp/x/passphrase"))
+    assert "pulumi destroy --stack acc-1" in hint and env["PULUMI_BACKEND_URL"] in hint
+
+
+# ------------------------------------------------------------------ the cleanup guarantee and the driver's lock guard
+class FakeWorkspace:
+    def __init__(self):
+        self.removed = []
+
+    def remove_stack(self, name, preserve_config=None):
+        self.removed.append((name, preserve_config))
+
+
+class FakeStack:
+    """Just enough of auto.Stack: records calls, fails ``destroy`` ``failures`` times."""
+
+    def __init__(self, failures=0, outputs=None, preview_events=()):
+        self.name, self.workspace, self.failures = "acc-1", FakeWorkspace(), failures
+        self.destroys, self.config, self.ups = [], {}, 0
+        self._outputs, self._preview_events = outputs or {}, list(preview_events)
+
+    def destroy(self, on_event=None, refresh=None, color=None):
+        self.destroys.append(refresh)
+        if len(self.destroys) <= self.failures:
+            raise lab.auto.CommandError(lab.auto.CommandResult("", "error: DependencyViolation", 255))
+
+    def set_all_config(self, config):
+        self.config.update({k: v.value for k, v in config.items()})
+
+    def preview(self, on_event=None, expect_no_changes=None, color=None):
+        for event in self._preview_events:
+            on_event(event)
+        return PreviewResult("", "", {})
+
+    def outputs(self):
+        return self._outputs
+
+    def up(self, **kwargs):
+        self.ups += 1
+
+
+def test_destroy_retries_with_refresh_then_removes_the_stack():
+    stack = FakeStack(failures=1)
+    lab.destroy_and_remove(stack)
+    assert stack.destroys == [None, True] and stack.workspace.removed == [("acc-1", False)]
+
+
+def test_a_failing_destroy_keeps_the_stack_so_nothing_is_orphaned():
+    stack = FakeStack(failures=2)
+    with pytest.raises(lab.auto.CommandError):
+        lab.destroy_and_remove(stack)
+    assert stack.destroys == [None, True] and stack.workspace.removed == []
+
+
+def test_driver_refuses_a_lock_that_would_touch_an_instance_and_restores_the_config(capsys):
+    from stacks import driver
+    from pulumi.automation import OutputValue
+    stack = FakeStack(outputs={"restrictEgress": OutputValue(False, False)},
+                      preview_events=lock_flip_events() + [pre("update", INSTANCE, "kind-demo-instance")])
+    args = driver.parse_args(["lock"])
+    assert driver.cmd_lock(stack, args, lab.EventLog()) == 1
+    assert stack.ups == 0 and stack.config["cilium-egress-lab:restrictEgress"] == "false"
+    assert "refused" in capsys.readouterr().err
+
+
+def test_driver_destroy_keeps_the_stack_config_file():
+    from stacks import driver
+    stack = FakeStack()
+    assert driver.cmd_destroy(stack, driver.parse_args(["destroy"]), lab.EventLog()) == 0
+    assert stack.workspace.removed == [("acc-1", True)]
