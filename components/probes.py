@@ -14,19 +14,19 @@ from typing import Any, Callable, Sequence
 import pulumi
 from pulumi_command import remote
 
-from model import remote as cmds
 from model.matrix import Cell, failures
 
 
 @dataclass
 class ProbesArgs:
-    cells: Sequence[Cell]
-    commands: Sequence[str]                  # one per cell (model.remote.probe_command)
+    cells: Sequence[Cell]                    # names the probes (addresses may be placeholders)
+    live_cells: pulumi.Input[list]           # the same cells with real addresses
+    commands: Sequence[pulumi.Input[str]]    # one per cell (model.verify.command)
     kind: remote.ConnectionArgs
     proxy: remote.ConnectionArgs
     proxy_log_command: pulumi.Input[str]
     triggers: Sequence[Any]
-    verify: Callable[[list[str], str], dict]  # (cell stdouts, proxy stdout) -> verification report
+    verify: Callable[[list[Cell], list[str], str], dict]  # (cells, stdouts, proxy stdout) -> report
     strict: bool
     after: Sequence[pulumi.Resource] = field(default_factory=list)
 
@@ -50,8 +50,8 @@ class Probes(pulumi.ComponentResource):
             triggers=list(args.triggers),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *probes]))
 
-        def conclude(outs: list[str]) -> dict:
-            report = args.verify(outs[:-1], outs[-1])
+        def conclude(outs: list) -> dict:
+            report = args.verify(outs[0], outs[1:-1], outs[-1])
             if args.strict and not report["ok"]:
                 raise VerificationFailed(
                     "verification failed (strictVerification=true; set it false to keep the "
@@ -59,9 +59,8 @@ class Probes(pulumi.ComponentResource):
                     + "\n  - ".join(failures(report)))
             return report
 
-        self.verification = pulumi.Output.all(*[p.stdout for p in probes], proxy_log.stdout).apply(conclude)
+        self.verification = pulumi.Output.all(
+            args.live_cells, *[p.stdout for p in probes], proxy_log.stdout).apply(conclude)
         self.register_outputs({"verification": self.verification})
 
 
-def command_for(cell: Cell) -> str:
-    return cmds.probe_command(cell.source, cell.target, cell.url)

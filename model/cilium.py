@@ -56,7 +56,7 @@ def helm_values(settings: Settings) -> dict[str, Any]:  # noqa: ARG001 - one sig
     }
 
 
-def _static_cluster(name: str, address: str, port: int, connect_timeout: str, **extra) -> dict:
+def static_cluster(name: str, address: str, port: int, connect_timeout: str, **extra) -> dict:
     return {
         "@type": CLUSTER_TYPE,
         "name": name,
@@ -85,7 +85,7 @@ def egress_envoy_config(settings: Settings, proxy_address: str) -> dict:
         "metadata": {"name": EGRESS_CEC_NAME, "namespace": ALLOW_NAMESPACE},
         "spec": {"resources": [
             tcp_proxy_listener(EGRESS_LISTENER, EGRESS_CLUSTER, "proxy-tunnel", tunnel=True),
-            _static_cluster(EGRESS_CLUSTER, proxy_address, settings.proxy_port, "55s"),
+            static_cluster(EGRESS_CLUSTER, proxy_address, settings.proxy_port, "55s"),
         ]},
     }
 

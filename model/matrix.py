@@ -45,6 +45,7 @@ class Observation:
     http_code: str
     curl_exit: int | None
     detail: str = ""
+    body: str = ""
 
     @property
     def outcome(self) -> str:
@@ -128,7 +129,8 @@ def parse_probe_line(stdout: str) -> Observation:
     if not lines:
         return Observation("", None, f"no probe output: {stdout.strip()[:200]!r}")
     data = json.loads(lines[-1])
-    return Observation(str(data.get("http_code", "")), data.get("curl_exit"), str(data.get("error", "")))
+    return Observation(str(data.get("http_code", "")), data.get("curl_exit"), str(data.get("error", "")),
+                       str(data.get("body", "")))
 
 
 def summary(results: list[CellResult]) -> dict[str, Any]:

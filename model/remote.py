@@ -21,20 +21,28 @@ def quote(s: str) -> str:
     return shlex.quote(s)
 
 
-# curl inside the pod: HTTP code and curl's own exit status on one line ("200 0", "000 28").
-_POD_CURL = ('code=$(curl -sS -o /dev/null -w "%{{http_code}}" -L --max-redirs 5 '
-             '--connect-timeout {connect} -m {max_time} {extra}"$1" 2>/dev/null); echo "$code $?"')
-# On the host: turn that line (or kubectl's own failure) into one JSON object.
-_TO_JSON = ("import json,re,sys; f,t,u,r=sys.argv[1:5]; m=re.fullmatch(r'(\\d{3}) (\\d+)', r.strip()); "
+# curl inside the pod: the body (only when asked for), then "<http code> <curl exit>" on the last
+# line ("200 0", "000 28"). Everything else (kubectl's own failure) is reported as an error.
+_POD_CURL = ('out=$(curl -sS {output}-w "\\n%{{http_code}}" -L --max-redirs 5 '
+             '--connect-timeout {connect} -m {max_time} {extra}"$1" 2>/dev/null); rc=$?; '
+             'printf "%s %s\\n" "$out" "$rc"')
+# On the host: turn that output into one JSON object.
+_TO_JSON = ("import json,re,sys; f,t,u,r=sys.argv[1:5]; ls=r.rstrip().splitlines() or ['']; "
+            "m=re.fullmatch(r'(\\d{3}) (\\d+)', ls[-1].strip()); "
             "print(json.dumps({'from':f,'to':t,'url':u,'http_code':m.group(1) if m else '',"
-            "'curl_exit':int(m.group(2)) if m else None,'error':'' if m else r.strip()[-300:]}))")
+            "'curl_exit':int(m.group(2)) if m else None,'body':'\\n'.join(ls[:-1]).strip()[:4000] if m else '',"
+            "'error':'' if m else r.strip()[-300:]}))")
 
 
 def probe_command(namespace: str, target: str, url: str, pod: str = "curl",
-                  connect_timeout: int = 5, max_time: int = 10, insecure: bool = False) -> str:
+                  connect_timeout: int = 5, max_time: int = 10, extra_args: tuple[str, ...] = (),
+                  body: bool = False) -> str:
     """Run curl in ``namespace``'s pod against ``url``; print one JSON line
-    ``{"from", "to", "url", "http_code", "curl_exit", "error"}``. A timeout is a result (exit 0)."""
-    inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time, extra="-k " if insecure else "")
+    ``{"from", "to", "url", "http_code", "curl_exit", "body", "error"}``. A timeout is a result
+    (the command exits 0). ``body`` keeps the response body (e.g. the mTLS echo)."""
+    inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time,
+                             output="" if body else "-o /dev/null ",
+                             extra="".join(f"{quote(a)} " for a in extra_args))
     exec_ = (f"{KUBECTL} -n {quote(namespace)} exec {quote(pod)} -- sh -c {quote(inner)} probe "
              f"{quote(url)}")
     return (f"res=$({exec_} 2>&1); python3 -c {quote(_TO_JSON)} "

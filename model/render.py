@@ -18,8 +18,20 @@ def egress_objects(settings: Settings, proxy_address: str) -> list[dict]:
     return [*k8s.test_workloads(), cec, cilium.egress_network_policy(settings, cec)]
 
 
+def mtls_objects(settings: Settings, backend_address: str) -> list[dict]:
+    """The mTLS scenario's objects; secrets carry placeholders here (pulumi up fills them)."""
+    from . import mtls
+    ccec = mtls.mtls_envoy_config(settings, backend_address)
+    return [*mtls.workloads(), *mtls.placeholder_secrets(), ccec,
+            mtls.mtls_network_policy(settings, ccec, backend_address)]
+
+
 def lab_objects(settings: Settings, proxy_address: str) -> list[dict]:
-    return egress_objects(settings, proxy_address)
+    """Everything the stack applies to the cluster. The mTLS backend runs on the proxy host."""
+    objects = egress_objects(settings, proxy_address)
+    if settings.mtls_injection:
+        objects += mtls_objects(settings, proxy_address)
+    return objects
 
 
 def render_yaml(settings: Settings, proxy_address: str) -> str:

@@ -81,11 +81,16 @@ def kind_egress(settings: Settings, proxy_cidr: Any) -> list[Rule]:
 
 
 def proxy_ingress(settings: Settings, kind_cidr: Any) -> list[Rule]:
-    """SSH from the operator; the proxy port from the kind host only."""
-    return [
+    """SSH from the operator; the proxy port (and the mTLS backend, when enabled) from the kind
+    host only."""
+    from .mtls import BACKEND_PORT
+    rules = [
         _port("ingress-ssh", "tcp", SSH_PORT, settings.operator_cidr, "SSH from the operator"),
         _port("ingress-proxy", "tcp", settings.proxy_port, kind_cidr, "HTTP proxy from the kind host"),
     ]
+    if settings.mtls_injection:
+        rules.append(_port("ingress-mtls", "tcp", BACKEND_PORT, kind_cidr, "mTLS backend from the kind host"))
+    return rules
 
 
 def proxy_egress(settings: Settings) -> list[Rule]:  # noqa: ARG001 - same signature as the others

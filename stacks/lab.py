@@ -13,14 +13,16 @@ from components.egress_proxy_policy import EgressProxyPolicy, EnvoyPolicyArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
-from components.probes import Probes, ProbesArgs, command_for
+from components.probes import Probes, ProbesArgs
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
 from components.test_workloads import TestWorkloads, TestWorkloadsArgs
 from model import (cilium, k8s as k8s_model, matrix, network, remote as cmds, render,
-                   security_groups as sg, userdata)
+                   security_groups as sg, userdata, verify)
 from model.settings import PROJECT, Settings
+
+from .mtls import declare_mtls
 
 
 def declare(settings: Settings) -> dict[str, Any]:
@@ -89,19 +91,26 @@ def declare(settings: Settings) -> dict[str, Any]:
         security_group_id=kind_sg.security_group_id, rules=toggle,
         after=[kind.ready, release.release, *workloads.pods]))
 
+    proxy_connection = connection(proxy.public_ip, key.private_key_openssh)
+    scenario: list[pulumi.Resource] = []
+    if settings.mtls_injection:  # the backend lives on the proxy host (its EIP)
+        scenario = declare_mtls(settings, proxy_eip, proxy_connection, proxy.instance_id, proxy.ready,
+                                provider, after=[release.release, release.crds_ready])
+
     # Verification: one probe per matrix cell, re-run whenever its answer can change.
-    cells = matrix.egress_cells(settings)
+    cells = verify.lab_cells(settings, render.PLACEHOLDER_ADDRESS)
+    live_cells = proxy_eip.public_ip.apply(lambda ip: verify.lab_cells(settings, ip))
     probes = Probes(settings.name("probes"), ProbesArgs(
-        cells=cells, commands=[command_for(c) for c in cells],
+        cells=cells, live_cells=live_cells, commands=[live_cells.apply(lambda cs, i=i: verify.command(cs[i])) for i in range(len(cells))],
         kind=connection(kind.public_ip, key.private_key_openssh),
-        proxy=connection(proxy.public_ip, key.private_key_openssh),
+        proxy=proxy_connection,
         proxy_log_command=kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
             ip, settings.probe_host, matrix.proxy_port(settings.probe_url))),
         triggers=[settings.restrict_egress, kind.instance_id, proxy.instance_id,
                   pulumi.Output.all(cec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs))],
-        verify=lambda outs, proxy_out: matrix.verification(settings, cells, outs, proxy_out),
+        verify=lambda live, outs, proxy_out: verify.verification(settings, live, outs, proxy_out),
         strict=settings.strict_verification,
-        after=[lock, policy, proxy.ready]))
+        after=[lock, policy, proxy.ready, *scenario]))
 
     effective = sg.kind_egress(settings, proxy_cidr)
     ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731

@@ -91,20 +91,45 @@ class LabMocks(Mocks):
                             return True
         return False
 
+    def _has(self, typ: str, name_part: str) -> dict | None:
+        return next((i for t, n, i in self.declared if t == typ and name_part in n), None)
+
+    def _mtls_probe(self, target: str) -> tuple[str, int, str]:
+        """plain: answered by the echo through Envoy's mTLS only if the backend is installed and the
+        CCEC, the CNP and both secrets exist; the CN is the declared client CSR's subject."""
+        import json
+        backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+        if target == "direct-tls":
+            return ("000", 56, "") if backend else ("000", 28, "")
+        parts = [self._has("kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig", ""),
+                 self._has("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "mtls-inject"),
+                 self._has("kubernetes:core/v1:Secret", "tls-client-cert"),
+                 self._has("kubernetes:core/v1:Secret", "mtls-ca"), backend]
+        if not all(parts):
+            return ("000", 28, "")
+        cn = self._has("tls:index/certRequest:CertRequest", "client-csr")["subject"]["commonName"]
+        echo = {"method": "GET", "path": "/", "headers": {"x-ssl-client-cn": cn, "x-ssl-client-verify": "0"}}
+        return ("200", 0, json.dumps(echo))
+
     def _probe(self, name: str, command: str) -> str:
         import json
         import re
         from urllib.parse import urlsplit
-        ns = "test-allow" if "-test-allow-" in name else "test-deny"
-        target = name.rsplit("-", 1)[1]
+        ns = next(n for n in ("test-allow", "test-deny", "mtls-inject") if f"-{n}-" in name)
+        target = name.split(f"-{ns}-", 1)[1]
         url = re.search(r" probe '?(\S+?)'? 2>&1", command).group(1)
         host = urlsplit(url).hostname
-        if ns == "test-allow":
+        body = ""
+        if target in ("plain", "direct-tls"):
+            code, rc, body = self._mtls_probe(target)
+        elif ns == "test-allow":
             ok = self._policy_redirects(host)  # through Envoy and the proxy; nothing else passes
+            code, rc = ("200", 0) if ok else ("000", 28)
         else:
-            ok = self._egress_allows(443)
-        code, rc = self.world.get(f"{ns}->{target}", ("200", 0) if ok else ("000", 28))
-        return json.dumps({"from": ns, "to": target, "url": url, "http_code": code, "curl_exit": rc})
+            code, rc = ("200", 0) if self._egress_allows(443) else ("000", 28)
+        code, rc = self.world.get(f"{ns}->{target}", (code, rc))
+        return json.dumps({"from": ns, "to": target, "url": url, "http_code": code, "curl_exit": rc,
+                           "body": body})
 
     def new_resource(self, args: MockResourceArgs):
         self.declared.append((args.typ, args.name, args.inputs))
@@ -114,7 +139,12 @@ class LabMocks(Mocks):
             state["allocationId"] = f"eipalloc-{args.name}"
         elif args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyOpenssh"] = SECRET_MARKER
+            state["privateKeyPem"] = f"-----BEGIN PRIVATE KEY-----\n{args.name}\n-----END PRIVATE KEY-----"
             state["publicKeyOpenssh"] = "ssh-ed25519 AAAAfake"
+        elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            state["certPem"] = f"-----BEGIN CERTIFICATE-----\n{args.name}\n-----END CERTIFICATE-----"
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            state["certRequestPem"] = f"-----BEGIN CERTIFICATE REQUEST-----\n{args.name}\n-----END CERTIFICATE REQUEST-----"
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = args.name
         elif args.typ == "command:remote:Command":

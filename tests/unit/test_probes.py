@@ -19,6 +19,13 @@ SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32"}, resolve_operator_c
 
 
 # ------------------------------------------------------------------ the probe commands themselves
+def _fake_curl(code: str, rc: int, body: str = "") -> str:
+    """Like curl with ``-w "\\n%{http_code}"``: the body unless ``-o`` was given, then the code."""
+    return (f'printf "%s|" "$@" > "$(dirname "$0")/args"\n'
+            f'case " $* " in *" -o "*) ;; *) printf %s {body!r} ;; esac\n'
+            f'printf "\\n{code}"; exit {rc}')
+
+
 def _shims(tmp_path: pathlib.Path, curl_body: str, kubectl_fails: bool = False) -> dict:
     """A fake ``sudo`` that plays kubectl exec by running the pod's ``sh -c`` locally, and a fake
     curl; the command under test is otherwise run unchanged by bash."""
@@ -37,23 +44,29 @@ def _run(cmd: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("curl_body,code,rc", [
-    ('printf 200; exit 0', "200", 0),
-    ('printf 000; exit 28', "000", 28),
-    ('printf 000; exit 35', "000", 35),
-])
-def test_probe_prints_one_json_line_and_a_timeout_is_a_result(tmp_path, curl_body, code, rc):
+@pytest.mark.parametrize("code,rc", [("200", 0), ("000", 28), ("000", 35)])
+def test_probe_prints_one_json_line_and_a_timeout_is_a_result(tmp_path, code, rc):
     run = _run(remote.probe_command("test-deny", "control", "https://www.example.com"),
-               _shims(tmp_path, curl_body))
+               _shims(tmp_path, _fake_curl(code, rc, body="<html>not wanted</html>")))
     assert run.returncode == 0, run.stderr
     line = json.loads(run.stdout)
     assert line == {"from": "test-deny", "to": "control", "url": "https://www.example.com",
-                    "http_code": code, "curl_exit": rc, "error": ""}
+                    "http_code": code, "curl_exit": rc, "body": "", "error": ""}
+
+
+def test_probe_keeps_the_body_when_asked_and_passes_extra_args(tmp_path):
+    echo = '{"headers": {"x-ssl-client-cn": "lab"}}'
+    run = _run(remote.probe_command("mtls-inject", "plain", "http://203.0.113.20:8083/", body=True,
+                                    extra_args=("-k",)), _shims(tmp_path, _fake_curl("200", 0, echo)))
+    line = json.loads(run.stdout)
+    assert (line["http_code"], line["curl_exit"], line["body"]) == ("200", 0, echo)
+    assert "-k" in (tmp_path / "args").read_text().split("|")
+    assert matrix.parse_probe_line(run.stdout).body == echo
 
 
 def test_probe_passes_the_url_and_bounded_timeouts_to_curl(tmp_path):
     run = _run(remote.probe_command("test-allow", "allowed", "https://www.roche.com/a b"),
-               _shims(tmp_path, f'printf "%s|" "$@" > {tmp_path}/args; printf 200'))
+               _shims(tmp_path, _fake_curl("200", 0)))
     assert run.returncode == 0
     args = (tmp_path / "args").read_text().split("|")
     assert args[args.index("--connect-timeout") + 1] == "5" and args[args.index("-m") + 1] == "10"
@@ -62,7 +75,7 @@ def test_probe_passes_the_url_and_bounded_timeouts_to_curl(tmp_path):
 
 def test_probe_reports_kubectl_failures_as_errors_not_as_curl_results(tmp_path):
     run = _run(remote.probe_command("test-allow", "allowed", "https://www.roche.com"),
-               _shims(tmp_path, "printf 200", kubectl_fails=True))
+               _shims(tmp_path, _fake_curl("200", 0), kubectl_fails=True))
     line = json.loads(run.stdout)
     assert line["curl_exit"] is None and "NotFound" in line["error"]
     assert matrix.parse_probe_line(run.stdout).outcome == matrix.ERROR

@@ -1,0 +1,422 @@
+"""The mTLS-injection scenario (DESIGN.md §4, issue 6): pods speak plain HTTP, Cilium's Envoy
+originates mTLS to a backend that demands a client certificate the pods never see.
+
+Pure (no Pulumi import): the PKI *specification* (pulumi-tls in the stack and openssl in the
+data-plane lab both build certificates from ``pki_spec``), the Kubernetes objects (namespace, curl
+pod, secrets, CiliumClusterwideEnvoyConfig, CiliumNetworkPolicy), the backend on the proxy host
+(haproxy + a stdlib echo server + their install script) and the probes with their expected results.
+
+Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
+- Envoy reads secrets only from ``envoyConfig.secretsNamespace`` (cilium-secrets), named
+  ``cilium-secrets/<name>``; a name without ``/`` would mean a secret defined inside the CEC
+  (pkg/ciliumenvoyconfig/cec_resource_parser.go: ``qualifySdsSecretConfig`` fills in Cilium's own
+  SDS source and qualifies names that have no namespace).
+- Cilium turns a Secret into an Envoy secret by its keys (pkg/envoy/secretsync.go,
+  ``k8sToEnvoySecret``): ``tls.crt``/``tls.key`` make a TlsCertificate and win over everything
+  else; only a secret *without* them and with ``ca.crt`` becomes a validation context
+  (``trusted_ca``). So the CA lives in its own Opaque secret holding nothing but ``ca.crt``.
+- The SDS CA and the server-name check need ``combined_validation_context``:
+  ``validation_context_sds_secret_config`` alone replaces the whole validation context with the
+  secret (no SAN matching). Cilium qualifies the nested SDS reference since 1.17 (cilium PR #34449).
+- A CNP referencing a cluster-wide config must say ``kind: CiliumClusterwideEnvoyConfig``
+  (``model.cilium.listener_ref`` copies the kind from the object); the listener has no address.
+- The CNP redirects *every* connection from mtls-inject to backend:8083 into Envoy, so a pod's own
+  TLS would be wrapped in Envoy's (haproxy answers 400 inside the tunnel, curl exits 35). The
+  "the backend refuses clients without a certificate" probe therefore runs from test-deny, which
+  no policy selects, and reaches the backend directly.
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import shlex
+from dataclasses import dataclass
+
+from . import k8s
+from .cilium import (API_VERSION, DENY_NAMESPACE, SECRETS_NAMESPACE, dns_rule, listener_ref,
+                     static_cluster, tcp_proxy_listener)
+from .matrix import REACHABLE, RESET, Cell, Expectation
+from .settings import PROJECT, Settings
+from .userdata import _heredoc
+
+MTLS_NAMESPACE = "mtls-inject"
+BACKEND_PORT = 8083
+ECHO_PORT = 8081
+CCEC_NAME = "mtls-injection-envoy"
+LISTENER = "mtls-injection-listener"
+CLUSTER = "internal-tls-cluster"
+CNP_NAME = "mtls-injection-policy"
+CLIENT_SECRET = "tls-client-cert"   # kubernetes.io/tls in cilium-secrets: Envoy's client certificate
+CA_SECRET = "mtls-ca"               # Opaque in cilium-secrets, only ca.crt: trust anchors for the backend
+BACKEND_DIR = "/etc/mtls-backend"   # on the proxy host: ca.crt, server.pem (CopyToRemote)
+STAT_PREFIX = "mtls-injection"
+CONNECT_TIMEOUT = "5s"
+PLACEHOLDER = "<set by pulumi up>"
+
+UPSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+CA_KEY = "ca.crt"  # the key Cilium's secret sync maps to trusted_ca
+
+ECHO_SCRIPT = "/usr/local/lib/cilium-egress-lab/mtls-echo.py"
+ECHO_UNIT = "mtls-echo.service"
+
+# Probe targets (Cell.target) of this scenario
+PLAIN, DIRECT_TLS = "plain", "direct-tls"
+
+
+def sds_name(secret: str) -> str:
+    """The SDS name under which Cilium serves ``secret`` of its secrets namespace to Envoy."""
+    return f"{SECRETS_NAMESPACE}/{secret}"
+
+
+# ------------------------------------------------------------------------------------------ PKI
+# pulumi-tls ``allowed_uses`` names (terraform-provider-tls): the spec speaks the stack's language;
+# the data-plane lab maps them to openssl extension names.
+KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+              "key_agreement", "cert_signing", "crl_signing", "encipher_only", "decipher_only")
+EXTENDED_KEY_USAGES = ("any_extended", "server_auth", "client_auth", "code_signing",
+                       "email_protection", "ipsec_end_system", "ipsec_tunnel", "ipsec_user",
+                       "timestamping", "ocsp_signing", "microsoft_server_gated_crypto",
+                       "netscape_server_gated_crypto", "microsoft_commercial_code_signing",
+                       "microsoft_kernel_code_signing")
+CA_USES = ("cert_signing", "crl_signing")
+SERVER_USES = ("digital_signature", "key_encipherment", "server_auth")
+CLIENT_USES = ("digital_signature", "key_encipherment", "client_auth")
+PKI_ORDER = ("root", "intermediate", "server", "client")  # every issuer before its subjects
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    common_name: str
+    organization: str
+    is_ca: bool
+    issuer: str | None          # key in the pki_spec dict of the signer; None = self-signed root
+    algorithm: str              # pulumi_tls.PrivateKey algorithm
+    ecdsa_curve: str            # pulumi_tls.PrivateKey ecdsa_curve
+    validity_hours: int
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    allowed_uses: tuple[str, ...]
+
+
+def _ipv4(address: str) -> str:
+    return str(ipaddress.IPv4Address(address))  # ValueError for anything but a plain IPv4 address
+
+
+def pki_spec(settings: Settings, backend_address: str) -> dict[str, CertSpec]:
+    """Root CA -> intermediate CA -> server (the backend: its name and address) and client (Envoy).
+
+    ECDSA P-256 throughout. CAs live ``pkiCaValidityHours``, leaves ``pkiCertValidityHours``
+    (settings already refuse a leaf that outlives its CAs)."""
+    backend = _ipv4(backend_address)
+    org = PROJECT
+    ca_hours, leaf_hours = settings.pki_ca_validity_hours, settings.pki_cert_validity_hours
+
+    def spec(cn, is_ca, issuer, hours, uses, dns=(), ips=()):
+        return CertSpec(cn, org, is_ca, issuer, "ECDSA", "P256", hours, tuple(dns), tuple(ips), uses)
+
+    return {
+        "root": spec(f"{PROJECT} {settings.env_name} root CA", True, None, ca_hours, CA_USES),
+        "intermediate": spec(f"{PROJECT} {settings.env_name} intermediate CA", True, "root",
+                             ca_hours, CA_USES),
+        "server": spec(settings.mtls_server_name, False, "intermediate", leaf_hours, SERVER_USES,
+                       dns=(settings.mtls_server_name, "localhost"), ips=(backend, "127.0.0.1")),
+        "client": spec(settings.mtls_client_cn, False, "intermediate", leaf_hours, CLIENT_USES),
+    }
+
+
+def chain_pem(*pems: str) -> str:
+    """PEM blocks concatenated, one newline between them (leaf first for chains)."""
+    return "".join(p.strip() + "\n" for p in pems)
+
+
+def server_pem(server_cert_pem: str, intermediate_pem: str, server_key_pem: str) -> str:
+    """haproxy's ``crt`` file: the server certificate, the intermediate it chains through, the key."""
+    return chain_pem(server_cert_pem, intermediate_pem, server_key_pem)
+
+
+def ca_bundle_pem(root_pem: str, intermediate_pem: str) -> str:
+    """Trust anchors of both ends (haproxy's ``ca-file``, the ``mtls-ca`` secret): intermediate + root."""
+    return chain_pem(intermediate_pem, root_pem)
+
+
+# ----------------------------------------------------------------------------- Kubernetes objects
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def tls_secret(name: str, cert_pem: str, key_pem: str) -> dict:
+    """A ``kubernetes.io/tls`` secret in cilium-secrets. ``cert_pem`` is the chain Envoy presents
+    (leaf first, then the intermediate)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(k8s.LAB_LABEL)},
+            "data": {"tls.crt": _b64(cert_pem), "tls.key": _b64(key_pem)}}
+
+
+def ca_secret(name: str, ca_pem: str) -> dict:
+    """An Opaque secret in cilium-secrets holding only ``ca.crt`` (Cilium serves it as a validation
+    context; a ``tls.crt`` key would turn it into a certificate instead)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(k8s.LAB_LABEL)},
+            "data": {CA_KEY: _b64(ca_pem)}}
+
+
+def placeholder_secrets() -> list[dict]:
+    """The two secrets with placeholder contents, for the render CLI (real ones come from pulumi up)."""
+    return [tls_secret(CLIENT_SECRET, PLACEHOLDER, PLACEHOLDER), ca_secret(CA_SECRET, PLACEHOLDER)]
+
+
+def workloads() -> list[dict]:
+    """Namespace mtls-inject, then its curl pod."""
+    return [k8s.namespace(MTLS_NAMESPACE), k8s.curl_pod(MTLS_NAMESPACE)]
+
+
+def upstream_tls_context(settings: Settings) -> dict:
+    """Envoy's side of the mTLS: client certificate and CA by SDS from cilium-secrets, SNI = the
+    server name, and the server certificate must carry that name as a DNS SAN."""
+    return {
+        "name": TLS_SOCKET,
+        "typed_config": {
+            "@type": UPSTREAM_TLS_TYPE,
+            "sni": settings.mtls_server_name,
+            "common_tls_context": {
+                "alpn_protocols": ["http/1.1"],
+                "tls_certificate_sds_secret_configs": [{"name": sds_name(CLIENT_SECRET)}],
+                "combined_validation_context": {
+                    "default_validation_context": {"match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": settings.mtls_server_name}}]},
+                    "validation_context_sds_secret_config": {"name": sds_name(CA_SECRET)},
+                },
+            },
+        },
+    }
+
+
+def mtls_envoy_config(settings: Settings, backend_address: str) -> dict:
+    """CiliumClusterwideEnvoyConfig: tcp_proxy listener -> STATIC cluster backend:8083 over mTLS."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CiliumClusterwideEnvoyConfig",
+        "metadata": {"name": CCEC_NAME},
+        "spec": {"resources": [
+            tcp_proxy_listener(LISTENER, CLUSTER, STAT_PREFIX, tunnel=False),
+            static_cluster(CLUSTER, _ipv4(backend_address), BACKEND_PORT, CONNECT_TIMEOUT,
+                           transport_socket=upstream_tls_context(settings)),
+        ]},
+    }
+
+
+def mtls_network_policy(settings: Settings, envoy_config: dict, backend_address: str) -> dict:  # noqa: ARG001
+    """CiliumNetworkPolicy in mtls-inject: DNS, same namespace, backend/32:8083 redirected to the
+    CCEC's listener. Three separate rules (a listener port rule may not carry L7 rules)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": CNP_NAME, "namespace": MTLS_NAMESPACE},
+        "spec": {
+            "endpointSelector": {},
+            "egress": [
+                dns_rule(),
+                {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": MTLS_NAMESPACE}}]},
+                {"toCIDR": [f"{_ipv4(backend_address)}/32"],
+                 "toPorts": [{"ports": [{"port": str(BACKEND_PORT), "protocol": "TCP"}],
+                              "listener": listener_ref(envoy_config)}]},
+            ],
+        },
+    }
+
+
+# -------------------------------------------------------------------------- backend (proxy host)
+def haproxy_cfg(cert_dir: str, bind: str = "*", port: int = BACKEND_PORT, echo_port: int = ECHO_PORT,
+                run_as: str | None = None) -> str:
+    """haproxy terminating mTLS (``verify required`` against ``<cert_dir>/ca.crt``) in front of the
+    echo server, passing the verified client identity on as headers. No ``daemon``: the lab runs
+    it in the foreground, systemd (``-Ws``) on the host. ``run_as`` drops root after start-up."""
+    user = [f"    user {run_as}", f"    group {run_as}"] if run_as else []
+    lines = [
+        "# Generated by cilium-egress-lab (model/mtls.py). Do not edit by hand.",
+        "global",
+        *user,
+        "    log stdout format raw daemon",
+        "    maxconn 256",
+        "    ssl-default-bind-options ssl-min-ver TLSv1.2",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option httplog",
+        "    timeout connect 5s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "",
+        "frontend mtls",
+        f"    bind {bind}:{port} ssl crt {cert_dir}/server.pem ca-file {cert_dir}/ca.crt "
+        "verify required alpn http/1.1",
+        # set-header replaces whatever a client sent; the values come from the verified chain.
+        "    http-request set-header X-SSL-Client-CN %[ssl_c_s_dn(cn)]",
+        "    http-request set-header X-SSL-Client-DN %[ssl_c_s_dn]",
+        "    http-request set-header X-SSL-Client-Verify %[ssl_c_verify]",
+        "    http-request set-header X-SSL-Issuer %[ssl_c_i_dn]",
+        "    default_backend echo",
+        "",
+        "backend echo",
+        f"    server echo 127.0.0.1:{echo_port}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_ECHO_SERVER = '''\
+"""Echo server of the cilium-egress-lab mTLS backend (generated by model/mtls.py).
+
+Answers every request with JSON {"method", "path", "headers"}. Usage: mtls-echo.py [port]
+(default %(port)d); listens on 127.0.0.1 only - haproxy in front of it is the way in.
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mtls-echo"
+
+    def _echo(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps({"method": self.command, "path": self.path,
+                           "headers": dict(self.headers.items())}, indent=1).encode() + b"\\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _echo
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else %(port)d
+    server = ThreadingHTTPServer(("127.0.0.1", port), Echo)
+    server.daemon_threads = True
+    print(f"mtls-echo listening on 127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def echo_server_py(port: int = ECHO_PORT) -> str:
+    """Source of the stdlib echo server (python3 only, no packages)."""
+    return _ECHO_SERVER % {"port": port}
+
+
+def echo_unit(port: int = ECHO_PORT) -> str:
+    return (
+        "[Unit]\n"
+        "Description=cilium-egress-lab mTLS backend echo server\n"
+        "After=network.target\n\n"
+        "[Service]\n"
+        f"ExecStart=/usr/bin/python3 {ECHO_SCRIPT} {port}\n"
+        "DynamicUser=yes\n"
+        "Restart=on-failure\n\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def backend_install_script(settings: Settings) -> str:
+    """Run as root on the proxy host after the certificates were copied to BACKEND_DIR (ca.crt,
+    server.pem). Installs haproxy and python3, the echo service and haproxy's config; checks the
+    config; (re)starts both. Idempotent: every run converges to the same state.
+
+    Safe to feed on stdin (``sudo bash -s``): bash reads such a script as it goes, so every command
+    that could read stdin (apt's maintainer scripts, needrestart, systemctl) gets /dev/null and
+    cannot swallow the rest of the script."""
+    q = shlex.quote
+    cfg = haproxy_cfg(BACKEND_DIR, run_as="haproxy")
+    return f"""#!/bin/bash
+# mTLS backend for cilium-egress-lab ({settings.env_name}). Rendered by model/mtls.py.
+set -euo pipefail
+for f in ca.crt server.pem; do
+  if [ ! -s {q(BACKEND_DIR)}/"$f" ]; then
+    echo "missing {BACKEND_DIR}/$f: copy the certificates first" >&2
+    exit 1
+  fi
+done
+if ! command -v haproxy >/dev/null || ! command -v python3 >/dev/null; then
+  apt-get -o DPkg::Lock::Timeout=300 update -q </dev/null
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q haproxy python3 </dev/null
+fi
+chown root:haproxy {q(BACKEND_DIR)} {q(BACKEND_DIR)}/ca.crt {q(BACKEND_DIR)}/server.pem
+chmod 0750 {q(BACKEND_DIR)}
+chmod 0644 {q(BACKEND_DIR)}/ca.crt
+chmod 0640 {q(BACKEND_DIR)}/server.pem
+
+mkdir -p {q(ECHO_SCRIPT.rsplit("/", 1)[0])}
+{_heredoc(ECHO_SCRIPT, echo_server_py())}
+chmod 0755 {q(ECHO_SCRIPT)}
+{_heredoc("/etc/systemd/system/" + ECHO_UNIT, echo_unit())}
+
+{_heredoc("/etc/haproxy/haproxy.cfg", cfg)}
+haproxy -c -f /etc/haproxy/haproxy.cfg </dev/null
+
+systemctl daemon-reload </dev/null
+systemctl enable {ECHO_UNIT} haproxy </dev/null
+systemctl restart {ECHO_UNIT} haproxy </dev/null
+echo "cilium-egress-lab: mTLS backend on :{BACKEND_PORT} ready"
+"""
+
+
+# ----------------------------------------------------------------------------------------- probes
+def mtls_cells(settings: Settings, backend_address: str) -> list[Cell]:  # noqa: ARG001
+    """(a) plain HTTP from mtls-inject: redirected into Envoy, which adds the client certificate;
+    (b) TLS without a client certificate from test-deny (no policy, no redirect: it reaches the
+    backend itself; from mtls-inject it would be wrapped in Envoy's TLS instead)."""
+    backend = _ipv4(backend_address)
+    return [Cell(MTLS_NAMESPACE, PLAIN, f"http://{backend}:{BACKEND_PORT}/"),
+            Cell(DENY_NAMESPACE, DIRECT_TLS, f"https://{backend}:{BACKEND_PORT}/")]
+
+
+def curl_extra_args(cell: Cell) -> tuple[str, ...]:
+    """Extra curl arguments of a probe: the direct TLS probe accepts any server certificate (-k),
+    so the only reason it can fail is the missing client certificate."""
+    return ("-k",) if cell.target == DIRECT_TLS else ()
+
+
+def mtls_expected(cell: Cell) -> Expectation:
+    """Expected outcome of an mTLS probe (for PLAIN, ``check_echo`` also checks the body)."""
+    if cell.target == PLAIN:
+        return Expectation(REACHABLE, True, "the policy redirects backend:8083 to Envoy, which "
+                                            "originates mTLS with the client certificate")
+    if cell.target == DIRECT_TLS:
+        return Expectation(RESET, False, "the backend requires a client certificate: TLS alert "
+                                         "'certificate required' (TLS 1.3: after the handshake, "
+                                         "curl exit 56; TLS 1.2: during it, exit 35)")
+    raise ValueError(f"not an mTLS probe target: {cell.target!r} (expected {PLAIN!r} or {DIRECT_TLS!r})")
+
+
+def echo_headers(body: str) -> dict[str, str]:
+    """Headers of an echo response, names lower-cased (haproxy lower-cases them anyway)."""
+    return {k.lower(): v for k, v in json.loads(body)["headers"].items()}
+
+
+def check_echo(settings: Settings, body: str) -> list[str]:
+    """Problems with the plain probe's response body (empty list = it went through Envoy's mTLS
+    with our client certificate)."""
+    try:
+        headers = echo_headers(body)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [f"not the echo server's JSON ({exc.__class__.__name__}): {body[:200]!r}"]
+    problems = []
+    cn = headers.get("x-ssl-client-cn")
+    if cn != settings.mtls_client_cn:
+        problems.append(f"X-SSL-Client-CN is {cn!r}, expected {settings.mtls_client_cn!r}")
+    if headers.get("x-ssl-client-verify") != "0":
+        problems.append(f"X-SSL-Client-Verify is {headers.get('x-ssl-client-verify')!r}, expected '0'")
+    return problems

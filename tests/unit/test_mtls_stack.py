@@ -1,0 +1,147 @@
+"""The mTLS scenario in the stack (mocks): off means absent, on only adds; PKI wiring; backend
+delivery; Kubernetes ordering; probes; render CLI round trip."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from model import mtls
+from model.settings import load_settings
+
+from .harness import KIND_IP, PROXY_IP, ROOT_DIR, run_program
+from .test_cilium import _canon, _declared_objects
+
+CONFIG = {"mtlsInjection": True, "mtlsClientCn": "edge-client 7", "pkiCertValidityHours": 720}
+SETTINGS = load_settings({k: str(v) for k, v in CONFIG.items()} | {"operatorCidr": "10.0.0.0/8"},
+                         resolve_operator_cidr=False)
+
+
+@pytest.fixture(scope="module")
+def off():
+    p = run_program({})
+    assert p.error is None, p.error
+    return p
+
+
+@pytest.fixture(scope="module")
+def on():
+    p = run_program(CONFIG)
+    assert p.error is None, p.error
+    return p
+
+
+def _mtls_related(r) -> bool:
+    return ("mtls" in r.name or "mtls" in str(r.inputs.get("metadata", {}))
+            or r.type.startswith("tls:index/") and r.name.startswith("mtls-"))
+
+
+def test_off_means_nothing_of_it_exists(off):
+    assert not [r.name for r in off.resources if _mtls_related(r)]
+    assert not off.of_type("kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig")
+    assert not off.of_type("command:remote:CopyToRemote")
+    assert all(r.inputs.get("fromPort") != 8083 for r in off.of_type(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"))
+
+
+def test_on_only_adds_and_the_only_aws_addition_is_the_8083_ingress(off, on):
+    a = {(r.type, r.name): r.inputs for r in off.resources}
+    b = {(r.type, r.name): r.inputs for r in on.resources}
+    assert a.keys() <= b.keys(), "turning mTLS on removed something"
+    changed = sorted(n for n in a if a[n] != b[n])
+    assert changed == [], f"turning mTLS on changed existing resources: {changed}"
+    added_aws = sorted(n for n in b.keys() - a.keys() if n[0].startswith("aws:"))
+    assert added_aws == [("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "proxy-demo-sg-ingress-mtls")]
+    rule = b[added_aws[0]]
+    assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"], rule["cidrIpv4"]) == (
+        "tcp", 8083, 8083, f"{KIND_IP}/32")
+
+
+def test_pki_chain_and_certificates(on):
+    named = lambda n: on.named(f"mtls-pki-demo-{n}")  # noqa: E731
+    for role in mtls.PKI_ORDER:
+        key = named(f"{role}-key").inputs
+        assert (key["algorithm"], key["ecdsaCurve"]) == ("ECDSA", "P256")
+    root = named("root-cert").inputs
+    assert root["isCaCertificate"] is True and root["validityPeriodHours"] == 8760
+    inter = named("intermediate-cert")
+    assert inter.inputs["isCaCertificate"] is True
+    assert named("root-cert").urn in inter.deps  # signed by the root
+    for leaf in ("server", "client"):
+        cert = named(f"{leaf}-cert")
+        assert named("intermediate-cert").urn in cert.deps and named("root-cert").urn not in cert.deps
+        assert cert.inputs["isCaCertificate"] is False and cert.inputs["validityPeriodHours"] == 720
+        assert "caPrivateKeyPem" in cert.secret_inputs
+    assert "server_auth" in named("server-cert").inputs["allowedUses"]
+    assert "client_auth" in named("client-cert").inputs["allowedUses"]
+    server_csr = named("server-csr").inputs
+    assert PROXY_IP in server_csr["ipAddresses"] and SETTINGS.mtls_server_name in server_csr["dnsNames"]
+    assert named("client-csr").inputs["subject"]["commonName"] == "edge-client 7"
+
+
+def test_backend_gets_certificates_by_copy_never_in_user_data(on, off):
+    copies = on.of_type("command:remote:CopyToRemote")
+    assert {c.inputs["remotePath"].rsplit("/", 1)[1] for c in copies} == {"ca.crt", "server.pem"}
+    for c in copies:
+        assert "source" in c.secret_inputs and c.inputs["connection"]["host"] == PROXY_IP
+    install = on.named("mtls-backend-demo-install")
+    assert {c.urn for c in copies} <= set(install.deps)
+    assert install.inputs["stdin"] == mtls.backend_install_script(SETTINGS)
+    assert "systemctl disable --now haproxy" in install.inputs["delete"]
+    assert on.named("proxy-demo-instance").inputs["userData"] == off.named("proxy-demo-instance").inputs["userData"]
+    assert "BEGIN" not in on.named("proxy-demo-instance").inputs["userData"]
+
+
+def test_kubernetes_objects_and_ordering(on):
+    ccec = on.of_type("kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig")[0]
+    cnp = on.named("mtls-demo-ciliumnetworkpolicy-mtls-inject-mtls-injection-policy")
+    secrets = on.of_type("kubernetes:core/v1:Secret")
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {mtls.CLIENT_SECRET, mtls.CA_SECRET}
+    for s in secrets:
+        assert s.inputs["metadata"]["namespace"] == "cilium-secrets" and "data" in s.secret_inputs
+        assert s.urn in cnp.deps
+    assert ccec.urn in cnp.deps and on.named("cilium-demo-crds").urn in ccec.deps
+    ns = on.named("mtls-demo-namespace-mtls-inject")
+    assert ns.urn in cnp.deps and ns.urn in on.named("mtls-demo-pod-mtls-inject-curl").deps
+    endpoint = ccec.inputs["spec"]["resources"][1]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert endpoint["endpoint"]["address"]["socket_address"]["address"] == PROXY_IP
+    assert cnp.inputs["spec"]["egress"][2]["toCIDR"] == [f"{PROXY_IP}/32"]
+
+
+def test_mtls_probes_and_verification(on):
+    plain = on.named("probes-demo-mtls-inject-plain")
+    direct = on.named("probes-demo-test-deny-direct-tls")
+    for p in (plain, direct):
+        assert on.named("mtls-backend-demo-install").urn in p.deps
+        assert on.named("mtls-demo-ciliumnetworkpolicy-mtls-inject-mtls-injection-policy").urn in p.deps
+    assert f"http://{PROXY_IP}:8083/" in plain.inputs["create"]
+    assert f"https://{PROXY_IP}:8083/" in direct.inputs["create"] and "-k" in direct.inputs["create"]
+    cells = {f"{c['from']}->{c['to']}": c for c in on.outputs["verification"]["cells"]}
+    assert cells["mtls-inject->plain"]["ok"] and cells["mtls-inject->plain"]["observed"] == "reachable"
+    assert cells["test-deny->direct-tls"]["ok"] and cells["test-deny->direct-tls"]["observed"] == "reset"
+    assert on.outputs["verification"]["ok"] is True
+
+
+def test_strict_mtls_mismatch_names_the_cell_and_a_hint():
+    p = run_program(CONFIG, world={"test-deny->direct-tls": ("200", 0)})
+    assert p.error is not None
+    msg = str(p.error)
+    assert "test-deny->direct-tls" in msg and "expected reset, observed reachable" in msg
+    assert "verify required" in msg
+
+
+def test_render_cli_includes_mtls_and_round_trips(on):
+    run = subprocess.run([sys.executable, "-m", "model", "render", "--set", "mtlsInjection=true",
+                          "--set", "mtlsClientCn=edge-client 7", "--set", "pkiCertValidityHours=720",
+                          "--set", f"proxyAddress={PROXY_IP}"],
+                         cwd=ROOT_DIR, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    rendered = list(yaml.safe_load_all(run.stdout))
+    kinds = [o["kind"] for o in rendered]
+    assert "CiliumClusterwideEnvoyConfig" in kinds and kinds.count("Secret") == 2
+
+    def without_secret_data(objs):  # secrets are placeholders offline, real PEMs under pulumi up
+        return [{k: v for k, v in o.items() if not (o["kind"] == "Secret" and k == "data")} for o in objs]
+    assert _canon(without_secret_data(rendered)) == _canon(without_secret_data(_declared_objects(on)))
