@@ -207,3 +207,21 @@ def test_every_child_has_a_component_parent_and_derived_name(unlocked):
             parent = components.get(r.parent)
             assert parent is not None, f"{r.name} has no component parent"
             assert r.name.startswith(parent.name + "-"), (r.name, parent.name)
+
+
+def test_the_entry_point_declares_the_same_program(unlocked):
+    """__main__.py (what `pulumi up` runs) only wires settings -> stacks.lab.main -> exports."""
+    import runpy
+
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from .harness import LabMocks, RecordingMonitor, ROOT_DIR
+    mocks = LabMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="cilium-egress-lab", stack="dev", preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({"cilium-egress-lab:operatorCidr": f"{OPERATOR_IP}/32"})
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT_DIR / "__main__.py"))))
+    assert sorted((r.type, r.name) for r in monitor.records) == sorted(
+        (r.type, r.name) for r in unlocked.resources)
