@@ -7,7 +7,6 @@ rest from ``live``.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s

@@ -117,7 +117,7 @@ def to_nft(rules: Iterable[Rule], table: str = "sg", hook: str = "postrouting",
     Stateful like a security group: replies to allowed flows pass, anything not allowed is dropped.
     ``oif`` limits the filter to the uplink (the instance's ENI in the lab).
     """
-    lines = [f"table inet {table} {{", f"  chain egress {{",
+    lines = [f"table inet {table} {{", "  chain egress {",
              f"    type filter hook {hook} priority filter; policy accept;"]
     scope = f'oifname "{oif}" ' if oif else ""
     lines.append(f"    {scope}ct state established,related accept")

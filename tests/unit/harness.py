@@ -234,3 +234,10 @@ def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERAT
         if _sync_await(out.is_secret()):
             program.secret_outputs.add(name)
     return program
+
+
+def ok_program(config: dict[str, Any] | None = None) -> Program:
+    """run_program that must succeed."""
+    program = run_program(config)
+    assert program.error is None, program.error
+    return program

@@ -11,7 +11,7 @@ import yaml
 from model import mtls
 from model.settings import load_settings
 
-from .harness import KIND_IP, PROXY_IP, ROOT_DIR, run_program
+from .harness import KIND_IP, PROXY_IP, ROOT_DIR, ok_program, run_program
 from .test_cilium import _canon, _declared_objects
 
 CONFIG = {"mtlsInjection": True, "mtlsClientCn": "edge-client 7", "pkiCertValidityHours": 720}
@@ -20,17 +20,13 @@ SETTINGS = load_settings({k: str(v) for k, v in CONFIG.items()} | {"operatorCidr
 
 
 @pytest.fixture(scope="module")
-def off():
-    p = run_program({})
-    assert p.error is None, p.error
-    return p
+def off(unlocked):
+    return unlocked
 
 
 @pytest.fixture(scope="module")
 def on():
-    p = run_program(CONFIG)
-    assert p.error is None, p.error
-    return p
+    return ok_program(CONFIG)
 
 
 def _mtls_related(r) -> bool:

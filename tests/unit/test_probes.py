@@ -134,20 +134,6 @@ def test_proxy_judgement_requires_a_connect_to_the_probe_hosts_address_and_port(
 
 
 # ------------------------------------------------------------------ the probes in the stack
-@pytest.fixture(scope="module")
-def unlocked():
-    p = run_program({})
-    assert p.error is None, p.error
-    return p
-
-
-@pytest.fixture(scope="module")
-def locked():
-    p = run_program({"restrictEgress": True})
-    assert p.error is None, p.error
-    return p
-
-
 def _probes(p):
     return [r for r in p.resources if r.type == "command:remote:Command" and r.name.startswith("probes-")]
 

@@ -1,27 +1,12 @@
 """The AWS part of the program under mocks: inventory, exact rule sets, the lock toggle, invariants."""
 from __future__ import annotations
 
-import pytest
 
 from .harness import FAKE_KUBECONFIG, KIND_IP, OPERATOR_IP, PROXY_IP, SECRET_MARKER, run_program
 
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_OUT = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INSTANCE = "aws:ec2/instance:Instance"
-
-
-@pytest.fixture(scope="module")
-def unlocked():
-    p = run_program({})
-    assert p.error is None, p.error
-    return p
-
-
-@pytest.fixture(scope="module")
-def locked():
-    p = run_program({"restrictEgress": True})
-    assert p.error is None, p.error
-    return p
 
 
 def rules(program, typ, group):
