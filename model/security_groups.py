@@ -63,7 +63,10 @@ def kind_egress_toggle(settings: Settings) -> list[Rule]:
     ``egress-internet`` exists in both states and is *narrowed in place* (everything -> DNS over
     TCP) rather than deleted: Pulumi runs pure deletes only at the very end of an update, after
     the probes, so a deleted allow-all rule would still be in force while the locked matrix is
-    probed. An in-place update happens in dependency order, before the probes.
+    probed. An in-place update happens in dependency order, before the probes. (The provider
+    updates a rule's protocol, ports and CIDR with ModifySecurityGroupRules and replaces it only
+    when the *kind* of peer changes, e.g. cidr_ipv4 -> a security group: terraform-provider-aws
+    internal/service/ec2/vpc_security_group_ingress_rule.go, Update/ModifyPlan.)
     """
     if not settings.restrict_egress:
         return [Rule("egress-internet", ALL, ANYWHERE, description="everything (egress unlocked)")]
