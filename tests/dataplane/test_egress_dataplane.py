@@ -21,8 +21,19 @@ from model.security_groups import allows, kind_egress
 from model.settings import url_host
 
 from . import envoy, netlab
-from .netlab import (ALLOW, ALLOWED_IP, DENY, ENVOY_ADMIN_PORT, ENVOY_PORT, NODE, POD_GW, POD_IP,
-                     PROXY_IP, UPLINK, lab_settings)
+from .netlab import (
+    ALLOW,
+    ALLOWED_IP,
+    DENY,
+    ENVOY_ADMIN_PORT,
+    ENVOY_PORT,
+    NODE,
+    POD_GW,
+    POD_IP,
+    PROXY_IP,
+    UPLINK,
+    lab_settings,
+)
 
 CEC, CNP, REDIRECTS = netlab.lab_model()
 
