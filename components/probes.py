@@ -25,10 +25,11 @@ class ProbesArgs:
     kind: remote.ConnectionArgs
     proxy: remote.ConnectionArgs
     proxy_log_command: pulumi.Input[str]
-    triggers: Sequence[Any]
+    triggers: Sequence[Any]                  # every probe's
     verify: Callable[[list[Cell], list[str], str], dict]  # (cells, stdouts, proxy stdout) -> report
     strict: bool
     after: Sequence[pulumi.Resource] = field(default_factory=list)
+    extra_triggers: Callable[[Cell], Sequence[Any]] = lambda cell: ()  # a cell's own
 
 
 class VerificationFailed(pulumi.RunError):
@@ -42,7 +43,7 @@ class Probes(pulumi.ComponentResource):
         super().__init__("cilium-egress-lab:verify:Probes", name, None, opts)
         probes = [remote.Command(
             f"{name}-{cell.source}-{cell.target}", connection=args.kind, create=command,
-            triggers=list(args.triggers),
+            triggers=[*args.triggers, *args.extra_triggers(cell)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
             for cell, command in zip(args.cells, args.commands)]
         proxy_log = remote.Command(

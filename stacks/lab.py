@@ -93,21 +93,25 @@ def declare(settings: Settings) -> dict[str, Any]:
 
     proxy_connection = connection(proxy.public_ip, key.private_key_openssh)
     scenario: list[pulumi.Resource] = []
+    mtls_triggers: list[pulumi.Input] = []
     if settings.mtls_injection:  # the backend lives on the proxy host (its EIP)
-        scenario = declare_mtls(settings, proxy_eip, proxy_connection, proxy.instance_id, proxy.ready,
-                                provider, after=[release.release, release.crds_ready])
+        scenario, mtls_triggers = declare_mtls(
+            settings, proxy_eip, proxy_connection, proxy.instance_id, proxy.ready, provider,
+            after=[release.release, release.crds_ready])
 
     # Verification: one probe per matrix cell, re-run whenever its answer can change.
     cells = verify.lab_cells(settings, render.PLACEHOLDER_ADDRESS)
     live_cells = proxy_eip.public_ip.apply(lambda ip: verify.lab_cells(settings, ip))
     probes = Probes(settings.name("probes"), ProbesArgs(
-        cells=cells, live_cells=live_cells, commands=[live_cells.apply(lambda cs, i=i: verify.command(cs[i])) for i in range(len(cells))],
+        cells=cells, live_cells=live_cells,
+        commands=[live_cells.apply(lambda cs, i=i: verify.command(cs[i])) for i in range(len(cells))],
         kind=connection(kind.public_ip, key.private_key_openssh),
         proxy=proxy_connection,
         proxy_log_command=kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
             ip, settings.probe_host, matrix.proxy_port(settings.probe_url))),
         triggers=[settings.restrict_egress, kind.instance_id, proxy.instance_id,
                   pulumi.Output.all(cec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs))],
+        extra_triggers=lambda cell: mtls_triggers if cell.target in verify.MTLS_TARGETS else [],
         verify=lambda live, outs, proxy_out: verify.verification(settings, live, outs, proxy_out),
         strict=settings.strict_verification,
         after=[lock, policy, proxy.ready, *scenario]))

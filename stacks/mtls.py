@@ -1,5 +1,5 @@
 """The mTLS-injection scenario's part of the composition (only when ``mtlsInjection`` is on):
-PKI, the backend on the proxy host, and the Kubernetes objects. Returns what the probes wait for."""
+PKI, the backend on the proxy host, and the Kubernetes objects."""
 from __future__ import annotations
 
 import pulumi
@@ -11,13 +11,15 @@ from components.egress_proxy_policy import EnvoyPolicyArgs
 from components.mtls_backend import MtlsBackend, MtlsBackendArgs
 from components.mtls_injection import MtlsInjection, MtlsInjectionArgs
 from components.pki import MtlsPki, MtlsPkiArgs
-from model import mtls, render
+from model import cilium, mtls, render
 from model.settings import Settings
 
 
 def declare_mtls(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection: remote.ConnectionArgs,
                  proxy_instance_id: pulumi.Input[str], proxy_ready: pulumi.Resource,
-                 provider: k8s.Provider, after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+                 provider: k8s.Provider, after: list[pulumi.Resource]
+                 ) -> tuple[list[pulumi.Resource], list[pulumi.Input]]:
+    """Returns (what the probes wait for, what the mTLS probes' answers depend on)."""
     ip = backend_eip.public_ip
     pki = MtlsPki(settings.name("mtls-pki"), MtlsPkiArgs(
         static=mtls.pki_spec(settings, render.PLACEHOLDER_ADDRESS),
@@ -39,13 +41,16 @@ def declare_mtls(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection:
     ]
     ccec_static = mtls.mtls_envoy_config(settings, render.PLACEHOLDER_ADDRESS)
     ccec_live = ip.apply(lambda a: mtls.mtls_envoy_config(settings, a))
+    cnp_live = pulumi.Output.all(ccec_live, ip).apply(lambda p: mtls.mtls_network_policy(settings, p[0], p[1]))
     injection = MtlsInjection(settings.name("mtls"), MtlsInjectionArgs(
         workloads=mtls.workloads(), secrets=mtls.placeholder_secrets(),
         secrets_live=[pulumi.Output.secret(s) for s in secrets_live], provider=provider, after=after,
         policy=EnvoyPolicyArgs(
             envoy_config=ccec_static, envoy_config_live=ccec_live,
             network_policy=mtls.mtls_network_policy(settings, ccec_static, render.PLACEHOLDER_ADDRESS),
-            network_policy_live=pulumi.Output.all(ccec_live, ip).apply(
-                lambda p: mtls.mtls_network_policy(settings, p[0], p[1])),
+            network_policy_live=cnp_live,
             provider=provider)))
-    return [backend, injection]
+    # the mTLS probes' answers depend on the CCEC/CNP and on the certificates
+    triggers = [pulumi.Output.all(ccec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs)),
+                pulumi.Output.all(*cert.values()).apply(lambda pems: cilium.content_hash(*pems))]
+    return [backend, injection], triggers

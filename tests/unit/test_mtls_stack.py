@@ -141,3 +141,12 @@ def test_render_cli_includes_mtls_and_round_trips(on):
     def without_secret_data(objs):  # secrets are placeholders offline, real PEMs under pulumi up
         return [{k: v for k, v in o.items() if not (o["kind"] == "Secret" and k == "data")} for o in objs]
     assert _canon(without_secret_data(rendered)) == _canon(without_secret_data(_declared_objects(on)))
+
+
+def test_mtls_probes_rerun_when_the_mtls_config_changes_and_egress_probes_do_not(on):
+    other = run_program({**CONFIG, "mtlsServerName": "backend.example.internal"})
+    assert other.error is None, other.error
+    for name in ("probes-demo-mtls-inject-plain", "probes-demo-test-deny-direct-tls"):
+        assert other.named(name).inputs["triggers"] != on.named(name).inputs["triggers"], name
+    for name in ("probes-demo-test-allow-allowed", "probes-demo-test-deny-control"):
+        assert other.named(name).inputs["triggers"] == on.named(name).inputs["triggers"], name
