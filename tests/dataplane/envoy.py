@@ -1,20 +1,23 @@
-"""An Envoy bootstrap built from a rendered CiliumEnvoyConfig, adding only what Cilium adds.
+"""An Envoy bootstrap built from a rendered Cilium(Clusterwide)EnvoyConfig, adding only what Cilium adds.
 
-The listener and cluster are ``spec.resources`` of ``model.cilium.egress_envoy_config`` taken
-verbatim (deep-copied). Cilium unpacks each ``Any`` into Envoy's config and, for a CEC listener,
-allocates the address (DESIGN.md §5a: leave it unset in the CEC) and injects its own listener
-filters; the lab stands in for that with:
+Both labs use it: the egress lab (``netlab``) on ``model.cilium.egress_envoy_config``, the mTLS lab
+(``mtls_lab``) on ``model.mtls.mtls_envoy_config``. The listeners and clusters are the config's
+``spec.resources`` taken verbatim (deep-copied). Cilium unpacks each ``Any`` into Envoy's config
+and, for a CEC listener, allocates the address (DESIGN.md §5a: leave it unset in the CEC) and
+injects its own listener filters; the lab stands in for that with:
 
 - ``address``: ``0.0.0.0:<port>``, because nft REDIRECT delivers to the pod-facing address of the
   node, not to loopback;
 - the ``envoy.filters.listener.original_dst`` listener filter: it restores the pre-REDIRECT
   destination as the downstream local address. Without it ``%DOWNSTREAM_LOCAL_ADDRESS%`` (the
   tunnel's CONNECT target) is the redirect address and the CONNECT goes to the wrong place;
-- an access log on each ``tcp_proxy`` filter (JSON, read by the tests);
-- an admin endpoint on loopback.
+- an access log on each ``tcp_proxy`` filter (JSON, read by the tests), if asked for;
+- an admin endpoint on loopback;
+- the SDS secrets the resources reference, as static bootstrap secrets, if given (Cilium serves
+  them from its secret sync; see ``mtls_lab.envoy_secret``).
 
-``LAB_LISTENER_KEYS``/``strip_lab_additions`` undo exactly these additions, so a test can prove
-that what Envoy runs is the rendered CEC plus nothing else.
+``LAB_LISTENER_KEYS``/``strip_lab_additions`` undo exactly these additions to the listeners and
+clusters, so a test can prove that what Envoy runs is the rendered config plus nothing else.
 """
 from __future__ import annotations
 
@@ -46,33 +49,44 @@ ACCESS_LOG_FORMAT = {
 }
 LAB_LISTENER_KEYS = ("address", "listener_filters")  # added to each listener by the lab
 FLUSH_MSEC = "100"  # Envoy flushes file access logs every 10 s by default
+EGRESS_NODE = {"id": "cilium-egress-lab", "cluster": "dataplane-lab"}  # the bootstrap's default node
 
 
 def bootstrap(envoy_config: dict, *, listen_ports: dict[str, int], admin_port: int,
-              access_log: str, original_dst: bool = True) -> dict[str, Any]:
+              access_log: str | None, original_dst: bool = True, secrets: list[dict] | None = None,
+              node: dict[str, str] = EGRESS_NODE) -> dict[str, Any]:
     """Bootstrap for ``envoy_config`` (a rendered CEC/CCEC); ``listen_ports`` maps each listener
-    name to the port the lab's REDIRECT targets. ``original_dst=False`` reproduces the pitfall."""
+    name to the port the lab's REDIRECT targets. ``access_log``: the file each ``tcp_proxy`` logs
+    to (None: no access log). ``original_dst=False`` reproduces the pitfall. ``secrets``: Envoy
+    secrets added as ``static_resources.secrets`` (None: no such key). ``node``: Envoy's node."""
     listeners, clusters = [], []
     for res in copy.deepcopy(envoy_config["spec"]["resources"]):
         kind = res.pop("@type")  # an Any in the CEC; a typed message in the bootstrap
         if kind == LISTENER_TYPE:
+            owned = [k for k in LAB_LISTENER_KEYS if k in res]
+            if owned:
+                raise ValueError(f"listener {res['name']} sets what Cilium owns: {owned}")
             port = listen_ports[res["name"]]
             res["address"] = {"socket_address": {"address": "0.0.0.0", "port_value": port}}
             if original_dst:
                 res["listener_filters"] = [copy.deepcopy(ORIGINAL_DST)]
-            for chain in res["filter_chains"]:
-                for f in chain["filters"]:
-                    if f["name"] == TCP_PROXY_FILTER:
-                        f["typed_config"]["access_log"] = [_file_log(access_log)]
+            if access_log is not None:
+                for chain in res["filter_chains"]:
+                    for f in chain["filters"]:
+                        if f["name"] == TCP_PROXY_FILTER:
+                            f["typed_config"]["access_log"] = [_file_log(access_log)]
             listeners.append(res)
         elif kind == CLUSTER_TYPE:
             clusters.append(res)
         else:
             raise ValueError(f"unexpected resource type {kind} in {envoy_config['metadata']['name']}")
+    static: dict[str, list] = {"listeners": listeners, "clusters": clusters}
+    if secrets is not None:
+        static["secrets"] = copy.deepcopy(secrets)
     return {
-        "node": {"id": "cilium-egress-lab", "cluster": "dataplane-lab"},
+        "node": dict(node),
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"listeners": listeners, "clusters": clusters},
+        "static_resources": static,
     }
 
 
@@ -84,7 +98,8 @@ def _file_log(path: str) -> dict:
 
 def strip_lab_additions(boot: dict) -> list[dict]:
     """The bootstrap's listeners and clusters with the lab's additions removed and ``@type``
-    restored: equal to the CEC's ``spec.resources`` iff the lab added nothing else."""
+    restored: equal to the CEC's ``spec.resources`` iff the lab added nothing else to them
+    (``static_resources.secrets``, if any, are not resources of the CEC and are left out)."""
     out = []
     for res in copy.deepcopy(boot["static_resources"]["listeners"]):
         for key in LAB_LISTENER_KEYS:

