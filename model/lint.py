@@ -14,18 +14,24 @@ _L3 = ("toEndpoints", "toCIDR", "toCIDRSet", "toEntities", "toFQDNs", "toService
 _ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
 
 
-def _sds_names(node) -> Iterable[str]:
+def sds_references(node) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every SDS secret reference in ``node``: kind ``certificate`` (a
+    ``tls_certificate_sds_secret_configs`` entry) or ``validation`` (a
+    ``validation_context_sds_secret_config``), wherever they sit (also inside a
+    ``combined_validation_context``)."""
+    out: list[tuple[str, str]] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("tls_certificate_sds_secret_configs",) and isinstance(value, list):
-                yield from (v.get("name", "") for v in value)
+            if key == "tls_certificate_sds_secret_configs" and isinstance(value, list):
+                out += [("certificate", v.get("name", "")) for v in value]
             elif key == "validation_context_sds_secret_config" and isinstance(value, dict):
-                yield value.get("name", "")
+                out.append(("validation", value.get("name", "")))
             else:
-                yield from _sds_names(value)
+                out += sds_references(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _sds_names(item)
+            out += sds_references(item)
+    return out
 
 
 def check_envoy_config(cec: dict) -> list[str]:
@@ -42,7 +48,7 @@ def check_envoy_config(cec: dict) -> list[str]:
                     target = f.get("typed_config", {}).get("cluster")
                     if target is not None and target not in clusters:
                         errs.append(f"{name}: listener {r['name']} routes to unknown cluster {target}")
-    for sds in _sds_names(resources):
+    for _, sds in sds_references(resources):
         if not sds.startswith(f"{SECRETS_NAMESPACE}/"):
             errs.append(f"{name}: SDS secret {sds!r} must be '{SECRETS_NAMESPACE}/<secret>' "
                         "(Envoy reads only Cilium's secrets namespace)")

@@ -34,8 +34,15 @@ import shlex
 from dataclasses import dataclass
 
 from . import k8s
-from .cilium import (API_VERSION, DENY_NAMESPACE, SECRETS_NAMESPACE, dns_rule, listener_ref,
-                     static_cluster, tcp_proxy_listener)
+from .cilium import (
+    API_VERSION,
+    DENY_NAMESPACE,
+    SECRETS_NAMESPACE,
+    dns_rule,
+    listener_ref,
+    static_cluster,
+    tcp_proxy_listener,
+)
 from .matrix import REACHABLE, RESET, Cell, Expectation
 from .settings import PROJECT, Settings
 from .userdata import _heredoc

@@ -220,23 +220,6 @@ def envoy_bootstrap(ccec: dict, secrets: list[dict], *, listen_port: int, admin_
                            node=ENVOY_NODE)
 
 
-def sds_references(obj) -> list[str]:
-    """Every SDS secret name referenced anywhere in ``obj``."""
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == "tls_certificate_sds_secret_configs":
-                out += [c["name"] for c in v]
-            elif k == "validation_context_sds_secret_config":
-                out.append(v["name"])
-            else:
-                out += sds_references(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            out += sds_references(v)
-    return out
-
-
 def redirect_rule(cnp: dict, ccec: dict) -> tuple[str, int]:
     """The CNP rule that redirects to the CCEC's listener: (CIDR, port)."""
     listeners = {r["name"] for r in ccec["spec"]["resources"] if r["@type"] == LISTENER_TYPE}

@@ -20,6 +20,7 @@ import subprocess
 import pytest
 
 from model import mtls
+from model.lint import sds_references
 from model.matrix import REACHABLE, RESET, Cell
 from model.settings import load_settings
 
@@ -134,7 +135,7 @@ def test_envoy_runs_the_rendered_resources_with_only_ciliums_additions(lab):
     assert set(boot["static_resources"]) == {"listeners", "clusters", "secrets"}
     # every SDS reference resolves to a static secret of the same name, built like Cilium builds it
     secret_names = {s["name"] for s in boot["static_resources"]["secrets"]}
-    assert set(mtls_lab.sds_references(b.ccec)) == secret_names == {
+    assert {name for _, name in sds_references(b.ccec)} == secret_names == {
         "cilium-secrets/tls-client-cert", "cilium-secrets/mtls-ca"}
 
 
@@ -165,25 +166,25 @@ def test_direct_tls_without_a_client_certificate_is_refused_with_an_alert(lab):
     assert body == ""
 
 
-def test_a_client_certificate_of_another_ca_is_refused(lab):
-    other = lab.pki["other"]
-    chain = lab.workdir / "other-client-chain.pem"
-    chain.write_text(mtls.chain_pem(other["client"].cert_pem, other["intermediate"].cert_pem))
+def _direct_with_client_cert(lab, pki: str):
+    """TLS straight to the backend (no redirect) presenting ``pki``'s client certificate."""
+    certs = lab.pki[pki]
+    chain = lab.workdir / f"{pki}-client-chain.pem"
+    chain.write_text(mtls.chain_pem(certs["client"].cert_pem, certs["intermediate"].cert_pem))
     cell = _cells()[mtls.DIRECT_TLS]
-    obs, _ = lab.curl(DENY_POD, cell.url, *mtls.curl_extra_args(cell),
-                      "--cert", str(chain), "--key", str(other["client"].key))
+    return lab.curl(DENY_POD, cell.url, *mtls.curl_extra_args(cell),
+                    "--cert", str(chain), "--key", str(certs["client"].key))
+
+
+def test_a_client_certificate_of_another_ca_is_refused(lab):
+    obs, _ = _direct_with_client_cert(lab, "other")
     assert obs.outcome == RESET and obs.curl_exit == 56, obs
     assert "alert unknown ca" in obs.detail, obs.detail
 
 
 def test_our_client_certificate_directly_is_accepted(lab):
     """Control for the refusals above: same path, same backend, our certificate -> the echo."""
-    ours = lab.pki["ours"]
-    chain = lab.workdir / "our-client-chain.pem"
-    chain.write_text(mtls.chain_pem(ours["client"].cert_pem, ours["intermediate"].cert_pem))
-    cell = _cells()[mtls.DIRECT_TLS]
-    obs, body = lab.curl(DENY_POD, cell.url, *mtls.curl_extra_args(cell),
-                         "--cert", str(chain), "--key", str(ours["client"].key))
+    obs, body = _direct_with_client_cert(lab, "ours")
     assert obs.outcome == REACHABLE, obs
     assert mtls.check_echo(SETTINGS, body) == [], body
 

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 from pulumi.automation import ConfigValue, PreviewResult
-from pulumi.automation.events import (DiagnosticEvent, EngineEvent, OpType, ResOpFailedEvent, ResOutputsEvent,
-                                      ResourcePreEvent, StepEventMetadata, SummaryEvent)
+from pulumi.automation.events import (
+    DiagnosticEvent,
+    EngineEvent,
+    OpType,
+    ResOpFailedEvent,
+    ResourcePreEvent,
+    ResOutputsEvent,
+    StepEventMetadata,
+    SummaryEvent,
+)
 
 from model import matrix
 from model.settings import load_settings
@@ -348,8 +356,9 @@ def test_a_failing_destroy_keeps_the_stack_so_nothing_is_orphaned():
 
 
 def test_driver_refuses_a_lock_that_would_touch_an_instance_and_restores_the_config(capsys):
-    from stacks import driver
     from pulumi.automation import OutputValue
+
+    from stacks import driver
     stack = FakeStack(outputs={"restrictEgress": OutputValue(False, False)},
                       preview_events=lock_flip_events() + [pre("update", INSTANCE, "kind-demo-instance")])
     args = driver.parse_args(["lock"])

@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from model import cilium, k8s, mtls
+from model.lint import sds_references
 from model.matrix import REACHABLE, RESET, Cell, Observation
 from model.settings import load_settings
 from tests.validation import require_reference, validate_core, validate_cr
@@ -37,23 +38,6 @@ def _tls_context() -> dict:
     cluster, = _resources(cilium.CLUSTER_TYPE)
     assert cluster["transport_socket"]["name"] == "envoy.transport_sockets.tls"
     return cluster["transport_socket"]["typed_config"]
-
-
-def _sds_refs(obj, kind=None) -> list[tuple[str, str]]:
-    """(kind, name) of every SDS reference: 'certificate' or 'validation'."""
-    out = []
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key == "tls_certificate_sds_secret_configs":
-                out += [("certificate", c["name"]) for c in value]
-            elif key == "validation_context_sds_secret_config":
-                out.append(("validation", value["name"]))
-            else:
-                out += _sds_refs(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            out += _sds_refs(value)
-    return out
 
 
 # ------------------------------------------------------------------------- CRD schema + semantics
@@ -96,7 +80,7 @@ def test_cluster_is_static_to_the_backend_over_mtls_with_server_verification():
 
 
 def test_sds_references_name_cilium_secrets_that_the_model_builds():
-    refs = _sds_refs(CCEC)
+    refs = sds_references(CCEC)
     assert sorted(refs) == [("certificate", "cilium-secrets/tls-client-cert"),
                             ("validation", "cilium-secrets/mtls-ca")]
     secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s for s in mtls.placeholder_secrets()}

@@ -1,8 +1,14 @@
 """The AWS part of the program under mocks: inventory, exact rule sets, the lock toggle, invariants."""
 from __future__ import annotations
 
-
-from .harness import FAKE_KUBECONFIG, KIND_IP, OPERATOR_IP, PROXY_IP, SECRET_MARKER, run_program
+from .harness import (
+    FAKE_KUBECONFIG,
+    KIND_IP,
+    OPERATOR_IP,
+    PROXY_IP,
+    SECRET_MARKER,
+    run_program,
+)
 
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_OUT = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -202,7 +208,7 @@ def test_the_entry_point_declares_the_same_program(unlocked):
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from .harness import LabMocks, RecordingMonitor, ROOT_DIR
+    from .harness import ROOT_DIR, LabMocks, RecordingMonitor
     mocks = LabMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="cilium-egress-lab", stack="dev", preview=False, monitor=monitor)

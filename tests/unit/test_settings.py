@@ -6,7 +6,12 @@ import pathlib
 import pytest
 import yaml
 
-from model.settings import CONFIG_KEYS, SettingsError, load_settings, pulumi_config_block
+from model.settings import (
+    CONFIG_KEYS,
+    SettingsError,
+    load_settings,
+    pulumi_config_block,
+)
 
 from .harness import OPERATOR_IP, run_program
 
