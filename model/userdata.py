@@ -25,7 +25,37 @@ KIND_CLUSTER_NAME = "egress-lab"
 KUBECTL_VERSION = "v1.34.1"
 LAB_DIR = "/var/lib/cilium-egress-lab"
 READY_MARKER = f"{LAB_DIR}/setup-complete"
+BOOT_LOG = "/var/log/cilium-egress-lab.log"
 INOTIFY = {"fs.inotify.max_user_instances": 8192, "fs.inotify.max_user_watches": 524288}
+# On the kind host itself kubectl talks to the API server through the published port on loopback;
+# 127.0.0.1 is added to the certificate's SANs (kind_cluster_config), kind's own kubeconfig names
+# 0.0.0.0 (its apiServerAddress).
+HOST_API_SERVER = f"https://127.0.0.1:{network.KUBE_API_PORT}"
+
+# Fresh Ubuntu images run unattended-upgrades at boot, which holds the dpkg lock for minutes: every
+# apt call waits for it (apt >= 1.9.11) instead of failing at once; `update` fails when any index
+# could not be fetched (apt >= 2.1.16; by default it only warns and exits 0), so retries see it.
+APT_GET = "apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5"
+APT_UPDATE = f"{APT_GET} -o APT::Update::Error-Mode=any update -q"
+APT_INSTALL = f"DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a {APT_GET} install -y -q"
+CURL_RETRY = "curl --retry 5 --retry-all-errors --retry-delay 5 --connect-timeout 10"
+
+# Bounded retries of a network step. The hosts get their Elastic IP associated only after launch,
+# so the first seconds of user-data may run without any path to the internet (and the proxy host
+# boots in parallel): every network step goes through this.
+RETRY_FUNCTION = """retry() {  # retry ATTEMPTS DELAY_SECONDS COMMAND...
+  local attempts=$1 delay=$2 n=1
+  shift 2
+  until "$@"; do
+    if [ "$n" -ge "$attempts" ]; then
+      echo "cilium-egress-lab: giving up after $n attempts: $*" >&2
+      return 1
+    fi
+    echo "cilium-egress-lab: attempt $n/$attempts failed, retrying in ${delay}s: $*"
+    n=$((n + 1))
+    sleep "$delay"
+  done
+}"""
 
 
 def no_proxy() -> str:
@@ -45,13 +75,21 @@ _BlockDumper.add_representer(str, lambda d, v: d.represent_scalar(
     "tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
 
 
+def api_cert_sans(api_address: str) -> list[str]:
+    """Names added to the API server certificate: the Elastic IP (the operator's kubeconfig) and
+    127.0.0.1 (the host's own kubeconfig, HOST_API_SERVER)."""
+    return [api_address, "127.0.0.1"]
+
+
 def kind_cluster_config(api_address: str) -> dict:
     """kind Cluster config: no default CNI and no kube-proxy (Cilium replaces both); the API server
-    published on the host's port 6443 with the Elastic IP in its certificate."""
-    patch = yaml.safe_dump({
-        "kind": "ClusterConfiguration",
-        "apiServer": {"certSANs": [api_address, "127.0.0.1", "localhost"]},
-    }, sort_keys=False)
+    published on the host's port 6443 with the Elastic IP and 127.0.0.1 in its certificate.
+
+    The SANs are *added* with RFC 6902 ``add`` ops: kind applies ``kubeadmConfigPatches`` as RFC
+    7386 merge patches, where a ``certSANs`` list would replace kind's own list ([localhost,
+    apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go). No ``version``: the
+    patch then matches ClusterConfiguration of whichever kubeadm API version kind generates."""
+    ops = [{"op": "add", "path": "/apiServer/certSANs/-", "value": san} for san in api_cert_sans(api_address)]
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -64,7 +102,9 @@ def kind_cluster_config(api_address: str) -> dict:
             "podSubnet": network.KIND_POD_SUBNET,
             "serviceSubnet": network.KIND_SERVICE_SUBNET,
         },
-        "kubeadmConfigPatches": [patch],
+        "kubeadmConfigPatchesJSON6902": [{
+            "group": "kubeadm.k8s.io", "version": "", "kind": "ClusterConfiguration",
+            "patch": yaml.safe_dump(ops, sort_keys=False)}],
         "nodes": [{"role": "control-plane"}],
     }
 
@@ -72,6 +112,43 @@ def kind_cluster_config(api_address: str) -> dict:
 def _heredoc(path: str, body: str, tag: str = "LAB_EOF") -> str:
     assert tag not in body
     return f"cat > {shlex.quote(path)} <<'{tag}'\n{body.rstrip()}\n{tag}"
+
+
+def _preamble(role: str, settings: Settings) -> str:
+    return f"""#!/bin/bash
+# {role} host for cilium-egress-lab ({settings.env_name}). Rendered by model/userdata.py.
+set -euo pipefail
+exec > >(tee -a {BOOT_LOG}) 2>&1
+mkdir -p {LAB_DIR}
+{RETRY_FUNCTION}
+"""
+
+
+def kubeconfig_pipeline(server: str) -> str:
+    """kind's kubeconfig with its server rewritten (kind writes https://<apiServerAddress>:<port>)."""
+    return (f"kind get kubeconfig --name {KIND_CLUSTER_NAME} "
+            f"| sed -E 's#server: https://[^ ]+#server: {server}#'")
+
+
+def proxy_wait(proxy_url: str, probe_url: str, attempts: int = 120, delay: int = 5) -> str:
+    """Wait until the proxy passes a real request. A TCP connect proves nothing: Ubuntu's squid
+    listens with its stock config (403 for us) before the proxy host writes ours."""
+    q = shlex.quote
+    return f"""echo "cilium-egress-lab: waiting for the proxy {proxy_url} to pass a request (it boots in parallel)"
+proxy_ok=0
+for attempt in $(seq 1 {attempts}); do
+  if curl -fsS -o /dev/null --max-time 15 --proxy {q(proxy_url)} {q(probe_url)}; then
+    echo "cilium-egress-lab: proxy ready (attempt $attempt)"
+    proxy_ok=1
+    break
+  fi
+  echo "cilium-egress-lab: proxy not ready yet (attempt $attempt/{attempts}), next try in {delay}s"
+  sleep {delay}
+done
+if [ "$proxy_ok" != 1 ]; then
+  echo "cilium-egress-lab: the proxy {proxy_url} never passed a request; see its boot log" >&2
+  exit 1
+fi"""
 
 
 def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str) -> str:
@@ -84,32 +161,23 @@ def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str) -> str:
         "[Service]\n"
         f'Environment="HTTP_PROXY={proxy_url}" "HTTPS_PROXY={proxy_url}" "NO_PROXY={no_proxy()}"\n'
     )
-    apt_proxy = (f'Acquire::http::Proxy "{proxy_url}";\n'
-                 f'Acquire::https::Proxy "{proxy_url}";\n')
+    apt_conf = (f'Acquire::http::Proxy "{proxy_url}";\n'
+                f'Acquire::https::Proxy "{proxy_url}";\n'
+                'Acquire::Retries "5";\n')
     kind_config = yaml.dump(kind_cluster_config(kind_ip), Dumper=_BlockDumper, sort_keys=False)
     q = shlex.quote
-    return f"""#!/bin/bash
-# kind host for cilium-egress-lab ({settings.env_name}). Rendered by model/userdata.py.
-set -euo pipefail
-exec > >(tee -a /var/log/cilium-egress-lab.log) 2>&1
-mkdir -p {LAB_DIR}
-
+    return _preamble("kind", settings) + f"""
 export HTTP_PROXY={q(proxy_url)} HTTPS_PROXY={q(proxy_url)} NO_PROXY={q(no_proxy())}
 export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
 
-echo "waiting for the proxy {proxy_ip}:{settings.proxy_port} (it boots in parallel)"
-for _ in $(seq 1 120); do
-  if timeout 3 bash -c {q(f"</dev/tcp/{proxy_ip}/{settings.proxy_port}")}; then break; fi
-  sleep 5
-done
-timeout 3 bash -c {q(f"</dev/tcp/{proxy_ip}/{settings.proxy_port}")}
+{proxy_wait(proxy_url, kubectl_url + ".sha256")}
 
 {_heredoc("/etc/sysctl.d/90-kind-inotify.conf", sysctl)}
 sysctl --system >/dev/null
 
-{_heredoc("/etc/apt/apt.conf.d/95cilium-egress-lab-proxy", apt_proxy)}
-apt-get update -q
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io curl ca-certificates
+{_heredoc("/etc/apt/apt.conf.d/95cilium-egress-lab-proxy", apt_conf)}
+retry 10 10 {APT_UPDATE}
+retry 5 10 env {APT_INSTALL} docker.io curl ca-certificates
 
 mkdir -p /etc/systemd/system/docker.service.d
 {_heredoc("/etc/systemd/system/docker.service.d/http-proxy.conf", docker_dropin)}
@@ -117,31 +185,41 @@ systemctl daemon-reload
 systemctl restart docker
 usermod -aG docker {network.SSH_USER}
 
-curl -fsSLo /usr/local/bin/kind {q(kind_url)}
-curl -fsSLo /usr/local/bin/kubectl {q(kubectl_url)}
+retry 5 10 {CURL_RETRY} -fsSL -o /usr/local/bin/kind {q(kind_url)}
+retry 5 10 {CURL_RETRY} -fsSL -o /usr/local/bin/kubectl {q(kubectl_url)}
 chmod 0755 /usr/local/bin/kind /usr/local/bin/kubectl
 
 {_heredoc(f"{LAB_DIR}/kind-config.yaml", kind_config)}
 # kind hands HTTP(S)_PROXY/NO_PROXY to the node, so containerd pulls images through the proxy.
+create_cluster() {{
+  kind create cluster --config {LAB_DIR}/kind-config.yaml && return 0
+  kind delete cluster --name {KIND_CLUSTER_NAME} || true
+  return 1
+}}
 if ! kind get clusters | grep -qx {KIND_CLUSTER_NAME}; then
-  kind create cluster --config {LAB_DIR}/kind-config.yaml
+  retry 3 15 create_cluster
 fi
 mkdir -p /root/.kube
-kind get kubeconfig --name {KIND_CLUSTER_NAME} > /root/.kube/config
+{kubeconfig_pipeline(HOST_API_SERVER)} > /root/.kube/config
+chmod 0600 /root/.kube/config
 touch {READY_MARKER}
 echo "cilium-egress-lab: kind host ready"
 """
 
 
+# squid's package starts squid from its postinst (deb-systemd-invoke), which honours policy-rc.d:
+# forbid that start, so squid first starts with our config, never with the stock one (403 for us).
+_NO_START = "/usr/sbin/policy-rc.d"
+
+
 def proxy_host_user_data(settings: Settings, kind_ip: str) -> str:
     conf = squid_conf(settings.proxy_port, [network.host_cidr(kind_ip)])
-    return f"""#!/bin/bash
-# proxy host for cilium-egress-lab ({settings.env_name}). Rendered by model/userdata.py.
-set -euo pipefail
-exec > >(tee -a /var/log/cilium-egress-lab.log) 2>&1
-mkdir -p {LAB_DIR}
-apt-get update -q
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q squid
+    return _preamble("proxy", settings) + f"""
+printf '#!/bin/sh\nexit 101\n' > {_NO_START}
+chmod 0755 {_NO_START}
+retry 30 10 {APT_UPDATE}
+retry 5 10 env {APT_INSTALL} squid
+rm -f {_NO_START}
 {_heredoc("/etc/squid/squid.conf", conf)}
 squid -k parse
 systemctl enable squid
@@ -164,6 +242,4 @@ def ready_command() -> str:
 
 def kubeconfig_command(api_address: str) -> str:
     """Print the cluster's kubeconfig with the server rewritten to the Elastic IP."""
-    server = f"https://{api_address}:{network.KUBE_API_PORT}"
-    return (f"sudo kind get kubeconfig --name {KIND_CLUSTER_NAME} "
-            f"| sed -E 's#server: https://[^ ]+#server: {server}#'")
+    return "sudo " + kubeconfig_pipeline(f"https://{api_address}:{network.KUBE_API_PORT}")

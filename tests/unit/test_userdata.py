@@ -52,9 +52,12 @@ def test_kind_config_has_no_cni_and_the_eip_in_the_api_certificate():
     assert cfg["networking"]["kubeProxyMode"] == "none"
     assert cfg["networking"]["apiServerPort"] == 6443
     assert cfg["networking"]["apiServerAddress"] == "0.0.0.0"  # reachable on the EIP via the ENI
-    patch = yaml.safe_load(cfg["kubeadmConfigPatches"][0])
-    assert patch["kind"] == "ClusterConfiguration"
-    assert KIND in patch["apiServer"]["certSANs"]
+    assert "kubeadmConfigPatches" not in cfg  # a merge patch would replace kind's own SANs
+    (patch,) = cfg["kubeadmConfigPatchesJSON6902"]
+    assert (patch["group"], patch["kind"]) == ("kubeadm.k8s.io", "ClusterConfiguration")
+    assert yaml.safe_load(patch["patch"]) == [
+        {"op": "add", "path": "/apiServer/certSANs/-", "value": KIND},
+        {"op": "add", "path": "/apiServer/certSANs/-", "value": "127.0.0.1"}]
     assert "kind create cluster --config" in script
 
 
@@ -63,7 +66,7 @@ def test_kind_host_raises_inotify_limits_and_installs_its_tools():
     sysctl = _heredoc(script, "/etc/sysctl.d/90-kind-inotify.conf")
     assert "fs.inotify.max_user_instances = 8192" in sysctl
     assert "fs.inotify.max_user_watches = 524288" in sysctl
-    assert "apt-get install -y -q docker.io" in script
+    assert "install -y -q docker.io curl ca-certificates" in script
     assert f"/releases/download/{SETTINGS.kind_version}/kind-linux-amd64" in script
     assert "/bin/linux/amd64/kubectl" in script
     assert script.rstrip().splitlines()[-2] == f"touch {userdata.READY_MARKER}"
@@ -80,7 +83,7 @@ def test_kind_host_fetches_through_the_proxy_so_a_locked_first_boot_works():
     for direct in (network.KIND_POD_SUBNET, network.KIND_SERVICE_SUBNET, "169.254.169.254", "localhost"):
         assert direct in no_proxy
     # it waits for the proxy before the first download
-    assert script.index(f"/dev/tcp/{PROXY}/3130") < script.index("apt-get update")
+    assert script.index(f"--proxy {url} https://dl.k8s.io/") < script.index("apt-get")
 
 
 def test_proxy_host_serves_only_the_kind_host_and_allows_connect_to_redirected_ports():
