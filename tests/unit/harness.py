@@ -59,6 +59,11 @@ class Program:
         return next(r for r in self.resources if r.urn == urn)
 
 
+def _digest(inputs: dict) -> str:
+    import hashlib
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 INTERNET_IP = "93.184.215.14"  # what every public name "resolves" to in the mock world
 
 
@@ -142,9 +147,11 @@ class LabMocks(Mocks):
             state["privateKeyPem"] = f"-----BEGIN PRIVATE KEY-----\n{args.name}\n-----END PRIVATE KEY-----"
             state["publicKeyOpenssh"] = "ssh-ed25519 AAAAfake"
         elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
-            state["certPem"] = f"-----BEGIN CERTIFICATE-----\n{args.name}\n-----END CERTIFICATE-----"
+            # like pulumi-tls: a certificate (and a CSR) is new whenever any of its inputs changes
+            state["certPem"] = f"-----BEGIN CERTIFICATE-----\n{args.name}\n{_digest(args.inputs)}\n-----END CERTIFICATE-----"
         elif args.typ == "tls:index/certRequest:CertRequest":
-            state["certRequestPem"] = f"-----BEGIN CERTIFICATE REQUEST-----\n{args.name}\n-----END CERTIFICATE REQUEST-----"
+            state["certRequestPem"] = (f"-----BEGIN CERTIFICATE REQUEST-----\n{args.name}\n{_digest(args.inputs)}\n"
+                                       "-----END CERTIFICATE REQUEST-----")
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = args.name
         elif args.typ == "command:remote:Command":

@@ -150,3 +150,22 @@ def test_mtls_probes_rerun_when_the_mtls_config_changes_and_egress_probes_do_not
         assert other.named(name).inputs["triggers"] != on.named(name).inputs["triggers"], name
     for name in ("probes-demo-test-allow-allowed", "probes-demo-test-deny-control"):
         assert other.named(name).inputs["triggers"] == on.named(name).inputs["triggers"], name
+
+
+def test_a_certificate_change_reruns_each_file_step_with_the_step_that_writes_it(on):
+    """Changing a certificate input (here the server name) must re-copy the changed file *and*
+    re-run the install that reads it; and the install must never delete what a copy made, or an
+    install that re-runs without its copy (e.g. a new install script) finds nothing."""
+    other = ok_program({**CONFIG, "mtlsServerName": "backend.example.internal"})
+    install = "mtls-backend-demo-install"
+    assert on.named(install).inputs["triggers"] != other.named(install).inputs["triggers"]
+    for copy in on.of_type("command:remote:CopyToRemote"):
+        text = lambda r: r.inputs["source"].text  # noqa: E731 - a StringAsset
+        changed = text(copy) != text(other.named(copy.name))
+        reruns = copy.inputs["triggers"] != other.named(copy.name).inputs["triggers"]
+        assert changed == reruns, (copy.name, changed, reruns)
+    assert on.named("mtls-backend-demo-copy-server-pem").inputs["triggers"] != \
+        other.named("mtls-backend-demo-copy-server-pem").inputs["triggers"]  # the server cert changed
+    assert on.named("mtls-backend-demo-copy-ca-crt").inputs["triggers"] == \
+        other.named("mtls-backend-demo-copy-ca-crt").inputs["triggers"]  # the CAs did not
+    assert "rm " not in on.named(install).inputs["create"]
