@@ -2,7 +2,8 @@
 and the first remote step (wait for cloud-init). Used by KindHost and ProxyHost."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +24,10 @@ class HostArgs:
     root_volume_gb: int
     user_data: pulumi.Input[str]
     tags: dict[str, str]
+    # the instance's path to the internet (route, boot-time egress rules): user-data starts at
+    # launch, so these must exist first (DESIGN.md §5b)
+    after: Sequence[pulumi.Resource] = field(default_factory=list)
+    keep_ami: bool = False  # True: the image a host was created with is kept (ignore_changes)
 
 
 def connection(host: pulumi.Input[str], private_key: pulumi.Input[str]) -> remote.ConnectionArgs:
@@ -44,7 +49,8 @@ def declare_host(parent: pulumi.Resource, name: str, args: HostArgs):
         root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
             volume_type="gp3", volume_size=args.root_volume_gb, encrypted=True,
             delete_on_termination=True),
-        tags={**args.tags, "Name": name}, opts=child)
+        tags={**args.tags, "Name": name}, opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=list(args.after), ignore_changes=["ami"] if args.keep_ami else None))
     association = aws.ec2.EipAssociation(
         f"{name}-eip-assoc", allocation_id=args.eip.allocation_id, instance_id=instance.id, opts=child)
     ready = remote.Command(

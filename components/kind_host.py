@@ -13,6 +13,7 @@ from .ec2 import HostArgs, connection, declare_host
 class KindHost(pulumi.ComponentResource):
     public_ip: pulumi.Output[str]
     instance_id: pulumi.Output[str]
+    ami_id: pulumi.Output[str]           # the image the host runs (recorded, see HostArgs.keep_ami)
     kubeconfig: pulumi.Output[str]
     ready: remote.Command
 
@@ -30,5 +31,6 @@ class KindHost(pulumi.ComponentResource):
                                         additional_secret_outputs=["stdout"]))
         self.public_ip = args.eip.public_ip
         self.instance_id = instance.id
+        self.ami_id = instance.ami
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
-        self.register_outputs({"public_ip": self.public_ip, "kubeconfig": self.kubeconfig})
+        self.register_outputs({"public_ip": self.public_ip, "ami_id": self.ami_id, "kubeconfig": self.kubeconfig})

@@ -18,6 +18,7 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
     internet_gateway: aws.ec2.InternetGateway
+    route_table_association: aws.ec2.RouteTableAssociation  # hosts boot after their route exists
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cilium-egress-lab:network:Network", name, None, opts)
@@ -34,8 +35,8 @@ class Network(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
                                                 gateway_id=self.internet_gateway.id)],
             opts=child)
-        aws.ec2.RouteTableAssociation(f"{name}-public-rta", subnet_id=subnet.id,
-                                      route_table_id=table.id, opts=child)
+        self.route_table_association = aws.ec2.RouteTableAssociation(
+            f"{name}-public-rta", subnet_id=subnet.id, route_table_id=table.id, opts=child)
         self.vpc_id = vpc.id
         self.subnet_id = subnet.id
         self.register_outputs({"vpc_id": self.vpc_id, "subnet_id": self.subnet_id})

@@ -36,6 +36,7 @@ def declare_rule(resource: type, name: str, security_group_id: pulumi.Input[str]
 
 class LockableSecurityGroup(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
+    egress_rules: list[aws.vpc.SecurityGroupEgressRule]  # the boot-time egress (hosts wait for it)
 
     def __init__(self, name: str, args: LockableSecurityGroupArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -46,7 +47,7 @@ class LockableSecurityGroup(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         for rule in args.ingress:
             declare_rule(aws.vpc.SecurityGroupIngressRule, name, group.id, rule, child)
-        for rule in args.egress:
-            declare_rule(aws.vpc.SecurityGroupEgressRule, name, group.id, rule, child)
+        self.egress_rules = [declare_rule(aws.vpc.SecurityGroupEgressRule, name, group.id, rule, child)
+                             for rule in args.egress]
         self.security_group_id = group.id
         self.register_outputs({"security_group_id": self.security_group_id})

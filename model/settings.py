@@ -69,6 +69,11 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("rootVolumeGb", "integer", 30,
               "Size of each host's encrypted gp3 root volume in GiB.",
               "an integer from 8 to 1024"),
+    ConfigKey("amiId", "string", "auto",
+              "Ubuntu 24.04 image of both hosts. 'auto' resolves Canonical's newest image when a host is "
+              "created and keeps it (stack output amiId); an AMI id pins it, and changing it replaces both "
+              "hosts on purpose.",
+              "'auto' or an AMI id such as ami-0a1b2c3d4e5f60718"),
     ConfigKey("kindVersion", "string", DEFAULT_KIND_VERSION,
               "kind release installed on the kind host.",
               "a version such as v0.30.0"),
@@ -126,6 +131,7 @@ class Settings:
     kind_instance_type: str
     proxy_instance_type: str
     root_volume_gb: int
+    ami_id: str
     kind_version: str
     cilium_version: str
     probe_url: str
@@ -240,6 +246,12 @@ def _domains(v: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _ami_id(v: Any) -> str:
+    if not isinstance(v, str) or not (v == "auto" or re.fullmatch(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})", v, re.ASCII)):
+        raise ValueError
+    return v
+
+
 def _instance_type(v: Any) -> str:
     if not isinstance(v, str) or not _INSTANCE_RE.match(v):
         raise ValueError
@@ -264,6 +276,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "kindInstanceType": ("kind_instance_type", _instance_type),
     "proxyInstanceType": ("proxy_instance_type", _instance_type),
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
+    "amiId": ("ami_id", _ami_id),
     "kindVersion": ("kind_version", _version(prefix_v=True)),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
     "probeUrl": ("probe_url", _url),

@@ -9,13 +9,24 @@ from typing import Callable
 
 import pulumi
 
+import pulumi.runtime.config as runtime_config
+
 from model.operator_ip import lookup_public_ipv4
 from model.settings import CONFIG_KEYS, PROJECT, Settings, SettingsError, load_settings
 
 
+def project_keys() -> set[str]:
+    """Every key set in this project's namespace (``cilium-egress-lab:<key>``), known or not, so a
+    misspelt key fails the update instead of being silently ignored. The engine hands the stack's
+    config to the program as the runtime config map (and PULUMI_CONFIG for older hosts)."""
+    prefix = f"{PROJECT}:"
+    names = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    return {n[len(prefix):] for n in names if n.startswith(prefix)}
+
+
 def read_settings(public_ip_lookup: Callable[[], str] | None = lookup_public_ipv4) -> Settings:
     config = pulumi.Config(PROJECT)
-    raw = {key.name: config.get(key.name) for key in CONFIG_KEYS}
+    raw = {key: config.get(key) for key in {k.name for k in CONFIG_KEYS} | project_keys()}
     try:
         return load_settings(raw, public_ip_lookup=public_ip_lookup)
     except SettingsError as exc:

@@ -30,10 +30,15 @@ def declare(settings: Settings) -> dict[str, Any]:
     tags = {"project": PROJECT, "env": settings.env_name}
     net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags))
     key = SshKey(settings.name("ssh"), tags)
-    ami = aws.ec2.get_ami_output(
-        most_recent=True, owners=[network.UBUNTU_OWNER],
-        filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[network.UBUNTU_NAME_FILTER]),
-                 aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])])
+    # amiId auto: Canonical's newest image when a host is created, then kept (a newer image must
+    # not replace the hosts on a later `up`, e.g. a lock toggle); an explicit id pins it.
+    if settings.ami_id == "auto":
+        ami_id: pulumi.Input[str] = aws.ec2.get_ami_output(
+            most_recent=True, owners=[network.UBUNTU_OWNER],
+            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[network.UBUNTU_NAME_FILTER]),
+                     aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])]).id
+    else:
+        ami_id = settings.ami_id
 
     # Both Elastic IPs exist before either host boots: each host's user-data and security group
     # name the other's address, with no cycle and no serial boot.
@@ -54,10 +59,11 @@ def declare(settings: Settings) -> dict[str, Any]:
 
     def host_args(eip: aws.ec2.Eip, group: LockableSecurityGroup, instance_type: str,
                   user_data: pulumi.Input[str]) -> HostArgs:
-        return HostArgs(ami_id=ami.id, subnet_id=net.subnet_id, security_group_id=group.security_group_id,
+        return HostArgs(ami_id=ami_id, keep_ami=settings.ami_id == "auto", subnet_id=net.subnet_id, security_group_id=group.security_group_id,
                         key_name=key.key_name, private_key=key.private_key_openssh, eip=eip,
                         instance_type=instance_type, root_volume_gb=settings.root_volume_gb,
-                        user_data=user_data, tags=tags)
+                        user_data=user_data, tags=tags,
+                        after=[net.route_table_association, *group.egress_rules])
 
     kind = KindHost(settings.name("kind"), host_args(
         kind_eip, kind_sg, settings.kind_instance_type,
@@ -126,6 +132,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "sshPrivateKey": key.private_key_openssh,
         "kubeconfig": kind.kubeconfig,
         "restrictEgress": settings.restrict_egress,
+        "amiId": kind.ami_id,
         "ciliumStatus": release.status,
         "verification": probes.verification,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(

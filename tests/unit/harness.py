@@ -38,6 +38,7 @@ class Res:
     provider: str
     custom: bool
     secret_inputs: set[str] = field(default_factory=set)  # top-level inputs that arrived as secrets
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +65,7 @@ def _digest(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+DEFAULT_AMI = "ami-0123456789abcdef0"  # what getAmi (most recent Canonical image) answers
 INTERNET_IP = "93.184.215.14"  # what every public name "resolves" to in the mock world
 
 
@@ -72,9 +74,10 @@ class LabMocks(Mocks):
     result is derived from what the program declared *before* it (the kind host's egress rules,
     the CiliumNetworkPolicy), never from the expected matrix. ``world`` overrides cells."""
 
-    def __init__(self, world: dict[str, tuple[str, int | None]] | None = None):
+    def __init__(self, world: dict[str, tuple[str, int | None]] | None = None, ami: str = DEFAULT_AMI):
         super().__init__()
         self.world = world or {}
+        self.ami = ami
         self.declared: list[tuple[str, str, dict]] = []
         self.states: dict[str, dict] = {}
 
@@ -173,7 +176,7 @@ class LabMocks(Mocks):
 
     def call(self, args):
         if args.token == "aws:ec2/getAmi:getAmi":
-            return {"id": "ami-0123456789abcdef0", "architecture": "x86_64"}
+            return {"id": self.ami, "architecture": "x86_64"}
         return {}
 
 
@@ -193,7 +196,8 @@ class RecordingMonitor(MockMonitor):
                 inputs={k: _unwrap(v) for k, v in raw.items()}, urn=response.urn,
                 parent=request.parent, deps=list(request.dependencies),
                 provider=request.provider, custom=bool(request.custom),
-                secret_inputs={k for k, v in raw.items() if _is_secret(v)}))
+                secret_inputs={k for k, v in raw.items() if _is_secret(v)},
+                ignore_changes=list(request.ignoreChanges)))
         return response
 
 
@@ -213,12 +217,12 @@ def _unwrap(v: Any) -> Any:
 
 
 def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP,
-                world: dict | None = None) -> Program:
+                world: dict | None = None, ami: str = DEFAULT_AMI) -> Program:
     """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does)."""
     from stacks import lab
     from stacks.config import read_settings
 
-    mocks = LabMocks(world)
+    mocks = LabMocks(world, ami)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({

@@ -216,3 +216,39 @@ def test_the_entry_point_declares_the_same_program(unlocked):
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT_DIR / "__main__.py"))))
     assert sorted((r.type, r.name) for r in monitor.records) == sorted(
         (r.type, r.name) for r in unlocked.resources)
+
+
+def test_instances_boot_after_their_internet_path_exists(unlocked, locked):
+    """User-data starts at launch: the route to the internet gateway and the host's boot-time egress
+    rules must exist before the instance does (the lock rules come later, by design)."""
+    for p in (unlocked, locked):
+        rta = p.named("net-demo-public-rta").urn
+        for host, boot_rules in (("kind", ["egress-proxy"]), ("proxy", ["egress-all"])):
+            deps = set(p.named(f"{host}-demo-instance").deps)
+            assert rta in deps, f"{host} instance does not wait for its route to the internet gateway"
+            for rule in boot_rules:
+                assert p.named(f"{host}-demo-sg-{rule}").urn in deps, (host, rule)
+            assert not any(p.by_urn(d).name.startswith(f"{host}-demo-sg-lock-") for d in deps)
+
+
+def test_a_newer_ubuntu_image_replaces_nothing(unlocked):
+    """amiId auto: the newest Canonical image is resolved at create time and then kept - a newer
+    "most recent" image between two runs changes no input outside the resources' ignoreChanges."""
+    newer = run_program({}, ami="ami-0fedcba9876543210")
+    assert newer.error is None, newer.error
+    a = {(r.type, r.name): r for r in unlocked.resources}
+    b = {(r.type, r.name): r for r in newer.resources}
+    assert a.keys() == b.keys()
+    for key, old in a.items():
+        diff = {k for k in old.inputs.keys() | b[key].inputs.keys() if old.inputs.get(k) != b[key].inputs.get(k)}
+        assert diff <= set(b[key].ignore_changes), (key, diff)
+    assert newer.named("kind-demo-instance").inputs["ami"] == "ami-0fedcba9876543210"  # a new host would use it
+
+
+def test_an_explicit_ami_is_pinned_and_moving_it_replaces_the_hosts_on_purpose():
+    p = run_program({"amiId": "ami-0a1b2c3d4e5f60718"})
+    assert p.error is None, p.error
+    for host in ("kind", "proxy"):
+        inst = p.named(f"{host}-demo-instance")
+        assert inst.inputs["ami"] == "ami-0a1b2c3d4e5f60718" and "ami" not in inst.ignore_changes
+    assert p.outputs["amiId"] == "ami-0a1b2c3d4e5f60718"

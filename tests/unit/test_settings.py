@@ -97,6 +97,8 @@ BAD = [
     ("mtlsServerName", "*.lab.internal", "a DNS name"),
     ("pkiCertValidityHours", 9000, "at most pkiCaValidityHours"),
     ("pkiCaValidityHours", 12, "24 to 87600"),
+    ("amiId", "ami-123", "AMI id"),
+    ("amiId", "latest", "'auto'"),
 ]
 
 
@@ -148,3 +150,11 @@ def test_auto_lookup_failure_declares_nothing():
     program = harness.run_program({}, public_ip="not-an-ip")
     assert program.error is not None and "operatorCidr" in str(program.error)
     assert program.resources == []
+
+
+def test_a_misspelt_key_in_the_stack_fails_the_program_naming_the_valid_keys():
+    """`pulumi config set proxyport 8080` (lower-case p) must not be silently ignored by `up`."""
+    program = run_program({"proxyport": 8080})
+    assert program.error is not None and program.resources == []
+    line = next(ln for ln in str(program.error).splitlines() if "proxyport" in ln)
+    assert "unknown key" in line and "proxyPort" in line and "restrictEgress" in line
