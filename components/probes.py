@@ -24,7 +24,9 @@ class ProbesArgs:
     commands: Sequence[pulumi.Input[str]]    # one per cell (model.verify.command)
     kind: remote.ConnectionArgs
     proxy: remote.ConnectionArgs
-    proxy_log_command: pulumi.Input[str]
+    # the proxy-log check, given the stdout of the probe whose CONNECT it looks for (evidence_cell)
+    proxy_log_command: Callable[[str], pulumi.Input[str]]
+    evidence_cell: str
     triggers: Sequence[Any]                  # every probe's
     verify: Callable[[list[Cell], list[str], str], dict]  # (cells, stdouts, proxy stdout) -> report
     strict: bool
@@ -46,8 +48,9 @@ class Probes(pulumi.ComponentResource):
             triggers=[*args.triggers, *args.extra_triggers(cell)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
             for cell, command in zip(args.cells, args.commands)]
+        evidence = next(p for c, p in zip(args.cells, probes) if c.id == args.evidence_cell)
         proxy_log = remote.Command(
-            f"{name}-proxy-log", connection=args.proxy, create=args.proxy_log_command,
+            f"{name}-proxy-log", connection=args.proxy, create=evidence.stdout.apply(args.proxy_log_command),
             triggers=list(args.triggers),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *probes]))
 

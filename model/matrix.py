@@ -40,22 +40,32 @@ class Expectation:
     why: str
 
 
+def classify(http_code: str, curl_exit: int | None) -> str:
+    """curl's result -> outcome. Self-contained (literals only): its source also runs on the kind
+    host inside every probe's convergence loop (model.remote.probe_command)."""
+    if curl_exit == 0 and http_code not in ("", "000"):
+        return "reachable"
+    if curl_exit == 28:
+        return "blocked"
+    if curl_exit in (7, 35, 52, 56):
+        return "reset"
+    return "error"
+
+
 @dataclass(frozen=True)
 class Observation:
     http_code: str
     curl_exit: int | None
     detail: str = ""
     body: str = ""
+    remote_ip: str = ""           # the address curl connected to (last hop)
+    attempts: int = 1             # probe attempts within the convergence window
+    elapsed_s: float = 0.0
+    history: tuple = ()           # earlier attempts: ({"t", "outcome", "http_code", "curl_exit"}, ...)
 
     @property
     def outcome(self) -> str:
-        if self.curl_exit == 0 and self.http_code not in ("", "000"):
-            return REACHABLE
-        if self.curl_exit == 28:
-            return BLOCKED
-        if self.curl_exit in (7, 35, 52, 56):
-            return RESET
-        return ERROR
+        return classify(self.http_code, self.curl_exit)
 
 
 def egress_cells(settings: Settings) -> list[Cell]:
@@ -108,7 +118,8 @@ class CellResult:
         return {"from": self.cell.source, "to": self.cell.target, "url": self.cell.url,
                 "expected": self.expected.outcome, "observed": self.observed.outcome,
                 "http_code": self.observed.http_code, "curl_exit": self.observed.curl_exit,
-                "ok": self.ok, "message": self.message}
+                "remote_ip": self.observed.remote_ip, "attempts": self.observed.attempts,
+                "elapsed_s": self.observed.elapsed_s, "ok": self.ok, "message": self.message}
 
 
 def judge(settings: Settings, cell: Cell, obs: Observation, locked: bool | None = None) -> CellResult:
@@ -119,8 +130,17 @@ def judge(settings: Settings, cell: Cell, obs: Observation, locked: bool | None 
     else:
         msg = (f"{cell.id} ({cell.url}): expected {exp.outcome}, observed {obs.outcome} "
                f"(http_code {obs.http_code or '-'}, curl exit {obs.curl_exit}"
-               f"{', ' + obs.detail if obs.detail else ''}). {hint(settings, cell, exp, obs)}").rstrip()
+               f"{', ' + obs.detail if obs.detail else ''}) {convergence(obs)}. "
+               f"{hint(settings, cell, exp, obs)}").rstrip()
     return CellResult(cell, exp, obs, ok, msg)
+
+
+def convergence(obs: Observation) -> str:
+    """"after 3 attempts in 10.2 s (blocked@0.0s, blocked@5.1s, reset@10.2s)": the last observation
+    is the one judged; the history shows it was not a one-off."""
+    seen = ", ".join(f"{h.get('outcome')}@{h.get('t')}s" for h in obs.history[-6:])
+    return f"after {obs.attempts} attempt{'s' if obs.attempts != 1 else ''} in {obs.elapsed_s} s" + (
+        f" ({seen})" if seen else "")
 
 
 def parse_probe_line(stdout: str) -> Observation:
@@ -130,7 +150,8 @@ def parse_probe_line(stdout: str) -> Observation:
         return Observation("", None, f"no probe output: {stdout.strip()[:200]!r}")
     data = json.loads(lines[-1])
     return Observation(str(data.get("http_code", "")), data.get("curl_exit"), str(data.get("error", "")),
-                       str(data.get("body", "")))
+                       str(data.get("body", "")), str(data.get("remote_ip", "")), int(data.get("attempts", 1)),
+                       float(data.get("elapsed_s", 0.0)), tuple(data.get("history", ())))
 
 
 def summary(results: list[CellResult]) -> dict[str, Any]:
@@ -151,22 +172,32 @@ def proxy_port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def connect_target(probe_stdout: str, url: str) -> str:
+    """``<ip>:<port>`` the allowed probe's curl connected to (Envoy CONNECTs to exactly that
+    original destination), or "" when it never connected."""
+    ip = parse_probe_line(probe_stdout).remote_ip
+    return f"{ip}:{proxy_port(url)}" if ip else ""
+
+
 def judge_proxy(settings: Settings, stdout: str) -> dict[str, Any]:
-    """Did the proxy log a CONNECT from the kind host to an address of the allowed probe's host?
+    """Did the proxy log a CONNECT from the kind host to the address the allowed probe used?
     (Envoy CONNECTs to the original destination IP, so the log shows ``<ip>:443``, not a name.)"""
     lines = [ln for ln in stdout.strip().splitlines() if ln.strip().startswith("{")]
     if not lines:
         return {"ok": False, "connects": [], "message": f"no proxy-log output: {stdout.strip()[:200]!r}"}
     data = json.loads(lines[-1])
-    port = proxy_port(settings.probe_url)
-    connects, resolved = data.get("connects", []), set(data.get("resolved", []))
-    hits = [t for t in connects if t.rsplit(":", 1)[0] in resolved and t.endswith(f":{port}")]
-    if hits:
+    connects, target = data.get("connects", []), data.get("target", "")
+    if not target:
+        return {"ok": False, "connects": connects,
+                "message": f"the allowed probe to {settings.probe_host} never connected, so there is no "
+                           "CONNECT to look for in the proxy log"}
+    if target in connects:
         return {"ok": True, "connects": connects,
-                "message": f"proxy logged CONNECT {hits[-1]} ({settings.probe_host}) from the kind host"}
+                "message": f"proxy logged CONNECT {target} ({settings.probe_host}) from the kind host"}
     return {"ok": False, "connects": connects,
-            "message": f"proxy logged no CONNECT to {settings.probe_host} ({sorted(resolved)}) port {port} "
-                       "from the kind host: is the CiliumEnvoyConfig tunnelling to the proxy?"}
+            "message": f"proxy logged no CONNECT {target} (the address the pod used for {settings.probe_host}) "
+                       f"from the kind host after {data.get('attempts', 1)} looks: is the CiliumEnvoyConfig "
+                       "tunnelling to the proxy?"}
 
 
 def verification(settings: Settings, cells: list[Cell], stdouts: list[str], proxy_stdout: str,

@@ -21,42 +21,82 @@ def quote(s: str) -> str:
     return shlex.quote(s)
 
 
-# curl inside the pod: the body (only when asked for), then "<http code> <curl exit>" on the last
-# line ("200 0", "000 28"). Everything else (kubectl's own failure) is reported as an error.
-_POD_CURL = ('out=$(curl -sS {output}-w "\\n%{{http_code}}" -L --max-redirs 5 '
+# curl inside the pod: the body (only when asked for), then "<http code>|<remote ip>|<curl exit>" on
+# the last line ("200|93.184.215.14|0", "000||28"). Anything else (kubectl's own failure) is an error.
+_POD_CURL = ('out=$(curl -sS {output}-w "\\n%{{http_code}}|%{{remote_ip}}" -L --max-redirs 5 '
              '--connect-timeout {connect} -m {max_time} {extra}"$1" 2>/dev/null); rc=$?; '
-             'printf "%s %s\\n" "$out" "$rc"')
-# On the host: turn that output into one JSON object.
-_TO_JSON = ("import json,re,sys; f,t,u,r=sys.argv[1:5]; ls=r.rstrip().splitlines() or ['']; "
-            "m=re.fullmatch(r'(\\d{3}) (\\d+)', ls[-1].strip()); "
-            "print(json.dumps({'from':f,'to':t,'url':u,'http_code':m.group(1) if m else '',"
-            "'curl_exit':int(m.group(2)) if m else None,'body':'\\n'.join(ls[:-1]).strip()[:4000] if m else '',"
-            "'error':'' if m else r.strip()[-300:]}))")
+             'printf "%s|%s\\n" "$out" "$rc"')
+
+# On the host: run the pod's curl until the outcome is the expected one or the convergence window
+# ends (Cilium regenerates endpoint policy, pushes Envoy listeners and AWS applies security-group
+# changes asynchronously), then print one JSON line with the last observation and the history.
+# The outcome is computed by model.matrix.classify itself (its source is embedded below).
+_LOOP = """
+import json, re, subprocess, sys, time
+{classify}
+src, target, url, expect, window, interval, max_time, run = sys.argv[1:9]
+window, interval = float(window), float(interval)
+start, history = time.monotonic(), []
+while True:
+    began = time.monotonic()
+    try:
+        raw = subprocess.run(["bash", "-c", run], capture_output=True, text=True,
+                             timeout=float(max_time) + 60).stdout
+    except subprocess.TimeoutExpired:
+        raw = "kubectl exec timed out"
+    lines = raw.rstrip().splitlines() or [""]
+    m = re.fullmatch(r"(\\d{{3}})\\|([^|]*)\\|(\\d+)", lines[-1].strip())
+    obs = dict(http_code=m.group(1), remote_ip=m.group(2), curl_exit=int(m.group(3)),
+               body="\\n".join(lines[:-1]).strip()[:4000], error="") if m else dict(
+               http_code="", remote_ip="", curl_exit=None, body="", error=raw.strip()[-300:])
+    outcome = classify(obs["http_code"], obs["curl_exit"])
+    elapsed = round(time.monotonic() - start, 1)
+    history.append(dict(t=elapsed, outcome=outcome, http_code=obs["http_code"], curl_exit=obs["curl_exit"]))
+    took = time.monotonic() - began  # another attempt must fit in the window, like this one did
+    if outcome == expect or elapsed + interval + took > window:
+        break
+    time.sleep(interval)
+print(json.dumps(dict({{"from": src, "to": target, "url": url}}, **obs, outcome=outcome, expected=expect,
+                      attempts=len(history), elapsed_s=elapsed, history=history[-20:])))
+"""
 
 
-def probe_command(namespace: str, target: str, url: str, pod: str = "curl",
-                  connect_timeout: int = 5, max_time: int = 10, extra_args: tuple[str, ...] = (),
-                  body: bool = False) -> str:
-    """Run curl in ``namespace``'s pod against ``url``; print one JSON line
-    ``{"from", "to", "url", "http_code", "curl_exit", "body", "error"}``. A timeout is a result
-    (the command exits 0). ``body`` keeps the response body (e.g. the mTLS echo)."""
+def probe_command(namespace: str, target: str, url: str, *, expect: str, window_s: int,
+                  interval_s: float = 5, pod: str = "curl", connect_timeout: int = 5, max_time: int = 10,
+                  extra_args: tuple[str, ...] = (), body: bool = False) -> str:
+    """Run curl in ``namespace``'s pod against ``url`` until the outcome is ``expect`` or
+    ``window_s`` seconds have passed (one attempt when 0); print one JSON line ``{"from", "to",
+    "url", "http_code", "remote_ip", "curl_exit", "body", "error", "outcome", "expected",
+    "attempts", "elapsed_s", "history"}``. A timeout is a result (the command exits 0); ``body``
+    keeps the response body (e.g. the mTLS echo); ``remote_ip`` is the address curl connected to."""
+    import inspect
+
+    from .matrix import classify
     inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time,
                              output="" if body else "-o /dev/null ",
                              extra="".join(f"{quote(a)} " for a in extra_args))
     exec_ = (f"{KUBECTL} -n {quote(namespace)} exec {quote(pod)} -- sh -c {quote(inner)} probe "
-             f"{quote(url)}")
-    return (f"res=$({exec_} 2>&1); python3 -c {quote(_TO_JSON)} "
-            f"{quote(namespace)} {quote(target)} {quote(url)} \"$res\"")
+             f"{quote(url)} 2>&1")
+    loop = _LOOP.format(classify=inspect.getsource(classify))
+    args = [namespace, target, url, expect, str(window_s), str(interval_s), str(max_time), exec_]
+    return f"python3 -c {quote(loop)} " + " ".join(quote(a) for a in args)
 
 
-def proxy_log_command(client_ip: str, host: str, port: int, log: str = "/var/log/squid/access.log",
-                      tail: int = 2000) -> str:
-    """On the proxy host: the CONNECT targets the kind host asked for (last ``tail`` log lines) and
-    the addresses ``host`` resolves to here, as one JSON line ``{"connects": [...], "resolved": [...]}``."""
-    script = ("import json,socket,subprocess,sys; c,h,p,log,n=sys.argv[1:6]; "
-              "lines=subprocess.run(['sudo','tail','-n',n,log],capture_output=True,text=True).stdout.splitlines(); "
-              "f=[l.split() for l in lines]; "
-              "t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1]]; "
-              "r=sorted({a[4][0] for a in socket.getaddrinfo(h,int(p),socket.AF_INET)}) if h else []; "
-              "print(json.dumps({'connects':t[-50:],'resolved':r}))")
-    return f"python3 -c {quote(script)} {quote(client_ip)} {quote(host)} {port} {quote(log)} {tail}"
+def proxy_log_command(client_ip: str, target: str, window_s: int = 30, interval_s: float = 2,
+                      log: str = "/var/log/squid/access.log", tail: int = 2000) -> str:
+    """On the proxy host: wait (at most ``window_s``) until the access log shows a CONNECT to
+    ``target`` (``<ip>:<port>``: the address the pod's curl actually used, never a second DNS
+    lookup - CDNs rotate addresses) from ``client_ip``; print one JSON line ``{"target",
+    "connects", "attempts"}`` with the CONNECT targets seen from the kind host (last 50). An empty
+    ``target`` (the probe never connected) is reported at once."""
+    script = ("import json,subprocess,sys,time; c,target,log,n,window,pause=sys.argv[1:7]; "
+              "end=time.monotonic()+float(window); attempts=0\n"
+              "while True:\n"
+              " attempts+=1; out=subprocess.run(['sudo','tail','-n',n,log],capture_output=True,text=True).stdout\n"
+              " f=[l.split() for l in out.splitlines()]\n"
+              " t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1]]\n"
+              " if not target or target in t or time.monotonic()+float(pause)>end: break\n"
+              " time.sleep(float(pause))\n"
+              "print(json.dumps({'target':target,'connects':t[-50:],'attempts':attempts}))")
+    args = [client_ip, target, log, str(tail), str(window_s), str(interval_s)]
+    return f"python3 -c {quote(script)} " + " ".join(quote(a) for a in args)

@@ -89,6 +89,10 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("strictVerification", "boolean", True,
               "Fail the update when a probe's observed result differs from the expected matrix.",
               "true or false"),
+    ConfigKey("convergenceSeconds", "integer", 180,
+              "How long each probe retries until it observes the expected verdict: Cilium regenerates "
+              "policy, Envoy gets its listeners and AWS applies rule changes asynchronously.",
+              "an integer from 0 (one attempt) to 900"),
     ConfigKey("mtlsInjection", "boolean", False,
               "Add the mTLS-injection scenario (PKI, mTLS backend, cluster-wide Envoy config, probes).",
               "true or false"),
@@ -137,6 +141,7 @@ class Settings:
     probe_url: str
     control_url: str
     strict_verification: bool
+    convergence_seconds: int
     mtls_injection: bool
     mtls_client_cn: str
     mtls_server_name: str
@@ -282,6 +287,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "probeUrl": ("probe_url", _url),
     "controlUrl": ("control_url", _url),
     "strictVerification": ("strict_verification", _bool),
+    "convergenceSeconds": ("convergence_seconds", _int(0, 900)),
     "mtlsInjection": ("mtls_injection", _bool),
     "mtlsClientCn": ("mtls_client_cn", _cn),
     "mtlsServerName": ("mtls_server_name", _dns_name),

@@ -17,8 +17,15 @@ def lab_cells(settings: Settings, backend_address: str) -> list[Cell]:
     return cells
 
 
-def command(cell: Cell) -> str:
-    return remote.probe_command(cell.source, cell.target, cell.url,
+def expected(settings: Settings, cell: Cell) -> matrix.Expectation:
+    return mtls.mtls_expected(cell) if cell.target in MTLS_TARGETS else matrix.expected(settings, cell)
+
+
+def command(settings: Settings, cell: Cell) -> str:
+    """The probe of one cell: retries until it sees the expected outcome or the convergence window
+    (``convergenceSeconds``) ends."""
+    return remote.probe_command(cell.source, cell.target, cell.url, expect=expected(settings, cell).outcome,
+                                window_s=settings.convergence_seconds,
                                 extra_args=mtls.curl_extra_args(cell) if cell.target in MTLS_TARGETS else (),
                                 body=cell.target == mtls.PLAIN)
 
@@ -26,10 +33,10 @@ def command(cell: Cell) -> str:
 def judge_cell(settings: Settings, cell: Cell, obs: Observation) -> CellResult:
     if cell.target not in MTLS_TARGETS:
         return matrix.judge(settings, cell, obs)
-    exp = mtls.mtls_expected(cell)
+    exp = expected(settings, cell)
     problems = [] if obs.outcome == exp.outcome else [
         f"expected {exp.outcome}, observed {obs.outcome} (http_code {obs.http_code or '-'}, "
-        f"curl exit {obs.curl_exit}{', ' + obs.detail if obs.detail else ''})"]
+        f"curl exit {obs.curl_exit}{', ' + obs.detail if obs.detail else ''}) {matrix.convergence(obs)}"]
     if not problems and cell.target == mtls.PLAIN:
         problems = mtls.check_echo(settings, obs.body)
     hint = ("is the CiliumClusterwideEnvoyConfig loaded, are tls-client-cert and mtls-ca in "

@@ -110,11 +110,12 @@ def declare(settings: Settings) -> dict[str, Any]:
     live_cells = proxy_eip.public_ip.apply(lambda ip: verify.lab_cells(settings, ip))
     probes = Probes(settings.name("probes"), ProbesArgs(
         cells=cells, live_cells=live_cells,
-        commands=[live_cells.apply(lambda cs, i=i: verify.command(cs[i])) for i in range(len(cells))],
+        commands=[live_cells.apply(lambda cs, i=i: verify.command(settings, cs[i])) for i in range(len(cells))],
         kind=connection(kind.public_ip, key.private_key_openssh),
         proxy=proxy_connection,
-        proxy_log_command=kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
-            ip, settings.probe_host, matrix.proxy_port(settings.probe_url))),
+        evidence_cell=matrix.Cell(cilium.ALLOW_NAMESPACE, matrix.ALLOWED, settings.probe_url).id,
+        proxy_log_command=lambda allowed_stdout: kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
+            ip, matrix.connect_target(allowed_stdout, settings.probe_url))),
         triggers=[settings.restrict_egress, kind.instance_id, proxy.instance_id,
                   pulumi.Output.all(cec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs))],
         extra_triggers=lambda cell: mtls_triggers if cell.target in verify.MTLS_TARGETS else [],

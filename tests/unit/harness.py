@@ -136,8 +136,10 @@ class LabMocks(Mocks):
         else:
             code, rc = ("200", 0) if self._egress_allows(443) else ("000", 28)
         code, rc = self.world.get(f"{ns}->{target}", (code, rc))
+        # a CDN answers from an address other than the one the proxy host would resolve
+        remote_ip = self.world.get("cdn", INTERNET_IP) if rc == 0 else ""
         return json.dumps({"from": ns, "to": target, "url": url, "http_code": code, "curl_exit": rc,
-                           "body": body})
+                           "body": body, "remote_ip": remote_ip})
 
     def new_resource(self, args: MockResourceArgs):
         self.declared.append((args.typ, args.name, args.inputs))
@@ -163,10 +165,13 @@ class LabMocks(Mocks):
             elif args.name.endswith("-proxy-log"):
                 import json
                 seen = self.world.get("proxy", None)
-                connects = seen if seen is not None else (
-                    [f"{INTERNET_IP}:443"] if any("-test-allow-allowed" in n and '"200"' in s_.get("stdout", "")
-                                               for n, s_ in self.states.items()) else [])
-                state["stdout"] = json.dumps({"connects": connects, "resolved": [INTERNET_IP]})
+                allowed = [json.loads(s_["stdout"]) for n, s_ in self.states.items()
+                           if n.endswith("-test-allow-allowed") and s_.get("stdout")]
+                connects = seen if seen is not None else [
+                    f"{a['remote_ip']}:443" for a in allowed if a.get("remote_ip")]
+                import shlex
+                target = shlex.split(args.inputs["create"])[4]  # python3 -c SCRIPT CLIENT TARGET ...
+                state["stdout"] = json.dumps({"target": target, "connects": connects, "attempts": 1})
             elif args.name.startswith("probes-"):
                 state["stdout"] = self._probe(args.name, args.inputs["create"])
             else:

@@ -97,11 +97,14 @@ def test_toggle_changes_only_egress_rules(unlocked, locked):
         return {(r.type, r.name): r.inputs for r in p.resources}
     a, b = by_name(unlocked), by_name(locked)
     changed = {n for n in a.keys() & b.keys() if a[n] != b[n]}
-    # the probes re-run (their triggers carry the lock state) and nothing else about them changes
+    # the probes re-run (their triggers carry the lock state); a probe whose expected outcome flips
+    # also waits for the new one (its command names it); nothing else about them changes
     probes = {n for n in changed if n[1].startswith("probes-demo-")}
     assert len(probes) == 5
     for n in probes:
-        assert {k for k in a[n] if a[n][k] != b[n][k]} == {"triggers"}, n
+        assert {k for k in a[n] if a[n][k] != b[n][k]} in ({"triggers"}, {"triggers", "create"}), n
+    assert {n[1] for n in probes if a[n]["create"] != b[n]["create"]} == {
+        "probes-demo-test-deny-allowed", "probes-demo-test-deny-control"}
     # the one rule narrowed in place (everything -> DNS/TCP), so the lock is in force before the
     # probes run (Pulumi deletes only at the end of an update)
     assert changed - probes == {(SG_OUT, "kind-demo-sg-lock-egress-internet")}, sorted(changed)
