@@ -17,21 +17,77 @@ import yaml
 
 from .lint import check
 from .render import PLACEHOLDER_ADDRESS, lab_objects, parse_assignment, render_yaml
-from .settings import PROJECT, SettingsError, load_settings
+from .settings import PROJECT, SettingsError, load_settings, shown, shown_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RENDER_ONLY = {"proxyAddress"}
 
 
+class StackFileError(ValueError):
+    """Pulumi.<stack>.yaml cannot be used (unreadable, not YAML, not a stack file): one line."""
+
+
+def _where(path: pathlib.Path, mark) -> str:
+    return f"{path.name} line {mark.line + 1}" + (f", column {mark.column + 1}" if mark.column else "")
+
+
+_NODE_KINDS = {yaml.ScalarNode: "a plain value", yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}
+
+
+def _describe(node: yaml.Node) -> str:
+    kind = _NODE_KINDS.get(type(node), "something else")
+    return f"{kind} ({shown(node.value)})" if isinstance(node, yaml.ScalarNode) else kind
+
+
 def stack_config(stack: str | None) -> dict:
+    """This project's keys of ``Pulumi.<stack>.yaml`` (without the ``cilium-egress-lab:`` prefix).
+
+    A file that cannot be read, is not YAML, or is not a mapping with a ``config:`` mapping raises
+    StackFileError naming ``--stack``, the file and the line - never a traceback."""
     if stack is None:
         return {}
     path = ROOT / f"Pulumi.{stack}.yaml"
+    flag = f"--stack {shown_name(stack)}"
     if not path.is_file():
-        raise SettingsError([f"--stack: {path.name} not found; accepted: a stack with a Pulumi.<stack>.yaml"])
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        raise SettingsError([f"--stack: {shown_name(path.name)} not found; accepted: a stack with a Pulumi.<stack>.yaml"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackFileError(f"{flag}: cannot read {path.name}: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        context = (f" ({exc.context} at line {exc.context_mark.line + 1})"
+                   if exc.context and exc.context_mark and exc.context_mark is not mark else "")
+        raise StackFileError(f"{flag}: {_where(path, mark)}: YAML syntax error: {exc.problem}{context}; "
+                             "accepted: a Pulumi stack file (config: mapping of key: value)") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{flag}: {path.name}: YAML error: {exc}") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise StackFileError(f"{flag}: {_where(path, root.start_mark)}: the file is {_describe(root)}; "
+                             "accepted: a mapping with a config: key, as pulumi writes it")
+    config = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "config"), None)
+    if config is None or (isinstance(config, yaml.ScalarNode) and config.tag == "tag:yaml.org,2002:null"):
+        return {}
+    if not isinstance(config, yaml.MappingNode):
+        raise StackFileError(f"{flag}: {_where(path, config.start_mark)}: config: is {_describe(config)}; "
+                             "accepted: a mapping of <project>:<key>: value")
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    out: dict = {}
+    for key, value in config.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) else None
+        if not isinstance(name, str) or not name.startswith(prefix):
+            continue  # other namespaces (aws:region, ...) are not ours
+        try:
+            out[name[len(prefix):]] = yaml.SafeLoader("").construct_document(value)
+        except (yaml.YAMLError, ValueError) as exc:
+            reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            raise StackFileError(f"{flag}: {_where(path, value.start_mark)}: {shown_name(name)}: "
+                                 f"cannot read the value ({shown_name(reason, 120)})") from None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             ipaddress.IPv4Address(proxy_address)
         except ValueError:
-            problems.append(f"proxyAddress: {proxy_address!r} is not accepted; accepted: an IPv4 address")
+            problems.append(f"proxyAddress: {shown(proxy_address)} is not accepted; accepted: an IPv4 address")
         try:
             settings = load_settings({**raw, **overrides}, resolve_operator_cidr=False)
         except SettingsError as exc:

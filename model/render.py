@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from . import cilium, k8s
-from .settings import Settings
+from .settings import Settings, shown
 
 # Documented placeholder (TEST-NET-1, RFC 5737) for addresses not known offline.
 PLACEHOLDER_ADDRESS = "192.0.2.10"
@@ -49,6 +49,6 @@ def render_yaml(settings: Settings, proxy_address: str) -> str:
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     if "=" not in text:
-        raise ValueError(f"--set {text!r}: expected key=value")
+        raise ValueError(f"--set {shown(text)}: expected key=value")
     key, value = text.split("=", 1)
     return key.strip(), value
