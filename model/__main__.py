@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import pathlib
+import re
 import sys
 
 import yaml
 
 from .lint import check
-from .render import PLACEHOLDER_ADDRESS, lab_objects, parse_assignment, render_yaml
-from .settings import PROJECT, SettingsError, load_settings, shown, shown_name
+from .cilium import HELM_TARGETS
+from .render import PLACEHOLDER_ADDRESS, lab_objects, parse_assignment, render_yaml, values_yaml
+from .settings import ECHO_LIMIT, PROJECT, SettingsError, load_settings, shown, shown_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RENDER_ONLY = {"proxyAddress"}
@@ -90,13 +92,39 @@ def stack_config(stack: str | None) -> dict:
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error names the accepted values of our flags and cuts echoed values."""
+
+    ACCEPTED = {"--values-for": ", ".join(HELM_TARGETS),
+                "--values-only": "the flag alone, without a value"}
+
+    def error(self, message: str):
+        flag = re.match(r"argument (--[\w-]+)", message)
+        if flag and "ignored explicit argument" in message:
+            message = f"argument {flag.group(1)}: takes no value (got {message.split('argument ', 2)[-1]})"
+        if flag and flag.group(1) in self.ACCEPTED and "accepted:" not in message:
+            message += f"; accepted: {self.ACCEPTED[flag.group(1)]}"
+        super().error(re.sub(r"\S{%d,}" % (ECHO_LIMIT + 1), lambda m: m.group(0)[:ECHO_LIMIT - 1] + "…", message))
+
+
+def _values_target(text: str) -> str:
+    if text not in HELM_TARGETS:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not accepted; accepted: {', '.join(HELM_TARGETS)}")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="print the Kubernetes manifests as multi-document YAML")
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key; proxyAddress=<ipv4> sets the proxy address")
+    render.add_argument("--values-for", type=_values_target, default="kind", metavar="{kind,existing}",
+                        help="Helm values for the lab's kind cluster (default) or for an existing "
+                             "Cilium >= 1.16 cluster (no kind-specific keys; merge with --reuse-values)")
+    render.add_argument("--values-only", action="store_true",
+                        help="print only the Helm values, as a file for helm -f")
     args = parser.parse_args(argv)
     try:
         raw = stack_config(args.stack)
@@ -121,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: rendered objects fail Cilium's semantic checks:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)
         return 1
-    sys.stdout.write(render_yaml(settings, proxy_address))
+    if args.values_only:
+        sys.stdout.write(values_yaml(settings, args.values_for))
+        return 0
+    sys.stdout.write(render_yaml(settings, proxy_address, args.values_for))
     return 0
 
 

@@ -34,12 +34,31 @@ def lab_objects(settings: Settings, proxy_address: str) -> list[dict]:
     return objects
 
 
-def render_yaml(settings: Settings, proxy_address: str) -> str:
-    values = yaml.safe_dump(cilium.helm_values(settings), sort_keys=False).rstrip()
+def helm_command(settings: Settings, values_for: str) -> str:
+    """How to apply the Helm values of ``values_for`` (a ``cilium.HELM_TARGETS`` entry)."""
+    if values_for == "existing":  # merge into the cluster's own release, keep its version
+        return ("helm upgrade cilium cilium/cilium -n kube-system --version <the cluster's Cilium version> "
+                "--reuse-values -f values.yaml")
+    return (f"helm upgrade --install cilium cilium/cilium --version {settings.cilium_version} "
+            "-n kube-system -f values.yaml")
+
+
+_AUDIENCE = {"kind": "the lab's kind cluster", "existing": "an existing Cilium >= 1.16 cluster"}
+
+
+def values_yaml(settings: Settings, values_for: str = "kind") -> str:
+    """Only the Helm values of ``values_for``, as a file for ``helm -f`` (render --values-only)."""
+    values = yaml.safe_dump(cilium.helm_values(settings, target=values_for), sort_keys=False)
+    return (f"# Cilium Helm values for {_AUDIENCE[values_for]} (python -m model render --values-only "
+            f"--values-for {values_for}):\n# {helm_command(settings, values_for)}\n{values}")
+
+
+def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind") -> str:
+    values = yaml.safe_dump(cilium.helm_values(settings, target=values_for), sort_keys=False).rstrip()
     header = [
         "# cilium-egress-lab manifests (python -m model render). Apply after Cilium is installed:",
-        f"# helm upgrade --install cilium cilium/cilium --version {settings.cilium_version} "
-        "-n kube-system -f values.yaml, with these values:",
+        f"# Helm values for {_AUDIENCE[values_for]} (--values-for {values_for}):",
+        f"# {helm_command(settings, values_for)}, with these values:",
         *("#   " + line for line in values.splitlines()),
         f"# proxy address: {proxy_address}",
     ]

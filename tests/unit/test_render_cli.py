@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 import model.__main__ as cli
-from model.settings import ECHO_LIMIT
+from model import cilium
+from model.settings import ECHO_LIMIT, load_settings
 
 
 @pytest.fixture
@@ -17,7 +19,10 @@ def project(tmp_path, monkeypatch):
 
 
 def render(capsys, *args: str) -> tuple[int, str, str]:
-    rc = cli.main(["render", *args])
+    try:
+        rc = cli.main(["render", *args])
+    except SystemExit as exc:  # argparse's usage errors
+        rc = exc.code
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -80,3 +85,48 @@ def test_long_string_stack_file_is_cut_in_the_error(project, capsys):
     rc, out, err = render(capsys, "--stack", "long")
     assert (rc, out) == (2, "") and "line 1" in err
     assert longest_run(err, "9") <= ECHO_LIMIT, err[:300]
+
+
+# ------------------------------------------------------------------ --values-for / --values-only (issue 11, item 14)
+def test_values_for_existing_ships_values_without_kind_specifics_in_the_comment(capsys):
+    rc, kind_out, err = render(capsys)
+    assert rc == 0, err
+    rc, out, err = render(capsys, "--values-for", "existing")
+    assert rc == 0, err
+    comment = "\n".join(ln for ln in out.split("\n---\n", 1)[0].splitlines())
+    assert "k8sServiceHost" not in comment and "ipam" not in comment
+    assert "#   envoyConfig:" in comment and "--reuse-values" in comment
+    objects = lambda text: list(yaml.safe_load_all(text))  # noqa: E731
+    assert objects(out) == objects(kind_out)  # only the values differ
+    assert "k8sServiceHost: egress-lab-control-plane" in kind_out
+
+
+@pytest.mark.parametrize("target", ["kind", "existing"])
+def test_values_only_prints_a_helm_values_file(capsys, target):
+    rc, out, err = render(capsys, "--values-only", "--values-for", target, "--set", "mtlsInjection=true")
+    assert rc == 0, err
+    docs = list(yaml.safe_load_all(out))
+    assert len(docs) == 1, "values only: no manifests"
+    settings = load_settings({"mtlsInjection": True}, resolve_operator_cidr=False)
+    assert docs[0] == cilium.helm_values(settings, target=target)
+    assert "placeholder" not in err  # no Secrets printed, nothing to warn about
+
+
+def test_values_only_defaults_to_kind(capsys):
+    rc, out, err = render(capsys, "--values-only")
+    assert rc == 0, err
+    assert yaml.safe_load(out)["k8sServiceHost"] == "egress-lab-control-plane"
+
+
+@pytest.mark.parametrize("args,flag,accepted", [
+    (["--values-for", "eks"], "--values-for", ["kind", "existing"]),
+    (["--values-for", ""], "--values-for", ["kind", "existing"]),
+    (["--values-for"], "--values-for", ["kind", "existing"]),
+    (["--values-for", "9" * 5000], "--values-for", ["kind", "existing"]),
+    (["--values-only=yes"], "--values-only", ["takes no value"]),
+])
+def test_bad_values_flags_exit_2_naming_the_flag_and_the_accepted_values(capsys, args, flag, accepted):
+    rc, out, err = render(capsys, *args)
+    assert (rc, out) == (2, "")
+    assert flag in err and all(a in err for a in accepted), err
+    assert longest_run(err, "9") <= ECHO_LIMIT
