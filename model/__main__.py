@@ -3,8 +3,11 @@
 Prints every Kubernetes object the stack would apply as multi-document YAML on stdout (GitOps-
 ready), with the Cilium Helm values as a comment. Settings come from ``Pulumi.<stack>.yaml`` and
 ``--set`` (which wins), validated exactly like ``pulumi up``. ``--set proxyAddress=<ipv4>`` gives
-the proxy's address (default: a documented placeholder). Bad input: message on stderr, exit 2,
-nothing on stdout.
+the proxy's address (default: a documented placeholder). ``--values-for kind|existing`` picks the
+Helm values (the lab's kind cluster, or an existing Cilium >= 1.16 cluster), ``--values-only``
+prints only them. The mTLS Secrets are placeholders (warned about on stderr and in the YAML)
+unless ``--secrets-from-stack`` reads them from the deployed ``--stack`` through the Pulumi CLI.
+Bad input: message on stderr, exit 2, nothing on stdout.
 """
 from __future__ import annotations
 
@@ -18,7 +21,19 @@ import yaml
 
 from .lint import check
 from .cilium import HELM_TARGETS
-from .render import PLACEHOLDER_ADDRESS, lab_objects, parse_assignment, render_yaml, values_yaml
+from .render import (
+    PLACEHOLDER_ADDRESS,
+    PROXY_ADDRESS_OUTPUT,
+    SECRET_MATERIAL_OUTPUT,
+    address_from_outputs,
+    lab_objects,
+    parse_assignment,
+    placeholder_warning,
+    read_stack_outputs,
+    render_yaml,
+    secrets_from_outputs,
+    values_yaml,
+)
 from .settings import ECHO_LIMIT, PROJECT, SettingsError, load_settings, shown, shown_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -96,7 +111,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error names the accepted values of our flags and cuts echoed values."""
 
     ACCEPTED = {"--values-for": ", ".join(HELM_TARGETS),
-                "--values-only": "the flag alone, without a value"}
+                "--values-only": "the flag alone, without a value",
+                "--secrets-from-stack": "the flag alone, with --stack <stack>"}
 
     def error(self, message: str):
         flag = re.match(r"argument (--[\w-]+)", message)
@@ -125,10 +141,16 @@ def main(argv: list[str] | None = None) -> int:
                              "Cilium >= 1.16 cluster (no kind-specific keys; merge with --reuse-values)")
     render.add_argument("--values-only", action="store_true",
                         help="print only the Helm values, as a file for helm -f")
+    render.add_argument("--secrets-from-stack", action="store_true",
+                        help="fill the mTLS Secrets (and the proxy address) from the deployed --stack via "
+                             f"the Pulumi CLI (its secret output {SECRET_MATERIAL_OUTPUT}); "
+                             "without it they are placeholders")
     args = parser.parse_args(argv)
+    flag = "--secrets-from-stack"
     try:
         raw = stack_config(args.stack)
         overrides = dict(parse_assignment(a) for a in args.set)
+        explicit_address = "proxyAddress" in overrides
         proxy_address = overrides.pop("proxyAddress", PLACEHOLDER_ADDRESS)
         problems = []
         try:
@@ -141,10 +163,30 @@ def main(argv: list[str] | None = None) -> int:
             problems = exc.errors + problems
         if problems:
             raise SettingsError(problems)
+        mtls_secrets = None
+        if args.secrets_from_stack:  # only after every local check passed: no CLI call for a typo
+            if args.stack is None:
+                raise ValueError(f"{flag}: needs --stack <stack> (the deployed stack to read); "
+                                 f"accepted: --stack <stack> {flag}")
+            if args.values_only:
+                raise ValueError(f"{flag}: --values-only prints no Secrets; accepted: one of the two")
+            if not settings.mtls_injection:
+                raise ValueError(f"{flag}: mtlsInjection is false for this render, so there are no mTLS "
+                                 "Secrets to fill; accepted: with mtlsInjection true (in Pulumi."
+                                 f"{shown_name(args.stack)}.yaml or --set mtlsInjection=true)")
+            outputs = read_stack_outputs(args.stack, ROOT)
+            mtls_secrets = secrets_from_outputs(args.stack, outputs)
+            stack_address = address_from_outputs(outputs)
+            if not explicit_address and stack_address:
+                proxy_address = stack_address
+            elif not explicit_address:
+                print(f"warning: stack {shown(args.stack)} has no {PROXY_ADDRESS_OUTPUT} output; the proxy "
+                      f"address stays the placeholder {PLACEHOLDER_ADDRESS} (--set proxyAddress=<ipv4>)",
+                      file=sys.stderr)
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problems = check(lab_objects(settings, proxy_address))
+    problems = check(lab_objects(settings, proxy_address, mtls_secrets))
     if problems:  # a model bug, not a user error: refuse to hand out manifests Cilium would reject
         print("error: rendered objects fail Cilium's semantic checks:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)
@@ -152,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.values_only:
         sys.stdout.write(values_yaml(settings, args.values_for))
         return 0
-    sys.stdout.write(render_yaml(settings, proxy_address, args.values_for))
+    if settings.mtls_injection and mtls_secrets is None:
+        print(f"warning: {placeholder_warning()}", file=sys.stderr)
+    sys.stdout.write(render_yaml(settings, proxy_address, args.values_for, mtls_secrets, args.stack))
     return 0
 
 
