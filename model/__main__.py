@@ -19,8 +19,8 @@ import sys
 
 import yaml
 
-from .lint import check
 from .cilium import HELM_TARGETS
+from .lint import check
 from .render import (
     PLACEHOLDER_ADDRESS,
     PROXY_ADDRESS_OUTPUT,
