@@ -3,69 +3,200 @@
 Prints every Kubernetes object the stack would apply as multi-document YAML on stdout (GitOps-
 ready), with the Cilium Helm values as a comment. Settings come from ``Pulumi.<stack>.yaml`` and
 ``--set`` (which wins), validated exactly like ``pulumi up``. ``--set proxyAddress=<ipv4>`` gives
-the proxy's address (default: a documented placeholder). Bad input: message on stderr, exit 2,
-nothing on stdout.
+the proxy's address (default: a documented placeholder). ``--values-for kind|existing`` picks the
+Helm values (the lab's kind cluster, or an existing Cilium >= 1.16 cluster), ``--values-only``
+prints only them. The mTLS Secrets are placeholders (warned about on stderr and in the YAML)
+unless ``--secrets-from-stack`` reads them from the deployed ``--stack`` through the Pulumi CLI.
+Bad input: message on stderr, exit 2, nothing on stdout.
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
 import pathlib
+import re
 import sys
 
 import yaml
 
+from .cilium import HELM_TARGETS
 from .lint import check
-from .render import PLACEHOLDER_ADDRESS, lab_objects, parse_assignment, render_yaml
-from .settings import PROJECT, SettingsError, load_settings
+from .render import (
+    PLACEHOLDER_ADDRESS,
+    PROXY_ADDRESS_OUTPUT,
+    SECRET_MATERIAL_OUTPUT,
+    address_from_outputs,
+    lab_objects,
+    parse_assignment,
+    placeholder_warning,
+    read_stack_outputs,
+    render_yaml,
+    secrets_from_outputs,
+    values_yaml,
+)
+from .settings import ECHO_LIMIT, PROJECT, SettingsError, load_settings, shown, shown_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RENDER_ONLY = {"proxyAddress"}
 
 
+class StackFileError(ValueError):
+    """Pulumi.<stack>.yaml cannot be used (unreadable, not YAML, not a stack file): one line."""
+
+
+def _where(path: pathlib.Path, mark) -> str:
+    return f"{path.name} line {mark.line + 1}" + (f", column {mark.column + 1}" if mark.column else "")
+
+
+_NODE_KINDS = {yaml.ScalarNode: "a plain value", yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}
+
+
+def _describe(node: yaml.Node) -> str:
+    kind = _NODE_KINDS.get(type(node), "something else")
+    return f"{kind} ({shown(node.value)})" if isinstance(node, yaml.ScalarNode) else kind
+
+
 def stack_config(stack: str | None) -> dict:
+    """This project's keys of ``Pulumi.<stack>.yaml`` (without the ``cilium-egress-lab:`` prefix).
+
+    A file that cannot be read, is not YAML, or is not a mapping with a ``config:`` mapping raises
+    StackFileError naming ``--stack``, the file and the line - never a traceback."""
     if stack is None:
         return {}
     path = ROOT / f"Pulumi.{stack}.yaml"
+    flag = f"--stack {shown_name(stack)}"
     if not path.is_file():
-        raise SettingsError([f"--stack: {path.name} not found; accepted: a stack with a Pulumi.<stack>.yaml"])
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        raise SettingsError([f"--stack: {shown_name(path.name)} not found; accepted: a stack with a Pulumi.<stack>.yaml"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackFileError(f"{flag}: cannot read {path.name}: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        context = (f" ({exc.context} at line {exc.context_mark.line + 1})"
+                   if exc.context and exc.context_mark and exc.context_mark is not mark else "")
+        raise StackFileError(f"{flag}: {_where(path, mark)}: YAML syntax error: {exc.problem}{context}; "
+                             "accepted: a Pulumi stack file (config: mapping of key: value)") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{flag}: {path.name}: YAML error: {exc}") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise StackFileError(f"{flag}: {_where(path, root.start_mark)}: the file is {_describe(root)}; "
+                             "accepted: a mapping with a config: key, as pulumi writes it")
+    config = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "config"), None)
+    if config is None or (isinstance(config, yaml.ScalarNode) and config.tag == "tag:yaml.org,2002:null"):
+        return {}
+    if not isinstance(config, yaml.MappingNode):
+        raise StackFileError(f"{flag}: {_where(path, config.start_mark)}: config: is {_describe(config)}; "
+                             "accepted: a mapping of <project>:<key>: value")
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    out: dict = {}
+    for key, value in config.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) else None
+        if not isinstance(name, str) or not name.startswith(prefix):
+            continue  # other namespaces (aws:region, ...) are not ours
+        try:
+            out[name[len(prefix):]] = yaml.SafeLoader("").construct_document(value)
+        except (yaml.YAMLError, ValueError) as exc:
+            reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            raise StackFileError(f"{flag}: {_where(path, value.start_mark)}: {shown_name(name)}: "
+                                 f"cannot read the value ({shown_name(reason, 120)})") from None
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error names the accepted values of our flags and cuts echoed values."""
+
+    ACCEPTED = {"--values-for": ", ".join(HELM_TARGETS),
+                "--values-only": "the flag alone, without a value",
+                "--secrets-from-stack": "the flag alone, with --stack <stack>"}
+
+    def error(self, message: str):
+        flag = re.match(r"argument (--[\w-]+)", message)
+        if flag and "ignored explicit argument" in message:
+            message = f"argument {flag.group(1)}: takes no value (got {message.split('argument ', 2)[-1]})"
+        if flag and flag.group(1) in self.ACCEPTED and "accepted:" not in message:
+            message += f"; accepted: {self.ACCEPTED[flag.group(1)]}"
+        super().error(re.sub(r"\S{%d,}" % (ECHO_LIMIT + 1), lambda m: m.group(0)[:ECHO_LIMIT - 1] + "…", message))
+
+
+def _values_target(text: str) -> str:
+    if text not in HELM_TARGETS:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not accepted; accepted: {', '.join(HELM_TARGETS)}")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="print the Kubernetes manifests as multi-document YAML")
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key; proxyAddress=<ipv4> sets the proxy address")
+    render.add_argument("--values-for", type=_values_target, default="kind", metavar="{kind,existing}",
+                        help="Helm values for the lab's kind cluster (default) or for an existing "
+                             "Cilium >= 1.16 cluster (no kind-specific keys; merge with --reuse-values)")
+    render.add_argument("--values-only", action="store_true",
+                        help="print only the Helm values, as a file for helm -f")
+    render.add_argument("--secrets-from-stack", action="store_true",
+                        help="fill the mTLS Secrets (and the proxy address) from the deployed --stack via "
+                             f"the Pulumi CLI (its secret output {SECRET_MATERIAL_OUTPUT}); "
+                             "without it they are placeholders")
     args = parser.parse_args(argv)
+    flag = "--secrets-from-stack"
     try:
         raw = stack_config(args.stack)
         overrides = dict(parse_assignment(a) for a in args.set)
+        explicit_address = "proxyAddress" in overrides
         proxy_address = overrides.pop("proxyAddress", PLACEHOLDER_ADDRESS)
         problems = []
         try:
             ipaddress.IPv4Address(proxy_address)
         except ValueError:
-            problems.append(f"proxyAddress: {proxy_address!r} is not accepted; accepted: an IPv4 address")
+            problems.append(f"proxyAddress: {shown(proxy_address)} is not accepted; accepted: an IPv4 address")
         try:
             settings = load_settings({**raw, **overrides}, resolve_operator_cidr=False)
         except SettingsError as exc:
             problems = exc.errors + problems
         if problems:
             raise SettingsError(problems)
+        mtls_secrets = None
+        if args.secrets_from_stack:  # only after every local check passed: no CLI call for a typo
+            if args.stack is None:
+                raise ValueError(f"{flag}: needs --stack <stack> (the deployed stack to read); "
+                                 f"accepted: --stack <stack> {flag}")
+            if args.values_only:
+                raise ValueError(f"{flag}: --values-only prints no Secrets; accepted: one of the two")
+            if not settings.mtls_injection:
+                raise ValueError(f"{flag}: mtlsInjection is false for this render, so there are no mTLS "
+                                 "Secrets to fill; accepted: with mtlsInjection true (in Pulumi."
+                                 f"{shown_name(args.stack)}.yaml or --set mtlsInjection=true)")
+            outputs = read_stack_outputs(args.stack, ROOT)
+            mtls_secrets = secrets_from_outputs(args.stack, outputs)
+            stack_address = address_from_outputs(outputs)
+            if not explicit_address and stack_address:
+                proxy_address = stack_address
+            elif not explicit_address:
+                print(f"warning: stack {shown(args.stack)} has no {PROXY_ADDRESS_OUTPUT} output; the proxy "
+                      f"address stays the placeholder {PLACEHOLDER_ADDRESS} (--set proxyAddress=<ipv4>)",
+                      file=sys.stderr)
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problems = check(lab_objects(settings, proxy_address))
+    problems = check(lab_objects(settings, proxy_address, mtls_secrets))
     if problems:  # a model bug, not a user error: refuse to hand out manifests Cilium would reject
         print("error: rendered objects fail Cilium's semantic checks:\n  - " + "\n  - ".join(problems),
               file=sys.stderr)
         return 1
-    sys.stdout.write(render_yaml(settings, proxy_address))
+    if args.values_only:
+        sys.stdout.write(values_yaml(settings, args.values_for))
+        return 0
+    if settings.mtls_injection and mtls_secrets is None:
+        print(f"warning: {placeholder_warning()}", file=sys.stderr)
+    sys.stdout.write(render_yaml(settings, proxy_address, args.values_for, mtls_secrets, args.stack))
     return 0
 
 

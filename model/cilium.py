@@ -21,7 +21,7 @@ from typing import Any
 from . import network
 from .fqdn import is_pattern
 from .proxy import REDIRECTED_PORTS
-from .settings import Settings
+from .settings import Settings, shown
 from .userdata import KIND_CLUSTER_NAME
 
 API_VERSION = "cilium.io/v2"
@@ -40,8 +40,31 @@ TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy
 KUBE_DNS = {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}
 
 
-def helm_values(settings: Settings) -> dict[str, Any]:  # noqa: ARG001 - one signature for all builders
-    """Values for the cilium/cilium chart on a one-node kind cluster with no kube-proxy."""
+HELM_TARGETS = ("kind", "existing")  # who the Helm values are for (render --values-for)
+
+
+def helm_values(settings: Settings, target: str = "kind") -> dict[str, Any]:  # noqa: ARG001
+    """Values for the cilium/cilium chart.
+
+    ``kind`` (the stack's release): a one-node kind cluster with no kube-proxy. ``existing``: only
+    what this lab's objects need from an existing Cilium >= 1.16 cluster, to merge into its release
+    (``helm upgrade --reuse-values -f``) - nothing about how that cluster reaches its API server,
+    allocates pod addresses or runs its operator. The part both need is written once, below.
+    """
+    if target not in HELM_TARGETS:
+        raise ValueError(f"Helm values target {shown(target)} is not accepted; accepted: {', '.join(HELM_TARGETS)}")
+    # CECs need envoyConfig; Envoy reads SDS secrets only from its secrets namespace (DESIGN 5a).
+    envoy_config = {"enabled": True, "secretsNamespace": {"create": True, "name": SECRETS_NAMESPACE}}
+    if target == "existing":
+        return {
+            "envoyConfig": envoy_config,
+            # CEC redirects need kube-proxy replacement or nodePort (DESIGN 5a). nodePort works with
+            # or without kube-proxy and is implied where the cluster already runs KPR; turning KPR on
+            # would also need the cluster's own k8sServiceHost.
+            "nodePort": {"enabled": True},
+            # the chart's default, stated: listener redirects and the DNS rule behind toFQDNs need it
+            "l7Proxy": True,
+        }
     return {
         "kubeProxyReplacement": True,
         # no kube-proxy, so the agent must reach the API server directly (kind's node name)
@@ -49,8 +72,7 @@ def helm_values(settings: Settings) -> dict[str, Any]:  # noqa: ARG001 - one sig
         "k8sServicePort": network.KUBE_API_PORT,
         "ipam": {"mode": "kubernetes"},
         "operator": {"replicas": 1},
-        "envoyConfig": {"enabled": True,
-                        "secretsNamespace": {"create": True, "name": SECRETS_NAMESPACE}},
+        "envoyConfig": envoy_config,
         "hubble": {"enabled": True, "relay": {"enabled": True}},
         "image": {"pullPolicy": "IfNotPresent"},
     }

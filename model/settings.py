@@ -22,6 +22,32 @@ DEFAULT_CILIUM_VERSION = "1.18.10"
 DEFAULT_KIND_VERSION = "v0.30.0"
 
 
+ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
+
+
+def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with "…" (a pasted
+    certificate or a runaway list must not drown the message)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    close = text[-1] if text[-1] in "'\"])}" else ""  # keep the closing quote or bracket
+    return text[:limit - 1 - len(close)] + "…" + close
+
+
+def shown_name(name: Any, limit: int = ECHO_LIMIT) -> str:
+    """A key name as given (no quotes), cut like ``shown``."""
+    text = str(name)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _shown_reason(text: str, limit: int = 2 * ECHO_LIMIT) -> str:
+    """A parser's reason (e.g. ipaddress's "Expected 4 octets in '…'"): quoted values cut like
+    ``shown``, the whole reason at most ``limit`` characters."""
+    text = re.sub(r"'([^']{%d,})'" % ECHO_LIMIT, lambda m: shown(m.group(1)), text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 class SettingsError(ValueError):
     """Raised with every configuration problem found, one line per key."""
 
@@ -244,9 +270,9 @@ def _domains(v: Any) -> tuple[str, ...]:
     out: list[str] = []
     for item in v:
         if not isinstance(item, str) or not _DOMAIN_RE.match(item.lower()) or len(item) > 253:
-            raise ValueError(f"{item!r} is not a DNS name or '*.'-wildcard pattern")
+            raise ValueError(f"{shown(item)} is not a DNS name or '*.'-wildcard pattern")
         if item.lower() in out:
-            raise ValueError(f"{item!r} is listed twice")
+            raise ValueError(f"{shown(item)} is listed twice")
         out.append(item.lower())
     return tuple(out)
 
@@ -311,7 +337,7 @@ def load_settings(raw: Mapping[str, Any],
     values: dict[str, Any] = {}
     for key in raw:
         if key not in KEYS_BY_NAME:
-            errors.append(f"{key}: unknown key; accepted keys: {', '.join(KEYS_BY_NAME)}")
+            errors.append(f"{shown_name(key)}: unknown key; accepted keys: {', '.join(KEYS_BY_NAME)}")
     for key, (field, parse) in _PARSERS.items():
         spec = KEYS_BY_NAME[key]
         value = raw.get(key)
@@ -320,8 +346,9 @@ def load_settings(raw: Mapping[str, Any],
         try:
             values[field] = parse(value)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-            detail = f" ({exc})" if str(exc) and not isinstance(exc, json.JSONDecodeError) else ""
-            errors.append(f"{key}: {value!r} is not accepted{detail}; accepted: {spec.accepted}")
+            detail = (f" ({_shown_reason(str(exc))})"
+                      if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
+            errors.append(f"{key}: {shown(value)} is not accepted{detail}; accepted: {spec.accepted}")
     errors += _cross_checks(values)
     if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
@@ -336,10 +363,10 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
     errors = []
     domains = v.get("allowed_domains")
     if domains and "probe_url" in v and not matches_any(domains, url_host(v["probe_url"])):
-        errors.append(f"probeUrl: {v['probe_url']!r} matches no allowedDomains entry {list(domains)}; "
+        errors.append(f"probeUrl: {shown(v['probe_url'])} matches no allowedDomains entry {shown(list(domains))}; "
                       f"accepted: {KEYS_BY_NAME['probeUrl'].accepted}")
     if domains and "control_url" in v and matches_any(domains, url_host(v["control_url"])):
-        errors.append(f"controlUrl: {v['control_url']!r} matches allowedDomains {list(domains)}, so it "
+        errors.append(f"controlUrl: {shown(v['control_url'])} matches allowedDomains {shown(list(domains))}, so it "
                       f"would not be a control; accepted: {KEYS_BY_NAME['controlUrl'].accepted}")
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
     if ca is not None and cert is not None and cert > ca:

@@ -1,10 +1,13 @@
 """Validate rendered objects against Cilium 1.18.10's CRD schemas, the chart's values schema, and
-Kubernetes' own schemas (kubernetes-validate). Reference data lives in ../shared/reference; tests
-that need it skip with a reason when it is absent (CI has it).
+Kubernetes' own schemas (kubernetes-validate). The Cilium reference data is vendored in
+tests/reference/cilium (unmodified upstream copies; provenance, blob ids and license in its
+README), so a clone needs nothing beside it; if the files are missing the tests fail, naming them.
 
-The CRDs are Kubernetes *structural schemas*; ``to_jsonschema`` applies the translation described
-in ../shared/reference/cilium-crds/README.md (strict unknown fields, int-or-string, set lists,
-formats, RE2 patterns).
+The CRDs are Kubernetes *structural schemas*; ``to_jsonschema`` translates them: unknown fields
+are rejected (Kubernetes prunes them, ``kubectl apply`` refuses them), int-or-string becomes
+``anyOf`` integer/string, ``x-kubernetes-list-type: set`` becomes ``uniqueItems``, the ``cidr``,
+``int32`` and ``int64`` formats get checkers, and RE2 patterns such as ``\\PC`` use the ``regex``
+package. The opaque Envoy resources of CEC/CCEC are checked for a known ``@type`` and a ``name``.
 """
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ except ImportError:  # pragma: no cover
     _rx = None
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
-CRD_DIR = REFERENCE / "cilium-crds" / "v1.18.10"
-HELM_SCHEMA = REFERENCE / "cilium-helm" / "v1.18.10" / "values.schema.json"
+VERSION = "1.18.10"
+REFERENCE = ROOT / "tests" / "reference" / "cilium" / f"v{VERSION}"   # vendored, see its README
+CRD_DIR = REFERENCE / "crds"
+HELM_SCHEMA = REFERENCE / "helm" / "values.schema.json"
+HELM_DEFAULTS = REFERENCE / "helm" / "values.yaml"
 CRD_FILES = {
     "CiliumNetworkPolicy": "ciliumnetworkpolicies.yaml",
     "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies.yaml",
@@ -44,8 +49,13 @@ _DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 
 def require_reference() -> None:
-    if not CRD_DIR.is_dir() or not HELM_SCHEMA.is_file():
-        pytest.skip(f"Cilium reference data not found at {REFERENCE} (CI checks out ../shared beside the repo)")
+    """Fail (never skip) when vendored reference files are missing: they belong to the repository."""
+    needed = [CRD_DIR / f for f in CRD_FILES.values()] + [HELM_SCHEMA, HELM_DEFAULTS]
+    missing = [str(p.relative_to(ROOT)) for p in needed if not p.is_file()]
+    if missing:
+        pytest.fail(f"vendored Cilium {VERSION} reference data missing: {', '.join(missing)}; restore it "
+                    f"(git checkout -- {REFERENCE.relative_to(ROOT)}; provenance in its ../README.md)",
+                    pytrace=False)
 
 
 def to_jsonschema(s, strict: bool = True):
@@ -137,7 +147,7 @@ def _helm_validator():
 
 def validate_helm_values(values: dict) -> list[str]:
     """Errors of Helm values (merged over the chart defaults) against values.schema.json."""
-    defaults = yaml.safe_load((HELM_SCHEMA.parent / "values.yaml").read_text())
+    defaults = yaml.safe_load(HELM_DEFAULTS.read_text())
     merged = _deep_merge(defaults, values)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in _helm_validator().iter_errors(merged)]
@@ -146,7 +156,7 @@ def validate_helm_values(values: dict) -> list[str]:
 def unknown_helm_keys(values: dict, defaults: dict | None = None, path: str = "") -> list[str]:
     """Keys that the chart does not have at all (a typo the schema would let through)."""
     if defaults is None:
-        defaults = yaml.safe_load((HELM_SCHEMA.parent / "values.yaml").read_text())
+        defaults = yaml.safe_load(HELM_DEFAULTS.read_text())
     out = []
     for k, v in values.items():
         if k not in defaults:

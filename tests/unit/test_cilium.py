@@ -63,6 +63,27 @@ def test_helm_values_carry_what_cec_and_kind_need():
     assert v["hubble"]["relay"]["enabled"] is True
 
 
+@pytest.mark.parametrize("target", ["kind", "existing"])
+def test_helm_values_of_every_target_validate_against_the_chart_schema(target):
+    validation.require_reference()
+    values = cilium.helm_values(SETTINGS, target=target)
+    assert validation.validate_helm_values(values) == []
+    assert validation.unknown_helm_keys(values) == []
+
+
+def test_existing_cluster_values_carry_what_the_lab_needs_and_nothing_kind_specific():
+    kind, existing = cilium.helm_values(SETTINGS, target="kind"), cilium.helm_values(SETTINGS, target="existing")
+    assert cilium.helm_values(SETTINGS) == kind  # the stack's release: the kind target
+    assert existing["envoyConfig"] == kind["envoyConfig"] == {
+        "enabled": True, "secretsNamespace": {"create": True, "name": "cilium-secrets"}}
+    assert existing.get("kubeProxyReplacement") is True or existing["nodePort"]["enabled"] is True  # DESIGN 5a
+    assert existing.get("l7Proxy", True) is True  # DNS rules and listener redirects need the L7 proxy
+    for key in ("k8sServiceHost", "k8sServicePort", "ipam", "operator"):
+        assert key not in existing, key
+    with pytest.raises(ValueError, match="kind, existing"):
+        cilium.helm_values(SETTINGS, target="eks")
+
+
 def test_core_objects_validate_with_kubernetes_validate():
     for obj in k8s.test_workloads():
         assert validation.validate_core(obj) == [], obj["metadata"]

@@ -158,3 +158,36 @@ def test_a_misspelt_key_in_the_stack_fails_the_program_naming_the_valid_keys():
     assert program.error is not None and program.resources == []
     line = next(ln for ln in str(program.error).splitlines() if "proxyport" in ln)
     assert "unknown key" in line and "proxyPort" in line and "restrictEgress" in line
+
+
+# Echoed bad values are cut to a readable length (issue 11): ~60 characters of their repr, then "…".
+ECHO_LIMIT = 60
+# (raw settings, the character the long value is made of, the key whose error line echoes it)
+LONG_CASES = [({k.name: "q" * 5000}, "q", k.name) for k in CONFIG_KEYS] + [
+    ({"allowedDomains": ["q" * 5000]}, "q", "allowedDomains"),
+    ({"allowedDomains": ["a.example.org", "q" * 5000 + ".example.org"]}, "q", "allowedDomains"),
+    ({"operatorCidr": "10.0.0." + "9" * 5000 + "/32"}, "9", "operatorCidr"),  # ipaddress echoes it too
+    ({"operatorCidr": "10.0.0.0/" + "9" * 5000}, "9", "operatorCidr"),
+    ({"probeUrl": "https://" + ".".join(["q" * 60] * 80) + ".org/"}, "q", "probeUrl"),  # a cross check
+    ({"allowedDomains": [f"q{i:03d}" + "q" * 50 + ".example.org" for i in range(300)]}, "q", "probeUrl"),
+    ({"q" * 5000: "1"}, "q", "q" * 58),                                       # an unknown key
+]
+
+
+@pytest.mark.parametrize("raw,filler,key", LONG_CASES,
+                         ids=[f"{k[:20]}-{i}" for i, (_, _, k) in enumerate(LONG_CASES)])
+def test_echoed_values_are_cut_to_a_readable_length(raw, filler, key):
+    with pytest.raises(SettingsError) as err:
+        load_settings(raw, resolve_operator_cidr=False)
+    message = str(err.value)
+    assert any(ln.strip().startswith(f"- {key}") for ln in message.splitlines()), message[:2000]
+    assert filler * (ECHO_LIMIT + 1) not in message, f"value echoed in full: {message[:300]}…"
+    assert "…" in message
+    assert all(len(ln) <= 500 for ln in message.splitlines()), max(message.splitlines(), key=len)[:600]
+
+
+def test_short_values_are_echoed_whole():
+    with pytest.raises(SettingsError) as err:
+        load_settings({"proxyPort": "http", "envName": "x" * 58}, resolve_operator_cidr=False)
+    assert "proxyPort: 'http' is not accepted" in str(err.value)
+    assert f"envName: {'x' * 58!r} is not accepted" in str(err.value)  # 60 characters with quotes
