@@ -100,8 +100,9 @@ def declare(settings: Settings) -> dict[str, Any]:
     proxy_connection = connection(proxy.public_ip, key.private_key_openssh)
     scenario: list[pulumi.Resource] = []
     mtls_triggers: list[pulumi.Input] = []
+    extra_outputs: dict[str, Any] = {}
     if settings.mtls_injection:  # the backend lives on the proxy host (its EIP)
-        scenario, mtls_triggers = declare_mtls(
+        scenario, mtls_triggers, extra_outputs[render.SECRET_MATERIAL_OUTPUT] = declare_mtls(
             settings, proxy_eip, proxy_connection, proxy.instance_id, proxy.ready, provider,
             after=[release.release, release.crds_ready])
 
@@ -138,6 +139,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "verification": probes.verification,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
+        **extra_outputs,
     }
 
 

@@ -18,8 +18,9 @@ from model.settings import Settings
 def declare_mtls(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection: remote.ConnectionArgs,
                  proxy_instance_id: pulumi.Input[str], proxy_ready: pulumi.Resource,
                  provider: k8s.Provider, after: list[pulumi.Resource]
-                 ) -> tuple[list[pulumi.Resource], list[pulumi.Input]]:
-    """Returns (what the probes wait for, what the mTLS probes' answers depend on)."""
+                 ) -> tuple[list[pulumi.Resource], list[pulumi.Input], pulumi.Output[dict]]:
+    """Returns (what the probes wait for, what the mTLS probes' answers depend on, the secret
+    material of the two Secrets for ``python -m model render --secrets-from-stack``)."""
     ip = backend_eip.public_ip
     pki = MtlsPki(settings.name("mtls-pki"), MtlsPkiArgs(
         static=mtls.pki_spec(settings, render.PLACEHOLDER_ADDRESS),
@@ -53,4 +54,6 @@ def declare_mtls(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection:
     # the mTLS probes' answers depend on the CCEC/CNP and on the certificates
     triggers = [pulumi.Output.all(ccec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs)),
                 pulumi.Output.all(*cert.values()).apply(lambda pems: cilium.content_hash(*pems))]
-    return [backend, injection], triggers
+    material = pulumi.Output.secret(pulumi.Output.all(client_chain, key["client"], ca_bundle).apply(
+        lambda p: dict(zip(render.SECRET_MATERIAL_KEYS, p))))
+    return [backend, injection], triggers, material

@@ -169,3 +169,12 @@ def test_a_certificate_change_reruns_each_file_step_with_the_step_that_writes_it
     assert on.named("mtls-backend-demo-copy-ca-crt").inputs["triggers"] == \
         other.named("mtls-backend-demo-copy-ca-crt").inputs["triggers"]  # the CAs did not
     assert "rm " not in on.named(install).inputs["create"]
+
+
+def test_the_secret_material_for_the_render_cli_is_a_secret_output(on, off):
+    from model import render
+    assert render.SECRET_MATERIAL_OUTPUT in on.secret_outputs
+    material = on.outputs[render.SECRET_MATERIAL_OUTPUT]
+    assert set(material) == set(render.SECRET_MATERIAL_KEYS)
+    assert "PRIVATE KEY" in material["clientKey"] and material["caBundle"].count("BEGIN CERTIFICATE") == 2
+    assert render.SECRET_MATERIAL_OUTPUT not in off.outputs
