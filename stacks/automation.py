@@ -275,14 +275,15 @@ def needs_passphrase(url: str) -> bool:
     return not url.startswith(("https://", "http://", "("))
 
 
-def workspace_env(backend_dir: str | Path | None = None, passphrase: str | None = None) -> dict[str, str]:
+def workspace_env(backend_dir: str | Path | None = None, passphrase_file: str | Path | None = None) -> dict[str, str]:
     """Extra environment for the workspace. Without ``backend_dir`` the CLI's own precedence applies:
-    PULUMI_BACKEND_URL if set, else Pulumi.yaml's ``backend.url`` (file://~)."""
+    PULUMI_BACKEND_URL if set, else Pulumi.yaml's ``backend.url`` (file://~). The passphrase is only
+    ever named by its file (PULUMI_CONFIG_PASSPHRASE_FILE): this dict travels through tracebacks."""
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
     if backend_dir is not None:
         env["PULUMI_BACKEND_URL"] = f"file://{Path(backend_dir).resolve()}"
-    if passphrase is not None:
-        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    if passphrase_file is not None:
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(Path(passphrase_file).resolve())
     return env
 
 

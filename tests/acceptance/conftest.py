@@ -33,12 +33,11 @@ class Acceptance:
 def acceptance():
     token = secrets.token_hex(4)
     backend = Path(tempfile.mkdtemp(prefix="cilium-egress-lab-acceptance-"))
-    passphrase = secrets.token_urlsafe(24)
     passphrase_file = backend / "passphrase"
-    passphrase_file.write_text(passphrase)
-    passphrase_file.chmod(0o600)
+    passphrase_file.touch(mode=0o600)
+    passphrase_file.write_text(secrets.token_urlsafe(24))  # never held in a variable: tracebacks show those
     ctx = Acceptance(f"acc-{token}", f"acc-{token}", backend, passphrase_file,
-                     lab.workspace_env(backend, passphrase))
+                     lab.workspace_env(backend, passphrase_file))
     yield ctx
     if ctx.removed or not ctx.created:
         shutil.rmtree(backend, ignore_errors=True)

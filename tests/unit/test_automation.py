@@ -292,9 +292,10 @@ def test_settings_from_a_stack_config_map():
 
 
 def test_workspace_environment_and_backend(tmp_path):
-    env = lab.workspace_env(tmp_path / "state", "s3cret")
+    env = lab.workspace_env(tmp_path / "state", tmp_path / "passphrase")
     assert env["PULUMI_BACKEND_URL"] == f"file://{(tmp_path / 'state').resolve()}"
-    assert env["PULUMI_CONFIG_PASSPHRASE"] == "s3cret"
+    assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(tmp_path / "passphrase")
+    assert "PULUMI_CONFIG_PASSPHRASE" not in env
     assert "PULUMI_BACKEND_URL" not in lab.workspace_env()
     assert lab.backend_url({}) == "file://~"  # Pulumi.yaml's
     assert lab.backend_url({"PULUMI_BACKEND_URL": "s3://bucket"}) == "s3://bucket"
