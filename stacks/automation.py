@@ -165,6 +165,37 @@ def compare_verification(verification: Any, expected_locked: bool, settings: Set
     return problems
 
 
+def unexpected_changes(result: Any) -> list[str]:
+    """An ``up`` that should have been a no-op (nothing changed in the program or the config):
+    every operation in its change summary other than same/read, e.g. ``["1 x update"]``."""
+    summary = getattr(result, "summary", result)
+    changes = _summary(getattr(summary, "resource_changes", summary)) or {}
+    return [f"{n} x {op}" for op, n in sorted(changes.items()) if op not in NO_OPS]
+
+
+def convergence_problems(verification: Any, window_s: int) -> list[str]:
+    """Probes that did not report their attempts, or needed longer than the convergence window."""
+    cells = [c for c in (verification or {}).get("cells") or [] if isinstance(c, Mapping)]
+    problems = [f"{c.get('from')}->{c.get('to')}: no attempts reported" for c in cells if not c.get("attempts")]
+    problems += [f"{c.get('from')}->{c.get('to')}: {c.get('elapsed_s')} s is beyond the {window_s} s window"
+                 for c in cells if float(c.get("elapsed_s") or 0) > window_s]
+    return problems
+
+
+def on_host(host: str, private_key: str, command: str, ssh: str = "ssh", timeout: int = 120):
+    """Run ``command`` on a lab host over SSH with the stack's key (acceptance only). Returns the
+    CompletedProcess; the key is written to a private temporary file and removed."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "key"
+        key.touch(mode=0o600)
+        key.write_text(private_key)
+        return subprocess.run([ssh, "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
+                               "-o", f"UserKnownHostsFile={Path(tmp) / 'known_hosts'}", f"ubuntu@{host}", command],
+                              capture_output=True, text=True, timeout=timeout)
+
+
 _ING = {"create": "creating", "update": "updating", "delete": "deleting", "replace": "replacing",
         "create-replacement": "creating replacement", "delete-replaced": "deleting replaced",
         "import": "importing", "refresh": "refreshing", "read": "reading"}

@@ -53,6 +53,16 @@ def test_lab_end_to_end(acceptance):
         assert out["kindEgressRules"].value == expected_egress_rules(stack, out["proxyPublicIp"].value)
         verdict = judge(ctx, stack, locked=False)
         assert verdict.ok, verdict.report()
+        window = lab.settings_from_config(stack.get_all_config()).convergence_seconds
+        assert not lab.convergence_problems(verdict.verification, window)
+        # kubectl on the host itself works (the CRD wait and the probes used it; check it directly):
+        # its kubeconfig names 127.0.0.1, which must be in the API server certificate
+        host = lab.on_host(out["kindPublicIp"].value, out["sshPrivateKey"].value,
+                           "sudo kubectl --kubeconfig /root/.kube/config get --raw /readyz")
+        assert host.returncode == 0 and host.stdout.strip() == "ok", host.stderr
+        # a second up with nothing changed is a no-op (a newer Ubuntu image must not replace a host)
+        again = lab.up(stack, ctx.log)
+        assert not lab.unexpected_changes(again), lab.unexpected_changes(again)
 
         # 2. lock: the preview shows only egress-rule creates and deletes; then the locked matrix
         violations = lab.preview_lock_change(stack, True, ctx.log)
@@ -62,6 +72,7 @@ def test_lab_end_to_end(acceptance):
         assert out["kindEgressRules"].value == expected_egress_rules(stack, out["proxyPublicIp"].value)
         verdict = judge(ctx, stack, locked=True)
         assert verdict.ok, verdict.report()
+        assert not lab.convergence_problems(verdict.verification, window)
 
         # 3. idempotent: raises CommandError if the program would change anything
         lab.preview(stack, ctx.log, expect_no_changes=True)

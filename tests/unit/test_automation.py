@@ -373,3 +373,16 @@ def test_driver_destroy_keeps_the_stack_config_file():
     stack = FakeStack()
     assert driver.cmd_destroy(stack, driver.parse_args(["destroy"]), lab.EventLog()) == 0
     assert stack.workspace.removed == [("acc-1", True)]
+
+
+def test_an_up_that_should_be_a_no_op_reports_every_change():
+    assert lab.unexpected_changes({"same": 60, "read": 1}) == []
+    assert lab.unexpected_changes({"same": 58, "update": 1, "replace": 1}) == ["1 x replace", "1 x update"]
+
+
+def test_probes_must_report_attempts_and_stay_inside_the_window(locked):
+    v = locked.outputs["verification"]
+    assert lab.convergence_problems(v, 180) == []
+    slow = {**v, "cells": [{**v["cells"][0], "elapsed_s": 200.5}, {**v["cells"][1], "attempts": None}]}
+    assert lab.convergence_problems(slow, 180) == [
+        "test-allow->control: no attempts reported", "test-allow->allowed: 200.5 s is beyond the 180 s window"]
