@@ -20,6 +20,13 @@ PROJECT = "cilium-egress-lab"
 
 DEFAULT_CILIUM_VERSION = "1.18.10"
 DEFAULT_KIND_VERSION = "v0.30.0"
+# What the kind host's own boot fetches through the proxy: Ubuntu's archives (apt), GitHub release
+# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads) and
+# quay.io (Cilium's images). A name here also allows every name below it.
+DEFAULT_BOOTSTRAP_DOMAINS = (
+    "archive.ubuntu.com", "security.ubuntu.com", "github.com", "objects.githubusercontent.com",
+    "release-assets.githubusercontent.com", "dl.k8s.io", "docker.io", "production.cloudflare.docker.com",
+    "quay.io")
 
 
 ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
@@ -79,10 +86,19 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "1-20 characters from [a-z0-9-]"),
     ConfigKey("operatorCidr", "string", "auto",
               "Who may reach SSH and the Kubernetes API. 'auto' looks up your public IPv4 once.",
-              "'auto' or an IPv4 CIDR such as 198.51.100.7/32 (not 0.0.0.0/0)"),
+              "'auto' or a public IPv4 CIDR of /16 or narrower, such as 198.51.100.7/32"),
     ConfigKey("allowedDomains", "array", ["*.roche.com"],
               "Domains test-allow reaches through the proxy (Cilium toFQDNs patterns).",
               "a non-empty list of DNS names or '*.'-wildcard patterns, e.g. [\"*.roche.com\"]"),
+    ConfigKey("bootstrapDomains", "array", list(DEFAULT_BOOTSTRAP_DOMAINS),
+              "Domains the kind host itself fetches through the proxy (apt, kind, kubectl, container "
+              "images); the proxy allows these (and every name below them) plus allowedDomains, and "
+              "refuses everything else.",
+              "a non-empty list of DNS names, e.g. [\"quay.io\", \"docker.io\"]"),
+    ConfigKey("flowLogs", "boolean", True,
+              "VPC flow logs of rejected traffic to CloudWatch Logs, kept 7 days (AWS FSBP EC2.6); a "
+              "locked host's direct attempts show up as REJECT.",
+              "true or false"),
     ConfigKey("proxyPort", "integer", 3128,
               "TCP port of the HTTP proxy on the proxy host.",
               "an integer from 1 to 65535"),
@@ -157,6 +173,8 @@ class Settings:
     env_name: str
     operator_cidr: str
     allowed_domains: tuple[str, ...]
+    bootstrap_domains: tuple[str, ...]
+    flow_logs: bool
     proxy_port: int
     kind_instance_type: str
     proxy_instance_type: str
@@ -188,11 +206,22 @@ class Settings:
 
 
 # ---------------------------------------------------------------- parsers (value -> typed, or ValueError)
+# Every pattern is matched in full and ASCII-only (``re.fullmatch`` + ``re.ASCII``, and the text must be
+# ASCII before it is lower-cased): "$" would let a trailing newline through, "\d" non-ASCII digits,
+# and str.lower() maps e.g. the Kelvin sign to "k".
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN_RE = re.compile(rf"^(?:\*\.)?(?:{_DNS_LABEL}\.)+{_DNS_LABEL}$")
-_ENV_RE = re.compile(r"^[a-z0-9-]{1,20}$")
-_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_SEMVER_RE = re.compile(r"^v?\d+\.\d+\.\d+$")
+_DOMAIN = rf"(?:{_DNS_LABEL}\.)+{_DNS_LABEL}"
+_WILDCARD_DOMAIN = rf"(?:\*\.)?{_DOMAIN}"
+
+
+def _full(pattern: str, v: Any, *, lower: bool = False) -> str:
+    """``v`` if it is an ASCII string matching ``pattern`` entirely (lower-cased first if asked)."""
+    if not isinstance(v, str) or not v.isascii():
+        raise ValueError
+    text = v.lower() if lower else v
+    if not re.fullmatch(pattern, text, re.ASCII):
+        raise ValueError
+    return text
 
 
 def url_host(url: str) -> str:
@@ -201,25 +230,34 @@ def url_host(url: str) -> str:
 
 
 def _url(v: Any) -> str:
+    """An http(s) URL whose every part is checked: scheme, host (a DNS name), port (1-65535), no
+    user info, path and query of printable ASCII without spaces."""
     from urllib.parse import urlsplit
-    if not isinstance(v, str):
-        raise ValueError
+    _full(r"[!-~]+", v)  # printable ASCII, no whitespace or control characters anywhere
     parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not _DOMAIN_RE.match(url_host(v)) or "*" in v:
+    if parts.scheme not in ("http", "https") or "*" in v:
         raise ValueError
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("no user information (user:password@) in the URL")
+    try:
+        port = parts.port  # raises for a port outside 0-65535 or not a number
+    except ValueError:
+        raise ValueError(f"the port must be a number from 1 to 65535 (got {parts.netloc.rsplit(':', 1)[-1]!r})") from None
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535 (got '0')")
+    _full(_DOMAIN, url_host(v))
     return v
 
 
 def _cn(v: Any) -> str:
-    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9 .-]{1,64}", v) or v.strip() != v:
+    text = _full(r"[A-Za-z0-9 .-]{1,64}", v)
+    if text.strip() != text:
         raise ValueError
-    return v
+    return text
 
 
 def _dns_name(v: Any) -> str:
-    if not isinstance(v, str) or v.startswith("*") or not _DOMAIN_RE.match(v.lower()):
-        raise ValueError
-    return v.lower()
+    return _full(_DOMAIN, v, lower=True)
 
 
 def _bool(v: Any) -> bool:
@@ -235,9 +273,7 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
         if isinstance(v, bool):
             raise ValueError
         if isinstance(v, str):
-            if not re.fullmatch(r"\s*-?\d+\s*", v):
-                raise ValueError
-            v = int(v)
+            v = int(_full(r"\s*-?[0-9]+\s*", v))
         if not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError
         return v
@@ -245,55 +281,68 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
 
 
 def _env_name(v: Any) -> str:
-    if not isinstance(v, str) or not _ENV_RE.match(v):
-        raise ValueError
-    return v
+    return _full(r"[a-z0-9-]{1,20}", v)
+
+
+# Where an operator's connection to the hosts' public addresses cannot come from (RFC 1918, loopback,
+# link-local incl. instance metadata, carrier-grade NAT, "this network", multicast/reserved):
+# a rule for them would never match and hides a mistake.
+_NOT_OPERATOR = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
+    "0.0.0.0/8", "224.0.0.0/3"))
+OPERATOR_MIN_PREFIX = 16
 
 
 def _operator_cidr(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ValueError
-    if v == "auto":
-        return v
-    net = ipaddress.IPv4Network(v, strict=True)  # AddressValueError/ValueError both ValueError
-    if net.prefixlen == 0:
-        raise ValueError
+    text = _full(r"auto|[0-9./]+", v)
+    if text == "auto":
+        return text
+    net = ipaddress.IPv4Network(text, strict=True)  # AddressValueError/ValueError both ValueError
+    if net.prefixlen < OPERATOR_MIN_PREFIX:
+        raise ValueError(f"/{net.prefixlen} opens SSH and the API to {net.num_addresses:,} addresses; "
+                         f"use /{OPERATOR_MIN_PREFIX} or narrower")
+    clash = next((n for n in _NOT_OPERATOR if net.overlaps(n)), None)
+    if clash is not None:
+        raise ValueError(f"{net} is in {clash}, not a public address")
     return str(net)
 
 
-def _domains(v: Any) -> tuple[str, ...]:
-    if isinstance(v, str):
-        text = v.strip()
-        v = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
-    if not isinstance(v, (list, tuple)) or not v:
-        raise ValueError
-    out: list[str] = []
-    for item in v:
-        if not isinstance(item, str) or not _DOMAIN_RE.match(item.lower()) or len(item) > 253:
-            raise ValueError(f"{shown(item)} is not a DNS name or '*.'-wildcard pattern")
-        if item.lower() in out:
-            raise ValueError(f"{shown(item)} is listed twice")
-        out.append(item.lower())
-    return tuple(out)
+def _domain_list(pattern: str, what: str) -> Callable[[Any], tuple[str, ...]]:
+    def parse(v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            text = v.strip()
+            v = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ValueError
+        out: list[str] = []
+        for item in v:
+            try:
+                name = _full(pattern, item, lower=True)
+            except ValueError:
+                raise ValueError(f"{shown(item)} is not {what}") from None
+            if len(name) > 253:
+                raise ValueError(f"{shown(item)} is longer than 253 characters")
+            if name in out:
+                raise ValueError(f"{shown(item)} is listed twice")
+            out.append(name)
+        return tuple(out)
+    return parse
+
+
+_domains = _domain_list(_WILDCARD_DOMAIN, "a DNS name or '*.'-wildcard pattern")
 
 
 def _ami_id(v: Any) -> str:
-    if not isinstance(v, str) or not (v == "auto" or re.fullmatch(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})", v, re.ASCII)):
-        raise ValueError
-    return v
+    return _full(r"auto|ami-(?:[0-9a-f]{8}|[0-9a-f]{17})", v)
 
 
 def _instance_type(v: Any) -> str:
-    if not isinstance(v, str) or not _INSTANCE_RE.match(v):
-        raise ValueError
-    return v
+    return _full(r"[a-z][a-z0-9-]*\.[a-z0-9]+", v)
 
 
 def _version(prefix_v: bool) -> Callable[[Any], str]:
     def parse(v: Any) -> str:
-        if not isinstance(v, str) or not _SEMVER_RE.match(v):
-            raise ValueError
-        bare = v.lstrip("v")
+        bare = _full(r"v?[0-9]+\.[0-9]+\.[0-9]+", v).lstrip("v")
         return f"v{bare}" if prefix_v else bare
     return parse
 
@@ -303,6 +352,8 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "envName": ("env_name", _env_name),
     "operatorCidr": ("operator_cidr", _operator_cidr),
     "allowedDomains": ("allowed_domains", _domains),
+    "bootstrapDomains": ("bootstrap_domains", _domain_list(_DOMAIN, "a DNS name (no wildcard: it covers every name below it)")),
+    "flowLogs": ("flow_logs", _bool),
     "proxyPort": ("proxy_port", _int(1, 65535)),
     "kindInstanceType": ("kind_instance_type", _instance_type),
     "proxyInstanceType": ("proxy_instance_type", _instance_type),

@@ -15,7 +15,7 @@ from .harness import KIND_IP, PROXY_IP, ROOT_DIR, ok_program, run_program
 from .test_cilium import _canon, _declared_objects
 
 CONFIG = {"mtlsInjection": True, "mtlsClientCn": "edge-client 7", "pkiCertValidityHours": 720}
-SETTINGS = load_settings({k: str(v) for k, v in CONFIG.items()} | {"operatorCidr": "10.0.0.0/8"},
+SETTINGS = load_settings({k: str(v) for k, v in CONFIG.items()} | {"operatorCidr": "198.51.100.0/24"},
                          resolve_operator_cidr=False)
 
 

@@ -184,7 +184,7 @@ def test_outcome_classification(code, rc, outcome):
 
 
 def test_judge_names_cell_expected_observed_and_a_hint():
-    locked = load_settings({"operatorCidr": "10.0.0.0/8", "restrictEgress": "true"}, resolve_operator_cidr=False)
+    locked = load_settings({"operatorCidr": "198.51.100.0/24", "restrictEgress": "true"}, resolve_operator_cidr=False)
     cell = matrix.egress_cells(locked)[2]
     result = matrix.judge(locked, cell, Observation("200", 0))
     assert not result.ok

@@ -50,17 +50,17 @@ def test_values_arrive_as_strings_from_pulumi_config():
     s = load_settings({"restrictEgress": "TRUE", "proxyPort": "8080", "rootVolumeGb": "64",
                        "allowedDomains": '["*.Example.com", "api.example.org"]',
                        "probeUrl": "https://www.example.com/x", "controlUrl": "http://other.test",
-                       "operatorCidr": "10.1.0.0/16", "kindVersion": "0.29.0",
+                       "operatorCidr": "198.51.0.0/16", "kindVersion": "0.29.0",
                        "ciliumVersion": "v1.18.10"})
     assert (s.restrict_egress, s.proxy_port, s.root_volume_gb) == (True, 8080, 64)
     assert s.allowed_domains == ("*.example.com", "api.example.org")
-    assert s.operator_cidr == "10.1.0.0/16"
+    assert s.operator_cidr == "198.51.0.0/16"
     assert (s.kind_version, s.cilium_version) == ("v0.29.0", "1.18.10")
 
 
 def test_comma_separated_domains_are_accepted_for_the_render_cli():
     assert load_settings({"allowedDomains": "*.roche.com, www.example.org",
-                          "operatorCidr": "10.0.0.0/8"}).allowed_domains == (
+                          "operatorCidr": "198.51.100.0/24"}).allowed_domains == (
         "*.roche.com", "www.example.org")
 
 
@@ -70,7 +70,7 @@ BAD = [
     ("envName", "Demo", "[a-z0-9-]"),
     ("envName", "a" * 21, "1-20"),
     ("envName", "", "1-20"),
-    ("operatorCidr", "0.0.0.0/0", "not 0.0.0.0/0"),
+    ("operatorCidr", "0.0.0.0/0", "/16 or narrower"),
     ("operatorCidr", "10.0.0.1/8", "IPv4 CIDR"),
     ("operatorCidr", "myhost", "IPv4 CIDR"),
     ("operatorCidr", "2001:db8::/32", "IPv4 CIDR"),
@@ -97,6 +97,29 @@ BAD = [
     ("mtlsServerName", "*.lab.internal", "a DNS name"),
     ("pkiCertValidityHours", 9000, "at most pkiCaValidityHours"),
     ("pkiCaValidityHours", 12, "24 to 87600"),
+    # issue 12: operator exposure and strict input
+    ("operatorCidr", "0.0.0.0/1", "/16 or narrower"),
+    ("operatorCidr", "203.0.0.0/15", "/16 or narrower"),
+    ("operatorCidr", "10.20.0.0/16", "public"),
+    ("operatorCidr", "127.0.0.1/32", "public"),
+    ("operatorCidr", "169.254.169.254/32", "public"),
+    ("operatorCidr", "100.64.0.1/32", "public"),
+    ("envName", "demo\n", "[a-z0-9-]"),
+    ("ciliumVersion", "1.18.10\n", "1.18.10"),
+    ("ciliumVersion", "\uff11.18.10", "1.18.10"),
+    ("kindVersion", "v0.30.0\n", "v0.30.0"),
+    ("proxyPort", "\uff13128", "1 to 65535"),
+    ("rootVolumeGb", "3\u0660", "8 to 1024"),
+    ("kindInstanceType", "m7i.large\n", "instance type"),
+    ("probeUrl", "https://www.roche.com:99999/", "port"),
+    ("probeUrl", "https://user:pw@www.roche.com/", "no user"),
+    ("probeUrl", "https://www.roche.com/a b", "http(s) URL"),
+    ("probeUrl", "https://www.roche.com/\n", "http(s) URL"),
+    ("controlUrl", "https://www.ex\u0430mple.com/", "http(s) URL"),
+    ("allowedDomains", ["*.roche.com\n"], "DNS names"),
+    ("mtlsServerName", "mtls.lab.internal\n", "a DNS name"),
+    ("bootstrapDomains", ["github.com", "*.quay.io"], "DNS names"),
+    ("flowLogs", "maybe", "true or false"),
     ("amiId", "ami-123", "AMI id"),
     ("amiId", "latest", "'auto'"),
 ]
@@ -113,7 +136,7 @@ def test_bad_value_fails_before_any_resource(key, value, accepted):
     assert accepted in line, line
     shown = value[0] if isinstance(value, list) and value else value
     if shown not in ("", []):
-        assert str(shown)[:10] in line, f"bad value not shown: {line}"
+        assert repr(shown)[1:10] in line, f"bad value not shown: {line}"
 
 
 def test_all_errors_are_reported_together():
