@@ -18,8 +18,6 @@ from .network import ANYWHERE, KUBE_API_PORT, SSH_PORT
 from .settings import Settings
 
 ALL = "-1"  # AWS: every protocol, every port
-DNS_PORT = 53
-NTP_PORT = 123
 
 
 @dataclass(frozen=True)
@@ -55,32 +53,34 @@ def kind_egress_base(settings: Settings, proxy_cidr: Any) -> list[Rule]:  # noqa
     return [Rule("egress-proxy", ALL, proxy_cidr, description="all protocols to the proxy host")]
 
 
-def kind_egress_toggle(settings: Settings) -> list[Rule]:
-    """The rules the lock swaps, created after Cilium and the test pods are up
-    (``EgressLockArgs.after``). Unlocked: everything. Locked: DNS and NTP only (with the base rule
-    that makes "all protocols to the proxy, DNS and NTP").
+def kind_egress_toggle(settings: Settings, proxy_cidr: Any) -> list[Rule]:
+    """The rule the lock changes, created after Cilium and the test pods are up
+    (``EgressLockArgs.after``). Unlocked: everything. Locked: nothing beyond the proxy.
 
-    ``egress-internet`` exists in both states and is *narrowed in place* (everything -> DNS over
-    TCP) rather than deleted: Pulumi runs pure deletes only at the very end of an update, after
-    the probes, so a deleted allow-all rule would still be in force while the locked matrix is
-    probed. An in-place update happens in dependency order, before the probes. (The provider
-    updates a rule's protocol, ports and CIDR with ModifySecurityGroupRules and replaces it only
-    when the *kind* of peer changes, e.g. cidr_ipv4 -> a security group: terraform-provider-aws
+    Locked means locked: no world rule at all. The host's DNS goes to the VPC resolver and NTP to
+    the Amazon Time Sync Service (169.254.169.123); security groups do not filter traffic to either
+    (AWS VPC user guide, "Security group rules": "Amazon DNS server", "Amazon Time Sync Service"), so
+    the old tcp/udp 53 and udp 123 world rules were only a way out to *any* server on those ports.
+
+    ``egress-internet`` exists in both states and is *narrowed in place* (everything -> the proxy
+    port on the proxy /32, which ``egress-proxy`` already covers) rather than deleted: Pulumi runs
+    pure deletes only at the very end of an update, after the probes, so a deleted allow-all rule
+    would still be in force while the locked matrix is probed. An in-place update happens in
+    dependency order, before the probes. (The provider updates a rule's protocol, ports and CIDR
+    with ModifySecurityGroupRules and replaces it only when the *kind* of peer changes, e.g.
+    cidr_ipv4 -> a security group: terraform-provider-aws
     internal/service/ec2/vpc_security_group_ingress_rule.go, Update/ModifyPlan.)
     """
     if not settings.restrict_egress:
         return [Rule("egress-internet", ALL, ANYWHERE, description="everything (egress unlocked)")]
-    return [
-        _port("egress-internet", "tcp", DNS_PORT, ANYWHERE, "DNS over TCP (egress locked)"),
-        _port("egress-dns-udp", "udp", DNS_PORT, ANYWHERE, "DNS over UDP"),
-        _port("egress-ntp", "udp", NTP_PORT, ANYWHERE, "NTP"),
-    ]
+    return [_port("egress-internet", "tcp", settings.proxy_port, proxy_cidr,
+                  "the HTTP proxy (egress locked; within egress-proxy, kept so locking is an in-place update)")]
 
 
 def kind_egress(settings: Settings, proxy_cidr: Any) -> list[Rule]:
     """The kind host's effective egress: unlocked = everything (the proxy rule is subsumed);
-    locked = all protocols to the proxy's EIP/32, DNS 53 tcp+udp, NTP 123 udp."""
-    return kind_egress_base(settings, proxy_cidr) + kind_egress_toggle(settings)
+    locked = the proxy's EIP/32 only."""
+    return kind_egress_base(settings, proxy_cidr) + kind_egress_toggle(settings, proxy_cidr)
 
 
 def proxy_ingress(settings: Settings, kind_cidr: Any) -> list[Rule]:

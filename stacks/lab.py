@@ -92,7 +92,7 @@ def declare(settings: Settings) -> dict[str, Any]:
 
     # The lock switches only once Cilium runs and the test pods are up (images pulled), so
     # restrictEgress=true works on the very first up.
-    toggle = sg.kind_egress_toggle(settings)
+    toggle = sg.kind_egress_toggle(settings, proxy_cidr)
     lock = EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
         security_group_id=kind_sg.security_group_id, rules=toggle,
         after=[kind.ready, release.release, *workloads.pods]))
