@@ -4,7 +4,7 @@ Prints every Kubernetes object the stack would apply as multi-document YAML on s
 ready), with the Cilium Helm values as a comment. Settings come from ``Pulumi.<stack>.yaml`` and
 ``--set`` (which wins), validated exactly like ``pulumi up``. ``--set proxyAddress=<ipv4>`` gives
 the proxy's address (default: a documented placeholder). Bad input: message on stderr, exit 2,
-nothing on stdout.
+nothing on stdout. ``python -m model verdicts ...`` forwards to ``model.policy.cli`` (see its -h).
 """
 from __future__ import annotations
 
@@ -35,8 +35,13 @@ def stack_config(stack: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verdicts"]:
+        from .policy.cli import main as verdicts
+        return verdicts(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verdicts", help="offline Cilium verdicts of your own YAML (python -m model verdicts -h)")
     render = sub.add_parser("render", help="print the Kubernetes manifests as multi-document YAML")
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

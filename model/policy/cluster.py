@@ -23,7 +23,10 @@ from .selectors import cilium_labels
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
-CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig")
+CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", "ClusterRole",
+                  "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
+                  "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
+                  "MutatingWebhookConfiguration", "APIService", "CiliumNode", "CiliumIdentity")
 POLICY_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
 USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service")
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -90,7 +93,7 @@ class Service:
 def _ref(obj: dict) -> str:
     meta = obj.get("metadata") or {}
     kind, name = obj.get("kind", "?"), meta.get("name", "?")
-    if kind in CLUSTER_SCOPED or (kind not in USED_KINDS and "namespace" not in meta):
+    if kind in CLUSTER_SCOPED:
         return f"{kind} {name}"
     return f"{kind} {meta.get('namespace') or 'default'}/{name}"
 
