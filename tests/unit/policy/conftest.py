@@ -10,6 +10,7 @@ collection of the whole directory.
 """
 from __future__ import annotations
 
+import copy
 import textwrap
 from typing import Any, Iterable
 
@@ -126,7 +127,7 @@ def flatten(*parts: Any) -> list[dict]:
 
 def cluster(*parts: Any):
     """``Cluster.from_objects`` over dicts and lists of dicts."""
-    return api().Cluster.from_objects(flatten(*parts))
+    return api().Cluster.from_objects(copy.deepcopy(flatten(*parts)))
 
 
 # --------------------------------------------------------------------------- probes
