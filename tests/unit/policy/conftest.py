@@ -132,7 +132,11 @@ def cluster(*parts: Any):
 
 # --------------------------------------------------------------------------- probes
 def probe(c, source: str, to: str, port: int, **kw: Any):
-    """evaluate(cluster, Probe(...)) - keyword arguments as in the spec's Probe."""
+    """evaluate(cluster, Probe(...)) - keyword arguments as in the spec's Probe. A ``world:HOST``
+    destination is dialled ``via="fqdn"`` (the spec's only via for world): with a name, the DNS
+    lookup comes first; with an IPv4 literal there is no lookup."""
+    if to.startswith("world:"):
+        kw.setdefault("via", "fqdn")
     p = api()
     return p.evaluate(c, p.Probe(source=source, to=to, port=port, **kw))
 

@@ -19,6 +19,7 @@ from .conftest import (ALLOWED, DEFAULT_DENY, NA, POLICY_DENY, check, cluster, c
                        docs_yaml, namespace, netpol, pod, probe, service)
 
 def world(c, source, port=443, address="198.51.100.10", **kw):
+    """A connection to a world IP literal: no DNS lookup is involved (specs/evaluator.md step 1)."""
     return probe(c, source, f"world:{address}", port, **kw)
 
 
