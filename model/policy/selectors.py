@@ -25,13 +25,14 @@ _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 @dataclass(frozen=True)
 class Requirement:
+    """``key`` ``operator`` ``values``; operator "=" is a matchLabels entry."""
     key: str
     operator: str
     values: frozenset[str] = frozenset()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         present = self.key in labels
-        if self.operator == "In":
+        if self.operator in ("=", "In"):
             return present and labels[self.key] in self.values
         if self.operator == "NotIn":
             return not present or labels[self.key] not in self.values
@@ -39,7 +40,7 @@ class Requirement:
 
     def text(self) -> str:
         values = ",".join(sorted(self.values))
-        return {"In": f"{self.key} in ({values})", "NotIn": f"{self.key} notin ({values})",
+        return {"=": f"{self.key}={values}", "In": f"{self.key} in ({values})", "NotIn": f"{self.key} notin ({values})",
                 "Exists": self.key, "DoesNotExist": f"!{self.key}"}[self.operator]
 
 
@@ -76,7 +77,7 @@ def parse_selector(raw, *, cilium: bool = False) -> Selector:
     if unknown:
         raise ValueError(f"selector has unknown fields {sorted(unknown)}")
     key = _cilium_key if cilium else _k8s_key
-    reqs = [Requirement(key(k), "In", frozenset({_text(v)})) for k, v in (raw.get("matchLabels") or {}).items()]
+    reqs = [Requirement(key(k), "=", frozenset({_text(v)})) for k, v in (raw.get("matchLabels") or {}).items()]
     for expr in raw.get("matchExpressions") or []:
         op, values = expr.get("operator"), expr.get("values") or []
         if op not in _OPERATORS or "key" not in expr:

@@ -132,9 +132,10 @@ def _is_ip(host: str) -> bool:
 def _dns(cluster: Cluster, src: Workload, name: str, why: list[str]) -> bool | None:
     """The lookup: UDP 53 to the kube-dns backend, egress then ingress. If the allowing egress rules
     all carry ``rules.dns``, Cilium's DNS proxy answers only names matching one of their patterns
-    (else REFUSED); an allowing rule without L7 lifts the restriction (docs.cilium.io "Layer 7
-    Examples": the L7 part of a rule is void when a similar L4-only rule exists). Returns None on
-    failure, else whether the proxy saw the lookup (so toFQDNs learns the IPs)."""
+    (else REFUSED); an allowing rule without L7 lifts the restriction but the proxy still sees the
+    lookup (docs.cilium.io "Layer 7 Examples": the L7 part is void when a similar L4 rule exists;
+    pkg/policy/rule.go wildcardL3L4Rule). Returns None on failure, else whether the proxy saw the
+    lookup (so toFQDNs learns the IPs; docs "DNS Proxy")."""
     server = cluster.dns_server()
     if server is None:
         why.append(f"DNS: no kube-system/kube-dns Service with a 53/UDP backend: {name} cannot be resolved")
@@ -216,8 +217,9 @@ def _listener(cluster: Cluster, side: _Side, why: list[str]) -> str | None | boo
 
 
 def _l7(side: _Side, request: str | None, direction: str, why: list[str]) -> str:
-    """HTTP rules: enforced only when every allowing port rule carries ``rules.http`` (an L4-only
-    allow voids them); method and path are anchored regexes, a miss is Envoy's 403 (l7-deny)."""
+    """HTTP rules: enforced only when every allowing port rule carries ``rules.http`` (an L3/L4-only
+    allow of the same peer wildcards L7: pkg/policy/rule.go wildcardL3L4Rule); method and path are
+    anchored regexes, a miss is Envoy's 403 (l7-deny; docs.cilium.io "Layer 7 Examples")."""
     if not side.port_rules or any(r is None or r.http is None for r in side.port_rules):
         return ALLOW
     rules = [h for r in side.port_rules for h in r.http]
