@@ -156,6 +156,8 @@ def _port_rule(where: str, short: str, raw: dict, direction: str, namespace: str
         raise Unsupported(f"{short}.rules.{extra[0]}")
     if rules.get("dns") and direction == "ingress":
         raise Rejected(f"{where}: DNS rules are not allowed on ingress")
+    if rules.get("dns") and not specs:
+        raise Rejected(f"{where}: port 53 must be specified for DNS rules")
     if listener and (direction == "ingress" or rules):
         raise Rejected(f"{where}: a listener is only allowed on egress and without L7 rules")
     if rules.get("http") and (not specs or any(s.protocols != {"TCP"} or s.port is None for s in specs)):

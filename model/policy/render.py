@@ -43,9 +43,9 @@ def render_table(results: Results, cluster: Cluster) -> str:
     for p, v in results:
         grid[p.source, p.to].append(((p.port, p.protocol, p.via, p.request or ""), SYMBOLS[v.verdict]))
     cells = {k: "".join(s for _, s in sorted(v)) for k, v in grid.items()}
-    widths = {c: max(len(number[c]), *(len(cells.get((r, c), "-")) for r in rows)) for c in columns}
+    widths = {c: max([len(number[c])] + [len(cells.get((r, c), "-")) for r in rows]) for c in columns}
     label = max(len(f"{number[r]} {r}") for r in rows) if rows else 0
-    lines = [" " * label + "  " + "  ".join(number[c].ljust(widths[c]) for c in columns)]
+    lines = [" " * label + "  " + "  ".join(number[c].ljust(widths[c]) for c in columns) if rows else "no workloads"]
     for r in rows:
         lines.append(f"{number[r]} {r}".ljust(label) + "  "
                      + "  ".join(cells.get((r, c), "-").ljust(widths[c]) for c in columns))

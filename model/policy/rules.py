@@ -151,8 +151,10 @@ class FQDNPeer(Peer):
 
 @dataclass(frozen=True)
 class PortSpec:
-    """One port: number, name (resolved on the destination pod) or None (all ports); ``end_port``
-    makes a range; ``protocols`` it applies to."""
+    """One port: number, name or None (all ports); ``end_port`` makes a range; ``protocols`` it
+    applies to. A name resolves to the destination pod's container port of that name and protocol
+    (NetworkPolicyPort API reference: "a named port on a pod"; Cilium PortProtocol: "a name in
+    the form of http")."""
     port: int | str | None
     end_port: int | None
     protocols: frozenset[str]

@@ -75,7 +75,7 @@ def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
             return Verdict(DNS_FAIL, DNS_FAIL, NOT_EVALUATED, tuple(why))
     if isinstance(dest, World):
         dest = World(dest.address, name, learned)
-    egress = _side(cluster, "egress", src, dest, port, probe.protocol, getattr(dest, "ports", None))
+    egress = _side(cluster, "egress", src, dest, port, probe.protocol, None if isinstance(dest, World) else dest.ports)
     why += egress.why
     if egress.result != ALLOW:
         return Verdict(DROP, egress.result, NOT_EVALUATED, tuple(why))
@@ -99,7 +99,9 @@ def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
 def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str | None]:
     """(destination endpoint, the port policies see, the name looked up first or None). Policies
     match the endpoint and the Service's target port, never the service port (docs.cilium.io
-    "Layer 4 Examples": L4 policy applies after service port mapping)."""
+    "Layer 4 Examples": L4 policy applies after service port mapping). A service name is looked up
+    as ``<svc>.<ns>.svc.cluster.local`` (docs "DNS Policy and IP Discovery": DNS rules must allow
+    that full name, e.g. ``*.*.svc.cluster.local``)."""
     if probe.via not in VIAS or probe.protocol not in PROTOCOLS:
         raise PolicyInputError(f"probe {probe.id}: via must be one of {VIAS}, protocol one of {PROTOCOLS}")
     if probe.to.startswith("world:"):
