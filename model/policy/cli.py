@@ -21,14 +21,14 @@ ScenarioLoader = Callable[[str, "str | None"], tuple[Sequence[dict], Sequence[Pr
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model verdicts", description=__doc__.splitlines()[2])
+    p = argparse.ArgumentParser(prog="python -m model verdicts", description=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("-f", "--file", action="append", default=[], metavar="PATH",
                    help="a YAML/JSON file or a directory of them (repeatable)")
     p.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
     p.add_argument("--explain", nargs=2, metavar=("FROM", "TO[:PORT]"),
                    help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
     p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
-    p.add_argument("--stage", metavar="S", help="the scenario stage (default: the scenario's last)")
+    p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
     return p
 
 
