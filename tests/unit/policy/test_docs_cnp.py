@@ -870,3 +870,15 @@ def test_specs_list_each_rule_set_selects_its_own_endpoints():
           DEFAULT_DENY, NA)
     check(probe(c, "default/mediabot", "default/web", 80), "drop", DEFAULT_DENY, NA)
     check(probe(c, "default/spaceship", "kube-system/coredns", 53, protocol="UDP"), "allow", ALLOWED)
+
+
+def test_egress_deny_only_policy_puts_egress_in_default_deny():
+    """cilium/cilium#16129 (aanm): "If a policy deny is in place then no traffic is allowed, i.e., the
+    endpoint enters a default deny mode and you have to explicitly allow pods. See the last column
+    of the table ... (I know the example is for ingress but the same logic applies for egress)"."""
+    c = cluster(roles("default", "frontend", "backend", "other"),
+                cnp("deny-only", endpointSelector={"matchLabels": {"role": "frontend"}},
+                    egressDeny=[{"toEndpoints": [{"matchLabels": {"role": "backend"}}]}]))
+    check(probe(c, "default/frontend", "default/backend", 80), "drop", POLICY_DENY, NA)
+    check(probe(c, "default/frontend", "default/other", 80), "drop", DEFAULT_DENY, NA)
+    check(world(c, "default/frontend"), "drop", DEFAULT_DENY, NA)

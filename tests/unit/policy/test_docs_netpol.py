@@ -705,3 +705,35 @@ def test_both_sides_must_allow():
                        policyTypes=["Egress"], egress=[{"to": [{"podSelector": SERVER}]}]),
                 docs_yaml(DEFAULT_DENY_INGRESS, namespace="default"))
     check(probe(c, "default/client", "default/server", 80), "drop", ALLOWED, DEFAULT_DENY)
+
+
+def test_selector_peers_never_match_the_world():
+    """K8S_NP: namespaceSelector "selects particular namespaces for which all Pods should be allowed"
+    and podSelector "selects particular Pods" - selectors name pods, so even ``namespaceSelector:
+    {}`` + ``podSelector: {}`` does not reach addresses outside the cluster (only ipBlock does:
+    "These should be cluster-external IPs")."""
+    c = cluster(deployment("client"), deployment("server", ports=[80]),
+                netpol("pods-only", podSelector={"matchLabels": {"app": "client"}},
+                       policyTypes=["Egress"],
+                       egress=[{"to": [{"namespaceSelector": {}}, {"podSelector": {}}]}]))
+    check(probe(c, "default/client", "default/server", 80), "allow", ALLOWED, ALLOWED)
+    check(probe(c, "default/client", "world:198.51.100.7", 443), "drop", DEFAULT_DENY, NA)
+
+
+def test_networkpolicy_and_ciliumnetworkpolicy_allows_are_unioned():
+    """docs.cilium.io "Rule Basics": "If there is an intersection between two or more rules, then
+    traffic matching the union of those rules will be allowed." and "Deny policies take precedence
+    over allow policies, regardless of whether they are a Cilium Network Policy, ... or even a
+    Kubernetes Network Policy" (both kinds feed the same endpoint policy). A NetworkPolicy allowing
+    80 and a CiliumNetworkPolicy allowing 443 to the same pod: both ports pass, others drop."""
+    from .conftest import cnp
+    c = cluster(deployment("client"), deployment("server", ports=[80, 443, 8080]),
+                netpol("http", podSelector=SERVER, ingress=[{
+                    "from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+                    "ports": [{"port": 80}]}]),
+                cnp("https", endpointSelector=SERVER, ingress=[{
+                    "fromEndpoints": [{"matchLabels": {"app": "client"}}],
+                    "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]}]))
+    check(probe(c, "default/client", "default/server", 80), "allow", ALLOWED, ALLOWED)
+    check(probe(c, "default/client", "default/server", 443), "allow", ALLOWED, ALLOWED)
+    check(probe(c, "default/client", "default/server", 8080), "drop", ALLOWED, DEFAULT_DENY)

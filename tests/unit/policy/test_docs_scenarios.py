@@ -332,3 +332,141 @@ def test_stars_default_deny_leaves_egress_open(ns):
     egress from any pod." (STARS' default-deny has no policyTypes and no egress rules.)"""
     src = "stars/frontend" if ns == "stars" else "client/client"
     check(probe(stars(), src, "world:198.51.100.20", 443), "allow", ALLOWED, NA)
+
+
+# --------------------------------------------------------------------------------------------
+# Hoot 51 (seed 001) "Ingress policies", stage by stage
+# --------------------------------------------------------------------------------------------
+HOOT_DENY_INGRESS = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata:
+      name: default-deny-ingress
+    spec:
+      podSelector: {}
+      policyTypes:
+      - Ingress
+    """
+HOOT_ALLOW_TO_HTTPBIN = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata:
+      name: allow-ingress-to-httpbin
+      namespace: default
+    spec:
+      podSelector:
+        matchLabels:
+          app: httpbin
+      policyTypes:
+      - Ingress
+      ingress:
+        - from:
+          - podSelector:
+              matchLabels:
+                app: sleep
+    """
+HOOT_ALLOW_FROM_SLEEP_NS = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata:
+      name: allow-ingress-from-sleep
+      namespace: default
+    spec:
+      podSelector:
+        matchLabels:
+          app: httpbin
+      policyTypes:
+      - Ingress
+      ingress:
+        - from:
+          - namespaceSelector:
+              matchLabels:
+                kubernetes.io/metadata.name: sleep
+    """
+HOOT_ALLOW_FROM_SLEEP_PODS = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata:
+      name: allow-ingress-from-sleep
+    spec:
+      podSelector:
+        matchLabels:
+          app: httpbin
+      policyTypes:
+      - Ingress
+      ingress:
+        - from:
+          - namespaceSelector:
+              matchLabels:
+                kubernetes.io/metadata.name: sleep
+            podSelector:
+              matchLabels:
+                app: sleep
+    """
+HOOT_ALLOW_NS_INGRESS = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata:
+      name: allow-ns-ingress
+    spec:
+      podSelector: {}
+      ingress:
+        - from:
+          - podSelector: {}
+    """
+
+
+def hoot(*policies):
+    from .test_docs_services import HTTPBIN_YAML, SLEEP_YAML
+    return cluster(namespace("sleep"), docs_yaml(SLEEP_YAML, "default"),
+                   docs_yaml(HTTPBIN_YAML, "default"), docs_yaml(SLEEP_YAML, "sleep"),
+                   deployment("notsleep", "sleep"), [docs_yaml(p, "default") for p in policies])
+
+
+def curl_headers(c, source):
+    """``kubectl exec -it deploy/sleep [-n sleep] -- curl httpbin.default:8000/headers``"""
+    return probe(c, source, "default/httpbin", 8000, via="service-name", request="GET /headers")
+
+
+def test_hoot_default_deny_ingress():
+    """HOOT: "let's deploy a deny all ingress policy -- this will deny all traffic between the pods
+    in the default namespace ... If we try to send a request this time, it's not going to work -
+    the request will eventually time out." (hubble: "Policy denied DROPPED")"""
+    check(curl_headers(hoot(HOOT_DENY_INGRESS), "default/sleep"), "drop", ALLOWED, DEFAULT_DENY)
+
+
+def test_hoot_allow_sleep_to_httpbin():
+    """HOOT: "let's explicitly allow traffic from sleep to httpbin endpoints ... If we repeat the
+    request from the sleep workload, we'll see that the traffic is now allowed." ... "Send a
+    request to the httpbin workload from the sleep namespace will fail because of our deny all
+    policy." """
+    c = hoot(HOOT_DENY_INGRESS, HOOT_ALLOW_TO_HTTPBIN)
+    check(curl_headers(c, "default/sleep"), "allow", ALLOWED, ALLOWED)
+    check(curl_headers(c, "sleep/sleep"), "drop", ALLOWED, DEFAULT_DENY)
+
+
+def test_hoot_allow_from_sleep_namespace():
+    """HOOT: allow-ingress-from-sleep (namespaceSelector kubernetes.io/metadata.name: sleep): "If we
+    send a request from the sleep namespace, we'll be able to access the httpbin workload in the
+    default namespace" - "it's not very restrictive as it allows any pods in the sleep namespace"."""
+    c = hoot(HOOT_DENY_INGRESS, HOOT_ALLOW_TO_HTTPBIN, HOOT_ALLOW_FROM_SLEEP_NS)
+    check(curl_headers(c, "sleep/sleep"), "allow", ALLOWED, ALLOWED)
+    check(curl_headers(c, "sleep/notsleep"), "allow", ALLOWED, ALLOWED)
+
+
+def test_hoot_allow_from_sleep_pods_in_sleep_namespace():
+    """HOOT: namespaceSelector + podSelector in one element "to make it more restrictive and only
+    allow the sleep pods from the sleep namespace ... This won't change anything for the requests
+    made from the sleep pods, but it will restrict any other pods from making the requests." """
+    c = hoot(HOOT_DENY_INGRESS, HOOT_ALLOW_TO_HTTPBIN, HOOT_ALLOW_FROM_SLEEP_PODS)
+    check(curl_headers(c, "sleep/sleep"), "allow", ALLOWED, ALLOWED)
+    check(curl_headers(c, "sleep/notsleep"), "drop", ALLOWED, DEFAULT_DENY)
+
+
+def test_hoot_allow_ns_ingress():
+    """HOOT: allow-ns-ingress ("apply this policy to all pods in the namespace" and "allow all
+    traffic from all pods in the namespace"): "we can make requests within the default namespace,
+    however, requests from the sleep namespace will be dropped." """
+    c = hoot(HOOT_ALLOW_NS_INGRESS)
+    check(curl_headers(c, "default/sleep"), "allow", ALLOWED, ALLOWED)
+    check(curl_headers(c, "sleep/sleep"), "drop", ALLOWED, DEFAULT_DENY)

@@ -352,3 +352,121 @@ def test_builtin_kube_dns_service():
     c = cluster(deployment("client"))
     check(probe(c, "default/client", "kube-system/coredns", 53, via="service-ip", protocol="UDP",
                 service="kube-dns"), "allow", ALLOWED, ALLOWED)
+
+
+# --------------------------------------------------------------------------------------------
+# The lookup is a flow of its own: both sides of it must allow it, deny rules apply to it
+# --------------------------------------------------------------------------------------------
+def _web():
+    return [deployment("client"), deployment("web", ports=[80]), service("web", ports=[80])]
+
+
+def test_lookup_dropped_at_kube_dns_ingress_is_a_dns_failure():
+    """kubernetes.io Network Policies: "both the egress policy on the source pod and the ingress
+    policy on the destination pod need to allow the connection" - for the lookup, the destination
+    is kube-dns. A NetworkPolicy in kube-system admitting only kube-system pods to kube-dns makes
+    the lookup from default fail (DESIGN.md §8: dns-fail, "the lookup itself is dropped")."""
+    kube_dns_only_local = netpol("kube-dns-local", "kube-system",
+                                 podSelector={"matchLabels": {"k8s-app": "kube-dns"}},
+                                 ingress=[{"from": [{"podSelector": {}}]}])
+    c = cluster(_web(), kube_dns_only_local)
+    check(probe(c, "default/client", "default/web", 80, via="service-name"), "dns-fail", "dns-fail",
+          NA)
+    check(probe(c, "default/client", "default/web", 80, via="service-ip"), "allow", ALLOWED, ALLOWED)
+
+
+def test_egress_deny_to_kube_dns_fails_the_lookup():
+    """docs.cilium.io "Deny Policies": "Deny policies take precedence over allow policies" - an
+    egressDeny to kube-dns beats an allow-all egress rule; lookups fail, IP probes pass."""
+    from .conftest import cnp
+    c = cluster(_web(), cnp("no-dns", endpointSelector={"matchLabels": {"app": "client"}},
+                            egress=[{"toEntities": ["all"]}],
+                            egressDeny=[{"toEndpoints": [{"matchLabels": {
+                                "k8s:io.kubernetes.pod.namespace": "kube-system",
+                                "k8s:k8s-app": "kube-dns"}}]}]))
+    check(probe(c, "default/client", "default/web", 80, via="service-name"), "dns-fail", "dns-fail",
+          NA)
+    check(probe(c, "default/client", "default/web", 80, via="service-ip"), "allow", ALLOWED, ALLOWED)
+
+
+@pytest.mark.parametrize("pattern,default_ok,other_ok", [
+    ("*.*.svc.cluster.local", True, True),
+    ("*.default.svc.cluster.local", True, False),
+])
+def test_dns_rule_patterns_for_service_names(pattern, default_ok, other_ok):
+    """docs.cilium.io "Layer 7 Policies" note: "When applying DNS policy in kubernetes, queries for
+    service.namespace.svc.cluster.local. must be explicitly allowed with matchPattern:
+    *.*.svc.cluster.local." The name queried for a Service is <svc>.<ns>.svc.cluster.local
+    (kubernetes.io "DNS for Services and Pods"); ``*`` spans one label ("DNS based")."""
+    from .conftest import cnp
+    dns_rule = {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system",
+                                                 "k8s:k8s-app": "kube-dns"}}],
+                "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
+                             "rules": {"dns": [{"matchPattern": pattern}]}}]}
+    # the web pods are allowed by name only: an L3 rule that also selected kube-dns (say
+    # toEntities: cluster) would wildcard the DNS rule (cilium/cilium#8106, see
+    # test_l3_allow_to_kube_dns_wildcards_the_dns_rule)
+    webs = {"toEndpoints": [{"matchLabels": {"app": "web", "k8s:io.kubernetes.pod.namespace": ns}}
+                            for ns in ("default", "other")]}
+    c = cluster(namespace("other"), _web(), deployment("web", "other", ports=[80]),
+                service("web", "other", ports=[80]),
+                cnp("dns", endpointSelector={"matchLabels": {"app": "client"}},
+                    egress=[dns_rule, webs]))
+    for ns, ok in (("default", default_ok), ("other", other_ok)):
+        v = probe(c, "default/client", f"{ns}/web", 80, via="service-name")
+        if ok:
+            check(v, "allow", ALLOWED, ALLOWED)
+        else:
+            check(v, "dns-fail", "dns-fail", NA)
+
+
+def test_udp_service_port():
+    """kubernetes.io Service: each port has a protocol; the built-in kube-dns Service maps 53/UDP
+    "dns" to coredns' 53/UDP, so a NetworkPolicy allowing only UDP 53 into coredns admits the
+    service-IP probe on 53/UDP and not 53/TCP."""
+    c = cluster(deployment("client"),
+                netpol("kube-dns-udp", "kube-system", podSelector={"matchLabels": {"k8s-app": "kube-dns"}},
+                       ingress=[{"ports": [{"protocol": "UDP", "port": 53}]}]))
+    check(probe(c, "default/client", "kube-system/coredns", 53, via="service-ip", protocol="UDP",
+                service="kube-dns"), "allow", ALLOWED, ALLOWED)
+    check(probe(c, "default/client", "kube-system/coredns", 53, via="service-ip", protocol="TCP",
+                service="kube-dns"), "drop", ALLOWED, DEFAULT_DENY)
+
+
+def test_l3_allow_to_kube_dns_wildcards_the_dns_rule():
+    """cilium/cilium#8106 ("policy: fix wildcarding at L7 for DNS"): with an L7 DNS rule on port 53
+    for kube-system "and another rule which allowed all at L3 for the kube-system namespace, the
+    behavior which was expected is to allow *all* DNS traffic at L7 on port 53, since the second
+    rule allows all at L3 (which thus allows all at L4, and at L7)". Layer 7 docs: "If a layer 4
+    rule is specified in the policy, and a similar layer 4 rule with layer 7 rules is also
+    specified, then the layer 7 portions of the latter rule will have no effect." A DNS rule
+    allowing only cilium.io plus ``toEntities: [cluster]``: every lookup passes."""
+    from .conftest import cnp
+    dns_rule = {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system",
+                                                 "k8s:k8s-app": "kube-dns"}}],
+                "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
+                             "rules": {"dns": [{"matchName": "cilium.io"}]}}]}
+    c = cluster(_web(), cnp("dns", endpointSelector={"matchLabels": {"app": "client"}},
+                            egress=[dns_rule, {"toEntities": ["cluster"]}]))
+    check(probe(c, "default/client", "default/web", 80, via="service-name"), "allow", ALLOWED,
+          ALLOWED)
+    # the lookup of an outside name passes too; the connection then has no allowing rule
+    check(probe(c, "default/client", "world:example.com", 443), "drop", DEFAULT_DENY, NA)
+
+
+@pytest.mark.parametrize("policy_port,expected", [(80, "allow"), (8000, "drop")])
+def test_egress_policy_matches_target_port_too(policy_port, expected):
+    """docs.cilium.io "Layer 4 Policies": "Layer 4 policies apply to ports after service port mapping
+    has been applied." - on egress as well: sleep may reach httpbin on ``policy_port`` (plus DNS,
+    HOOT's allow-dns-egress); curl httpbin:8000 reaches pod port 80."""
+    egress = netpol("sleep-to-httpbin", podSelector={"matchLabels": {"app": "sleep"}},
+                    policyTypes=["Egress"],
+                    egress=[{"to": [{"podSelector": {"matchLabels": {"app": "httpbin"}}}],
+                             "ports": [{"port": policy_port}]}])
+    c = cluster(docs_yaml(SLEEP_YAML, "default"), docs_yaml(HTTPBIN_YAML, "default"), egress,
+                docs_yaml(ALLOW_DNS_EGRESS, "default"))
+    v = curl_httpbin(c, "service-name")
+    if expected == "allow":
+        check(v, "allow", ALLOWED, ALLOWED)
+    else:
+        check(v, "drop", DEFAULT_DENY, NA)
