@@ -171,10 +171,10 @@ def target_port(sp: ServicePort, backend: Workload) -> int:
                            f"of {backend.key}")
 
 
-def _builtins() -> tuple[dict, dict]:
+def _builtins(ns_labels: dict[str, str]) -> tuple[dict, dict]:
     coredns = Workload("coredns", DNS_NAMESPACE, "Deployment", {"k8s-app": "kube-dns"},
                        (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")),
-                       "10.244.0.2", {NAME_LABEL: DNS_NAMESPACE}, "coredns", builtin=True)
+                       "10.244.0.2", ns_labels, "coredns", builtin=True)
     kube_dns = Service(DNS_SERVICE, DNS_NAMESPACE, {"k8s-app": "kube-dns"},
                        (ServicePort("dns", 53, 53, "UDP"), ServicePort("dns-tcp", 53, 53, "TCP"),
                         ServicePort("metrics", 9153, 9153, "TCP")), "10.96.0.10", builtin=True)
@@ -193,7 +193,7 @@ class _Builder:
         for i, obj in self._each("Namespace"):
             namespaces[obj["metadata"]["name"]] = {**_labels(obj["metadata"]), NAME_LABEL: obj["metadata"]["name"]}
         self.namespaces = namespaces
-        workloads, services = _builtins()
+        workloads, services = _builtins(namespaces[DNS_NAMESPACE])
         listeners, policies, user_workloads, user_services = {}, [], [], []
         for i, obj in self._each():
             kind = obj["kind"]

@@ -44,6 +44,9 @@ def parse_cilium_policy(obj: dict, ref: str, namespace: str | None) -> tuple[lis
         except Rejected as exc:
             warnings.append(f"{name}: {exc}: rejected by Cilium, no effect")
             continue
+        except Unsupported as exc:
+            warnings.append(f"{name}: {exc} is not supported: rule set ignored")
+            continue
         if policy is not None:
             policies.append(policy)
     return policies, warnings

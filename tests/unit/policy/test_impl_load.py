@@ -92,6 +92,13 @@ def test_unsupported_or_rejected_cilium_fields_are_named(spec, warning):
     assert Cluster.from_objects([pod("a"), cnp(spec)]).warnings == [warning]
 
 
+def test_an_unsupported_endpoint_selector_ignores_the_rule_set():
+    policy = {"apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy", "metadata": {"name": "h"},
+              "spec": {"endpointSelector": {"matchLabels": {"reserved:host": ""}}, "ingress": [{}]}}
+    assert Cluster.from_objects([pod("a"), policy]).warnings == [
+        "CiliumClusterwideNetworkPolicy h: endpointSelector label reserved:host is not supported: rule set ignored"]
+
+
 def test_an_ignored_rule_still_isolates_its_direction():
     """Cilium does evaluate toServices, so the policy does put the pod into egress default deny."""
     cluster = Cluster.from_objects([pod("a"), cnp({"egress": [{"toServices": [{"k8sService": {"serviceName": "s"}}]}]})])
