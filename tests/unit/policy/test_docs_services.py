@@ -392,6 +392,7 @@ def test_egress_deny_to_kube_dns_fails_the_lookup():
 @pytest.mark.parametrize("pattern,default_ok,other_ok", [
     ("*.*.svc.cluster.local", True, True),
     ("*.default.svc.cluster.local", True, False),
+    ("*.*.svc.cluster.local.", True, True),  # the note writes it with the trailing root dot
 ])
 def test_dns_rule_patterns_for_service_names(pattern, default_ok, other_ok):
     """docs.cilium.io "Layer 7 Policies" note: "When applying DNS policy in kubernetes, queries for
