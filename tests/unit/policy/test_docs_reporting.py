@@ -121,3 +121,22 @@ def test_all_pairs_verdicts_follow_the_policies():
     for p, v in pairs:
         check(v, "drop", ALLOWED, DEFAULT_DENY)
         assert api().evaluate(c, p) == v
+
+
+def test_deny_rules_with_l7_or_fqdns_are_reported():
+    """docs.cilium.io "Deny Policies": "Deny policies do not support: policy enforcement at L7, i.e.,
+    specifically denying an URL and toFQDNs, i.e., specifically denying traffic to a specific domain
+    name." Such deny rules are reported by name; a plain L4 deny next to them still applies."""
+    c = cluster(deployment("client"),
+                cnp("deny", endpointSelector={"matchLabels": {"app": "client"}},
+                    egress=[{"toEntities": ["all"]}],
+                    egressDeny=[{"toFQDNs": [{"matchName": "example.com"}]},
+                                {"toCIDR": ["192.0.2.0/24"],
+                                 "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}],
+                                              "rules": {"http": [{"method": "GET"}]}}]},
+                                {"toCIDR": ["0.0.0.0/0"],
+                                 "toPorts": [{"ports": [{"port": "25", "protocol": "TCP"}]}]}]))
+    _warned(c, "default/deny", "egressDeny", "toFQDNs")
+    _warned(c, "default/deny", "egressDeny", "rules")
+    check(probe(c, "default/client", "world:198.51.100.1", 25), "drop", "drop:policy-deny", "n/a")
+    check(probe(c, "default/client", "world:198.51.100.1", 443), "allow", ALLOWED, "n/a")

@@ -175,8 +175,8 @@ def test_eks_default_deny_egress_in_ui():
 def test_eks_allow_ui_egress():
     """EKS allow-ui-egress.yaml ("All other application services" + "All components in the
     kube-system namespace"): "Try again communication to catalog service as well as the checkout
-    service - Expect both to work"; "All communication to any external site or service will not
-    work however" (``curl -v www.google.com``: the lookup in kube-system passes, the connection is
+    service - Expect both to work"; "All communicaiton [sic] to any external site or service will
+    not work however" (``curl -v www.google.com``: the lookup in kube-system passes, the connection is
     dropped)."""
     c = cluster(retail_store(), EGRESS_STAGE)
     check(curl(c, "ui/ui", "catalog/catalog"), "allow", ALLOWED, ALLOWED)
