@@ -241,7 +241,8 @@ def _inference_cluster(*policies):
 
 def test_missing_policy_types_with_egress_rules_isolates_both_directions():
     """K8S_NP: "If no policyTypes are specified on a NetworkPolicy then by default
-    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." - egress rules present => Egress; Ingress always."""
+    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." -
+    egress rules present => Egress; Ingress always."""
     c = _inference_cluster(netpol("client", podSelector={"matchLabels": {"app": "client"}},
                                   egress=[{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]))
     check(probe(c, "default/client", "default/db", 5432), "allow", ALLOWED, ALLOWED)
@@ -252,7 +253,8 @@ def test_missing_policy_types_with_egress_rules_isolates_both_directions():
 
 def test_missing_policy_types_without_egress_rules_is_ingress_only():
     """K8S_NP: "If no policyTypes are specified on a NetworkPolicy then by default
-    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." - the Hoot 51 seed's ``allow-ns-ingress`` (no policyTypes, ingress rules
+    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." -
+    the Hoot 51 seed's ``allow-ns-ingress`` (no policyTypes, ingress rules
     only) restricts ingress; the selected pods' egress stays open."""
     c = _inference_cluster(netpol("web", podSelector={"matchLabels": {"app": "web"}},
                                   ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]))
@@ -265,7 +267,8 @@ def test_missing_policy_types_without_egress_rules_is_ingress_only():
 
 def test_missing_policy_types_with_empty_egress_list_is_ingress_only():
     """K8S_NP: "If no policyTypes are specified on a NetworkPolicy then by default
-    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." - ``egress: []`` holds no egress rule, so Egress is not set."""
+    Ingress will always be set and Egress will be set if the NetworkPolicy has any egress rules." -
+    ``egress: []`` holds no egress rule, so Egress is not set."""
     c = _inference_cluster(netpol("client", podSelector={"matchLabels": {"app": "client"}},
                                   egress=[]))
     check(probe(c, "default/client", "default/web", 80), "allow", ALLOWED, ALLOWED)
