@@ -8,6 +8,7 @@ Helm values (the lab's kind cluster, or an existing Cilium >= 1.16 cluster), ``-
 prints only them. The mTLS Secrets are placeholders (warned about on stderr and in the YAML)
 unless ``--secrets-from-stack`` reads them from the deployed ``--stack`` through the Pulumi CLI.
 Bad input: message on stderr, exit 2, nothing on stdout.
+``python -m model verdicts ...`` forwards to ``model.policy.cli`` (see its -h).
 """
 from __future__ import annotations
 
@@ -130,8 +131,13 @@ def _values_target(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verdicts"]:
+        from .policy.cli import main as verdicts
+        return verdicts(argv[1:])
     parser = _Parser(prog="python -m model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verdicts", help="offline Cilium verdicts of your own YAML (python -m model verdicts -h)")
     render = sub.add_parser("render", help="print the Kubernetes manifests as multi-document YAML")
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
