@@ -37,6 +37,7 @@ HELM_REPO = "https://helm.cilium.io/"
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+TLS_INSPECTOR_TYPE = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 KUBE_DNS = {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}
 
 
@@ -55,9 +56,15 @@ def helm_values(settings: Settings, target: str = "kind") -> dict[str, Any]:  # 
         raise ValueError(f"Helm values target {shown(target)} is not accepted; accepted: {', '.join(HELM_TARGETS)}")
     # CECs need envoyConfig; Envoy reads SDS secrets only from its secrets namespace (DESIGN 5a).
     envoy_config = {"enabled": True, "secretsNamespace": {"create": True, "name": SECRETS_NAMESPACE}}
+    # The DNS rules allow only some names (dns_rule). A refused lookup must look like NXDOMAIN, not
+    # REFUSED (the chart's default): resolvers try the pod's search domains first (ndots:5) and
+    # musl (the curl image) and glibc stop at a REFUSED answer instead of trying the next suffix,
+    # so "www.roche.com" would fail at "www.roche.com.test-allow.svc.cluster.local".
+    dns_proxy = {"dnsRejectResponseCode": "nameError"}
     if target == "existing":
         return {
             "envoyConfig": envoy_config,
+            "dnsProxy": dns_proxy,
             # CEC redirects need kube-proxy replacement or nodePort (DESIGN 5a). nodePort works with
             # or without kube-proxy and is implied where the cluster already runs KPR; turning KPR on
             # would also need the cluster's own k8sServiceHost.
@@ -73,6 +80,7 @@ def helm_values(settings: Settings, target: str = "kind") -> dict[str, Any]:  # 
         "ipam": {"mode": "kubernetes"},
         "operator": {"replicas": 1},
         "envoyConfig": envoy_config,
+        "dnsProxy": dns_proxy,
         "hubble": {"enabled": True, "relay": {"enabled": True}},
         "image": {"pullPolicy": "IfNotPresent"},
     }
@@ -90,13 +98,42 @@ def static_cluster(name: str, address: str, port: int, connect_timeout: str, **e
     }
 
 
+def tcp_proxy(cluster: str, stat_prefix: str, tunnel_hostname: str | None = None) -> dict:
+    """A ``tcp_proxy`` network filter; with ``tunnel_hostname`` it tunnels over HTTP CONNECT."""
+    config: dict[str, Any] = {"@type": TCP_PROXY_TYPE, "stat_prefix": stat_prefix, "cluster": cluster}
+    if tunnel_hostname is not None:
+        config["tunneling_config"] = {"hostname": tunnel_hostname}
+    return {"name": "envoy.filters.network.tcp_proxy", "typed_config": config}
+
+
 def tcp_proxy_listener(name: str, cluster: str, stat_prefix: str, tunnel: bool) -> dict:
     """A listener with one tcp_proxy filter; no ``address`` (Cilium allocates the port)."""
-    tcp_proxy: dict[str, Any] = {"@type": TCP_PROXY_TYPE, "stat_prefix": stat_prefix, "cluster": cluster}
-    if tunnel:
-        tcp_proxy["tunneling_config"] = {"hostname": "%DOWNSTREAM_LOCAL_ADDRESS%"}
-    return {"@type": LISTENER_TYPE, "name": name, "filter_chains": [
-        {"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": tcp_proxy}]}]}
+    return {"@type": LISTENER_TYPE, "name": name, "filter_chains": [{"filters": [
+        tcp_proxy(cluster, stat_prefix, "%DOWNSTREAM_LOCAL_ADDRESS%" if tunnel else None)]}]}
+
+
+def sni_tunnel_listener(name: str, cluster: str, stat_prefix: str, server_names: tuple[str, ...]) -> dict:
+    """A listener that tunnels TLS by its SNI name and plain HTTP by the original address.
+
+    ``tls_inspector`` reads the ClientHello; a TLS connection whose SNI is one of ``server_names``
+    (Envoy accepts ``*.`` wildcards) is CONNECTed as ``<SNI>:<original port>``, so the proxy can
+    enforce the allow-list by name; a TLS connection with any other SNI matches no chain and is
+    closed. Plain HTTP carries no name Envoy can see at L4: it is CONNECTed to the original
+    destination address (Cilium's transparent redirect keeps it as the downstream local address).
+    Cilium keeps these listener filters and filter chains and only adds its own (the BPF metadata
+    listener filter after ours, the cilium.network filter before each tcp_proxy):
+    cilium/cilium pkg/ciliumenvoyconfig/cec_resource_parser.go, ParseResources."""
+    return {
+        "@type": LISTENER_TYPE, "name": name,
+        "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
+                              "typed_config": {"@type": TLS_INSPECTOR_TYPE}}],
+        "filter_chains": [
+            {"filter_chain_match": {"transport_protocol": "tls", "server_names": list(server_names)},
+             "filters": [tcp_proxy(cluster, stat_prefix, "%REQUESTED_SERVER_NAME%:%DOWNSTREAM_LOCAL_PORT%")]},
+            {"filter_chain_match": {"transport_protocol": "raw_buffer"},
+             "filters": [tcp_proxy(cluster, stat_prefix, "%DOWNSTREAM_LOCAL_ADDRESS%")]},
+        ],
+    }
 
 
 def egress_envoy_config(settings: Settings, proxy_address: str) -> dict:
@@ -106,7 +143,7 @@ def egress_envoy_config(settings: Settings, proxy_address: str) -> dict:
         "kind": "CiliumEnvoyConfig",
         "metadata": {"name": EGRESS_CEC_NAME, "namespace": ALLOW_NAMESPACE},
         "spec": {"resources": [
-            tcp_proxy_listener(EGRESS_LISTENER, EGRESS_CLUSTER, "proxy-tunnel", tunnel=True),
+            sni_tunnel_listener(EGRESS_LISTENER, EGRESS_CLUSTER, "proxy-tunnel", settings.allowed_domains),
             static_cluster(EGRESS_CLUSTER, proxy_address, settings.proxy_port, "55s"),
         ]},
     }
@@ -128,16 +165,35 @@ def fqdn_selectors(domains: tuple[str, ...]) -> list[dict]:
     return [{"matchPattern": d} if is_pattern(d) else {"matchName": d} for d in domains]
 
 
-def dns_rule() -> dict:
-    """Egress to kube-dns with a DNS L7 rule, so Cilium's DNS proxy learns toFQDNs IPs."""
+# The cluster's own zones: services "<svc>.<ns>.svc.cluster.local" and their pods
+# ("<pod>.<svc>.<ns>.svc.cluster.local"); '*' spans one label in Cilium 1.18 (model.fqdn), the
+# docs' example for services is exactly '*.*.svc.cluster.local' (docs.cilium.io, DNS-based policy).
+CLUSTER_DNS_PATTERNS = ("*.*.svc.cluster.local", "*.*.*.svc.cluster.local")
+
+
+def dns_rule(names: tuple[str, ...] = ()) -> dict:
+    """Egress to kube-dns with a DNS L7 rule, so Cilium's DNS proxy learns toFQDNs IPs and answers
+    only for ``names`` (allowed domains) and the cluster's own zones - not any name (a DNS rule of
+    '*' is a way to exfiltrate data in queries). Other names get NXDOMAIN (helm_values)."""
+    allowed = [{"matchPattern": n} if is_pattern(n) else {"matchName": n} for n in names]
+    allowed += [{"matchPattern": p} for p in CLUSTER_DNS_PATTERNS]
     return {"toEndpoints": [KUBE_DNS],
-            "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
-                         "rules": {"dns": [{"matchPattern": "*"}]}}]}
+            "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}], "rules": {"dns": allowed}}]}
+
+
+def in_cluster_rule() -> dict:
+    """The cluster's workloads, except kube-system. Not ``toEntities: cluster`` (the seed's): that
+    includes kube-dns, and an L3 allow of the DNS server on all ports makes Cilium wildcard the DNS
+    rule's L7 part for that peer (any name would resolve again; cilium/cilium#8106, docs "Layer 7
+    Examples"). The namespace key makes the selector span namespaces (docs "Kubernetes constructs")."""
+    return {"toEndpoints": [{"matchExpressions": [
+        {"key": "k8s:io.kubernetes.pod.namespace", "operator": "NotIn", "values": ["kube-system"]}]}]}
 
 
 def egress_network_policy(settings: Settings, envoy_config: dict) -> dict:
     """CiliumNetworkPolicy ``proxy-policy``: allowed domains on 80/443 redirected to the listener;
-    in-cluster traffic; DNS. Anything else from test-allow is dropped (default deny once selected)."""
+    in-cluster workloads; DNS for the allowed domains and the cluster's zones only. Anything else
+    from test-allow is dropped (default deny once selected)."""
     return {
         "apiVersion": API_VERSION,
         "kind": "CiliumNetworkPolicy",
@@ -148,8 +204,8 @@ def egress_network_policy(settings: Settings, envoy_config: dict) -> dict:
                 {"toFQDNs": fqdn_selectors(settings.allowed_domains),
                  "toPorts": [{"ports": [{"port": str(p), "protocol": "TCP"} for p in REDIRECTED_PORTS],
                               "listener": listener_ref(envoy_config)}]},
-                {"toEntities": ["cluster"]},
-                dns_rule(),
+                in_cluster_rule(),
+                dns_rule(settings.allowed_domains),
             ],
         },
     }

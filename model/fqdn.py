@@ -33,3 +33,12 @@ def matches(pattern: str, host: str) -> bool:
 
 def matches_any(patterns: Iterable[str], host: str) -> bool:
     return any(matches(p, host) for p in patterns)
+
+
+def to_posix_regex(pattern: str) -> str:
+    """The same match as ``to_regex`` as a POSIX extended regex (squid's ``dstdom_regex``), for a
+    pattern the settings already validated (ASCII letters, digits, '-', '.', and '*')."""
+    pattern = pattern.strip().lower().rstrip(".")
+    if pattern == "*":
+        return "^.+$"
+    return "^" + pattern.replace(".", r"\.").replace("*", "[-a-z0-9_]*") + "$"

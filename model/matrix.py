@@ -7,7 +7,8 @@ HTTP code and exit status into an ``Outcome``:
 - ``reachable``: curl exited 0 with an HTTP status (any status: the far end answered);
 - ``blocked``:   exit 28, status 000 - packets silently dropped (Cilium policy or security group);
 - ``reset``:     exit 35/56 or 7 - refused or reset (e.g. the proxy refused the CONNECT);
-- ``error``:     anything else (DNS failure 6, the probe itself failing, ...).
+- ``dns-fail``:  exit 6 - the name did not resolve (Cilium's DNS proxy refused it);
+- ``error``:     anything else (the probe itself failing, ...).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 from .cilium import ALLOW_NAMESPACE, DENY_NAMESPACE
 from .settings import Settings
 
-REACHABLE, BLOCKED, RESET, ERROR = "reachable", "blocked", "reset", "error"
+REACHABLE, BLOCKED, RESET, DNS_FAIL, ERROR = "reachable", "blocked", "reset", "dns-fail", "error"
 ALLOWED, CONTROL = "allowed", "control"
 
 
@@ -49,6 +50,8 @@ def classify(http_code: str, curl_exit: int | None) -> str:
         return "blocked"
     if curl_exit in (7, 35, 52, 56):
         return "reset"
+    if curl_exit == 6:
+        return "dns-fail"
     return "error"
 
 
@@ -80,7 +83,8 @@ def expected(settings: Settings, cell: Cell, locked: bool | None = None) -> Expe
         if cell.target == ALLOWED:
             return Expectation(REACHABLE, True, "policy redirects allowed domains to Envoy, "
                                                 "which tunnels them through the proxy (CONNECT)")
-        return Expectation(BLOCKED, False, "test-allow is policy-selected: other destinations are dropped")
+        return Expectation(DNS_FAIL, False, "test-allow's DNS rule allows only allowedDomains and the cluster's "
+                                            "zones: Cilium's DNS proxy answers NXDOMAIN for any other name")
     if locked:
         return Expectation(BLOCKED, False, "locked: the security group drops direct egress")
     return Expectation(REACHABLE, False, "unlocked, no policy on test-deny: direct egress")
@@ -89,7 +93,8 @@ def expected(settings: Settings, cell: Cell, locked: bool | None = None) -> Expe
 _HINTS = {
     (ALLOW_NAMESPACE, ALLOWED): "is the CiliumEnvoyConfig loaded (agent/Envoy logs), is the proxy "
                                 "reachable on its port from the kind host, does it allow CONNECT?",
-    (ALLOW_NAMESPACE, CONTROL): "is the CiliumNetworkPolicy applied to test-allow (kubectl get cnp)?",
+    (ALLOW_NAMESPACE, CONTROL): "is the CiliumNetworkPolicy applied to test-allow (kubectl get cnp), with its "
+                                "DNS rule, and does the Helm release set dnsProxy.dnsRejectResponseCode?",
     (DENY_NAMESPACE, ALLOWED): "",
     (DENY_NAMESPACE, CONTROL): "",
 }

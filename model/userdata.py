@@ -213,7 +213,8 @@ _NO_START = "/usr/sbin/policy-rc.d"
 
 
 def proxy_host_user_data(settings: Settings, kind_ip: str) -> str:
-    conf = squid_conf(settings.proxy_port, [network.host_cidr(kind_ip)])
+    conf = squid_conf(settings.proxy_port, [network.host_cidr(kind_ip)], settings.allowed_domains,
+                      settings.bootstrap_domains)
     return _preamble("proxy", settings) + f"""
 printf '#!/bin/sh\nexit 101\n' > {_NO_START}
 chmod 0755 {_NO_START}

@@ -88,6 +88,16 @@ class LabMocks(Mocks):
                  if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")]
         return allows(rules, "tcp", INTERNET_IP, port)
 
+    def _dns_resolves(self, host: str) -> bool:
+        """Cilium's DNS proxy for test-allow: a name resolves only if the CNP's DNS rule allows it."""
+        from model.fqdn import matches
+        for t, _, i in self.declared:
+            if t == "kubernetes:cilium.io/v2:CiliumNetworkPolicy" and i["metadata"].get("namespace") == "test-allow":
+                patterns = [d.get("matchPattern") or d.get("matchName") for rule in i["spec"]["egress"]
+                            for pr in rule.get("toPorts", []) for d in (pr.get("rules") or {}).get("dns", [])]
+                return any(matches(p, host) for p in patterns)
+        return True
+
     def _policy_redirects(self, host: str) -> bool:
         from model.fqdn import matches
         for t, _, i in self.declared:
@@ -130,6 +140,8 @@ class LabMocks(Mocks):
         body = ""
         if target in ("plain", "direct-tls"):
             code, rc, body = self._mtls_probe(target)
+        elif ns == "test-allow" and not self._dns_resolves(host):
+            code, rc = ("000", 6)  # curl: Could not resolve host
         elif ns == "test-allow":
             ok = self._policy_redirects(host)  # through Envoy and the proxy; nothing else passes
             code, rc = ("200", 0) if ok else ("000", 28)

@@ -151,7 +151,8 @@ def test_events_as_the_engine_writes_them_in_its_event_log():
 # ------------------------------------------------------------------ compare_verification
 SETTINGS = load_settings({"envName": "demo"}, resolve_operator_cidr=False)
 MTLS_SETTINGS = load_settings({"envName": "demo", "mtlsInjection": True}, resolve_operator_cidr=False)
-OBSERVED = {matrix.REACHABLE: matrix.Observation("200", 0), matrix.BLOCKED: matrix.Observation("000", 28)}
+OBSERVED = {matrix.REACHABLE: matrix.Observation("200", 0), matrix.BLOCKED: matrix.Observation("000", 28),
+            matrix.DNS_FAIL: matrix.Observation("000", 6)}
 
 
 def verification(locked: bool, *, settings=SETTINGS, observe_as: bool | None = None, extra=(), proxy_ok=True):
@@ -191,7 +192,7 @@ def test_missing_cells_proxy_failure_and_no_output_are_problems():
     v = verification(False, proxy_ok=False)
     v["cells"] = [c for c in v["cells"] if not (c["from"] == "test-allow" and c["to"] == "control")]
     problems = lab.compare_verification(v, False, SETTINGS)
-    assert problems == ["test-allow->control: missing (expected blocked, unlocked)",
+    assert problems == ["test-allow->control: missing (expected dns-fail, unlocked)",
                         "proxy: no CONNECT in the proxy log"]
     assert lab.compare_verification(None, False, SETTINGS)[0].startswith("no `verification` output")
 
@@ -241,8 +242,8 @@ def test_probe_table_is_aligned_and_shows_failures():
     lines = lab.probe_table(v).splitlines()
     assert lines[0].split() == ["FROM", "TO", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "RESULT"]
     column = lambda name: [ln[lines[0].index(name):].split()[0] for ln in lines[1:5]]  # noqa: E731
-    assert column("EXPECTED") == ["reachable", "blocked", "blocked", "blocked"]
-    assert column("OBSERVED") == ["reachable", "blocked", "reachable", "reachable"]
+    assert column("EXPECTED") == ["reachable", "dns-fail", "blocked", "blocked"]
+    assert column("OBSERVED") == ["reachable", "dns-fail", "reachable", "reachable"]
     assert lines[3].split()[-1] == "FAIL" and lines[1].split()[-1] == "ok"
     assert sum(ln.startswith("  ! test-deny->") for ln in lines) == 2
     assert lines[-2].startswith("proxy: ok") and lines[-1].endswith("overall: FAIL")

@@ -109,29 +109,52 @@ def test_listener_reference_is_derived_from_the_cec_and_resolves():
     assert lint.check([CEC, CNP]) == []
 
 
-def test_listener_tunnels_to_the_original_destination_through_the_proxy_cluster():
+def test_listener_tunnels_tls_by_its_sni_name_and_plain_http_by_the_original_destination():
     listener = _resource(CEC, LISTENER_TYPE)[0]
     assert "address" not in listener  # Cilium allocates the port
-    tcp = listener["filter_chains"][0]["filters"][0]
-    assert tcp["name"] == "envoy.filters.network.tcp_proxy"
-    assert tcp["typed_config"]["tunneling_config"] == {"hostname": "%DOWNSTREAM_LOCAL_ADDRESS%"}
+    assert [f["name"] for f in listener["listener_filters"]] == ["envoy.filters.listener.tls_inspector"]
+    tls, plain = listener["filter_chains"]
+    # TLS: only the allowed names get a chain; the CONNECT names the SNI, so the proxy checks the name
+    assert tls["filter_chain_match"] == {"transport_protocol": "tls", "server_names": list(SETTINGS.allowed_domains)}
+    assert plain["filter_chain_match"] == {"transport_protocol": "raw_buffer"}
+    hostnames = [c["filters"][0]["typed_config"]["tunneling_config"]["hostname"] for c in (tls, plain)]
+    assert hostnames == ["%REQUESTED_SERVER_NAME%:%DOWNSTREAM_LOCAL_PORT%", "%DOWNSTREAM_LOCAL_ADDRESS%"]
     cluster = _resource(CEC, CLUSTER_TYPE)[0]
-    assert tcp["typed_config"]["cluster"] == cluster["name"] and cluster["type"] == "STATIC"
+    for chain in (tls, plain):
+        tcp = chain["filters"][0]
+        assert tcp["name"] == "envoy.filters.network.tcp_proxy"
+        assert tcp["typed_config"]["cluster"] == cluster["name"] and cluster["type"] == "STATIC"
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"] == {"address": "203.0.113.20", "port_value": 3130}
 
 
-def test_policy_rules_are_separate_and_fqdns_one_per_domain():
+def test_policy_rules_are_separate_and_dns_answers_only_allowed_names_and_the_cluster():
     fqdn, cluster, dns = CNP["spec"]["egress"]
     assert fqdn["toFQDNs"] == [{"matchPattern": "*.roche.com"}, {"matchName": "api.example.org"},
                                {"matchPattern": "*.roche.ch"}]
     assert set(fqdn) == {"toFQDNs", "toPorts"} and "rules" not in fqdn["toPorts"][0]
     assert sorted(p["port"] for p in fqdn["toPorts"][0]["ports"]) == ["443", "80"]
-    assert cluster == {"toEntities": ["cluster"]}
+    # in-cluster workloads but not kube-system: an L3 allow of kube-dns would wildcard the DNS rule
+    assert cluster == {"toEndpoints": [{"matchExpressions": [
+        {"key": "k8s:io.kubernetes.pod.namespace", "operator": "NotIn", "values": ["kube-system"]}]}]}
     assert "listener" not in dns["toPorts"][0]
-    assert dns["toPorts"][0]["rules"]["dns"] == [{"matchPattern": "*"}]
+    assert dns["toPorts"][0]["rules"]["dns"] == [
+        {"matchPattern": "*.roche.com"}, {"matchName": "api.example.org"}, {"matchPattern": "*.roche.ch"},
+        {"matchPattern": "*.*.svc.cluster.local"}, {"matchPattern": "*.*.*.svc.cluster.local"}]
     assert dns["toPorts"][0]["ports"] == [{"port": "53", "protocol": "ANY"}]
     assert dns["toEndpoints"][0]["matchLabels"]["k8s:k8s-app"] == "kube-dns"
+    assert cilium.helm_values(SETTINGS)["dnsProxy"] == {"dnsRejectResponseCode": "nameError"}
+
+
+def test_the_evaluator_agrees_the_dns_rule_stops_other_names():
+    """Cross-check with the offline evaluator: test-allow's DNS answers only the allowed names (an
+    L3 allow of kube-dns, the seed's toEntities: cluster, would have let every name resolve)."""
+    from model.policy import Cluster, Probe, evaluate
+    cluster = Cluster.from_objects([*k8s.test_workloads(), CEC, CNP])
+    allowed = evaluate(cluster, Probe("test-allow/curl", "world:www.roche.com", 443, via="fqdn"))
+    other = evaluate(cluster, Probe("test-allow/curl", "world:www.example.com", 443, via="fqdn"))
+    assert (allowed.verdict, allowed.listener) == ("allow", "CiliumEnvoyConfig/test-allow/proxy-envoy#proxy-listener")
+    assert other.verdict == "dns-fail"
 
 
 @pytest.mark.parametrize("breakage", [

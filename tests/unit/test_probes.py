@@ -138,7 +138,8 @@ def test_the_remote_loop_classifies_with_the_model_itself():
     cmd = _probe("test-deny", "allowed", "https://www.roche.com")
     assert inspect.getsource(matrix.classify).splitlines()[1] in cmd.replace("'\"'\"'", "'")
     assert (matrix.classify("200", 0), matrix.classify("000", 28), matrix.classify("000", 56),
-            matrix.classify("000", 6)) == (matrix.REACHABLE, matrix.BLOCKED, matrix.RESET, matrix.ERROR)
+            matrix.classify("000", 6), matrix.classify("000", 3)) == (
+        matrix.REACHABLE, matrix.BLOCKED, matrix.RESET, matrix.DNS_FAIL, matrix.ERROR)
 
 
 def test_proxy_log_command_lists_connects_of_the_kind_host_only(tmp_path):
@@ -169,7 +170,8 @@ def test_proxy_log_command_waits_a_bounded_time_for_the_connect(tmp_path):
 def test_expected_matrix_is_design_section_6():
     assert matrix.expectation_table(SETTINGS) == [
         {"cell": "test-allow->allowed", "unlocked": "reachable", "locked": "reachable"},
-        {"cell": "test-allow->control", "unlocked": "blocked", "locked": "blocked"},
+        # the DNS rule allows only allowedDomains and the cluster's zones (issue 12): no name, no request
+        {"cell": "test-allow->control", "unlocked": "dns-fail", "locked": "dns-fail"},
         {"cell": "test-deny->allowed", "unlocked": "reachable", "locked": "blocked"},
         {"cell": "test-deny->control", "unlocked": "reachable", "locked": "blocked"},
     ]
@@ -178,7 +180,7 @@ def test_expected_matrix_is_design_section_6():
 
 @pytest.mark.parametrize("code,rc,outcome", [
     ("200", 0, "reachable"), ("403", 0, "reachable"), ("000", 28, "blocked"), ("000", 35, "reset"),
-    ("000", 56, "reset"), ("000", 6, "error"), ("", None, "error"), ("000", 0, "error")])
+    ("000", 56, "reset"), ("000", 6, "dns-fail"), ("", None, "error"), ("000", 0, "error")])
 def test_outcome_classification(code, rc, outcome):
     assert Observation(code, rc).outcome == outcome
 

@@ -84,14 +84,24 @@ def test_kind_host_fetches_through_the_proxy_so_a_locked_first_boot_works():
     assert script.index(f"--proxy {url} https://dl.k8s.io/") < script.index("apt-get")
 
 
-def test_proxy_host_serves_only_the_kind_host_and_allows_connect_to_redirected_ports():
+def test_proxy_host_serves_only_the_kind_host_and_only_allowed_destinations():
     script = _scripts()["proxy"]
     conf = _heredoc(script, "/etc/squid/squid.conf")
-    assert "http_port 3130" in conf.splitlines()
-    assert f"acl lab_clients src {KIND}/32" in conf
-    assert "acl tunnel_ports port 80 443" in conf  # Envoy CONNECTs to port 80 as well
     lines = conf.splitlines()
-    assert lines.index("http_access allow lab_clients") < lines.index("http_access deny all")
+    assert "http_port 3130" in lines
+    assert f"acl lab_clients src {KIND}/32" in lines
+    assert "acl tunnel_ports port 80 443" in lines  # Envoy CONNECTs to port 80 as well
+    # loopback, link-local (metadata), private (the VPC) refused before any allow
+    forbidden = next(ln for ln in lines if ln.startswith("acl forbidden_dst dst "))
+    for net in ("127.0.0.0/8", "169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
+        assert net in forbidden.split()
+    allows = [ln for ln in lines if ln.startswith("http_access allow")]
+    assert lines.index("http_access deny forbidden_dst") < lines.index(allows[0])
+    assert allows == ["http_access allow allowed_names", "http_access allow bootstrap_names",
+                      "http_access allow address_target plain_port"]
+    assert lines.index("http_access deny all") > lines.index(allows[-1])
+    assert r"acl allowed_names dstdom_regex -n -i ^[-a-z0-9_]*\.roche\.com$" in lines
+    assert ".quay.io" in next(ln for ln in lines if ln.startswith("acl bootstrap_names dstdomain -n "))
     assert "squid -k parse" in script and "systemctl restart squid" in script
 
 
@@ -99,13 +109,14 @@ def test_squid_accepts_the_generated_config(tmp_path):
     squid = shutil.which("squid") or shutil.which("squid", path="/usr/sbin")
     if squid is None:
         pytest.skip("squid not installed (apt-get install squid)")
-    conf = proxy.squid_conf(3130, [f"{KIND}/32"], access_log=str(tmp_path / "access.log"),
+    conf = proxy.squid_conf(3130, [f"{KIND}/32"], SETTINGS.allowed_domains, SETTINGS.bootstrap_domains,
+                            access_log=str(tmp_path / "access.log"),
                             cache_log=str(tmp_path / "cache.log"), pid_file=str(tmp_path / "pid"))
     (tmp_path / "squid.conf").write_text(conf)
     run = subprocess.run([squid, "-k", "parse", "-f", str(tmp_path / "squid.conf")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "FATAL" not in run.stderr and "ERROR" not in run.stderr, run.stderr
+    assert "FATAL" not in run.stderr and "ERROR" not in run.stderr and "WARNING" not in run.stderr, run.stderr
 
 
 def test_connect_targets_reads_the_access_log_format():
