@@ -51,11 +51,59 @@ RETRY_FUNCTION = """retry() {  # retry ATTEMPTS DELAY_SECONDS COMMAND...
       echo "cilium-egress-lab: giving up after $n attempts: $*" >&2
       return 1
     fi
-    echo "cilium-egress-lab: attempt $n/$attempts failed, retrying in ${delay}s: $*"
+    echo "cilium-egress-lab: attempt $n/$attempts failed, retrying in ${delay}s: $*" >&2
     n=$((n + 1))
     sleep "$delay"
   done
 }"""
+
+
+# Published SHA-256 of the binaries the kind host downloads, pinned for the default versions
+# (kind: the release's kind-linux-amd64.sha256sum; kubectl: dl.k8s.io .../kubectl.sha256). Other
+# versions are checked against the checksum file their release publishes. A mismatch stops the boot.
+PINNED_SHA256 = {
+    "https://github.com/kubernetes-sigs/kind/releases/download/v0.30.0/kind-linux-amd64":
+        "517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889",
+    "https://dl.k8s.io/release/v1.34.1/bin/linux/amd64/kubectl":
+        "7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3",
+}
+
+FETCH_VERIFIED_FUNCTION = """fetch_verified() {  # fetch_verified URL SHA256-or-empty CHECKSUM_URL DEST
+  local url=$1 sum=$2 sums_url=$3 dest=$4 tmp got
+  tmp=$(mktemp)
+  retry 5 10 CURL -fsSL -o "$tmp" "$url"
+  if [ -z "$sum" ]; then
+    sum=$(retry 5 10 CURL -fsSL "$sums_url" | awk '{print $1; exit}')
+  fi
+  got=$(sha256sum "$tmp" | awk '{print $1}')
+  if [ "$got" != "$sum" ]; then
+    echo "cilium-egress-lab: CHECKSUM MISMATCH for $url: expected $sum, got $got; not installing it" >&2
+    rm -f "$tmp"
+    return 1
+  fi
+  install -m 0755 "$tmp" "$dest"
+  rm -f "$tmp"
+  echo "cilium-egress-lab: $dest verified (sha256 $got)"
+}"""
+
+
+def fetch_verified(url: str, checksum_url: str, dest: str, pinned: dict[str, str]) -> str:
+    """The call that downloads ``url`` to ``dest`` and checks it against the pinned digest, or the
+    release's checksum file when the version is not pinned."""
+    q = shlex.quote
+    return f"fetch_verified {q(url)} {q(pinned.get(url, ''))} {q(checksum_url)} {q(dest)}"
+
+
+# NTP from the Amazon Time Sync Service: security groups do not filter it (nor the VPC resolver),
+# and locked egress allows nothing but the proxy. Both time daemons Ubuntu may run are pointed there.
+TIME_SYNC = "169.254.169.123"
+
+
+def time_sync_setup() -> str:
+    return f"""mkdir -p /etc/systemd/timesyncd.conf.d /etc/chrony/sources.d
+printf '[Time]\\nNTP={TIME_SYNC}\\n' > /etc/systemd/timesyncd.conf.d/amazon-time-sync.conf
+echo 'server {TIME_SYNC} prefer iburst minpoll 4 maxpoll 4' > /etc/chrony/sources.d/amazon-time-sync.sources
+systemctl try-restart systemd-timesyncd.service chrony.service || true"""
 
 
 def no_proxy() -> str:
@@ -121,6 +169,7 @@ set -euo pipefail
 exec > >(tee -a {BOOT_LOG}) 2>&1
 mkdir -p {LAB_DIR}
 {RETRY_FUNCTION}
+{time_sync_setup()}
 """
 
 
@@ -151,7 +200,8 @@ if [ "$proxy_ok" != 1 ]; then
 fi"""
 
 
-def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str) -> str:
+def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
+                        pinned: dict[str, str] = PINNED_SHA256) -> str:
     proxy_url = f"http://{proxy_ip}:{settings.proxy_port}"
     kind_url = (f"https://github.com/kubernetes-sigs/kind/releases/download/"
                 f"{settings.kind_version}/kind-linux-amd64")
@@ -185,9 +235,9 @@ systemctl daemon-reload
 systemctl restart docker
 usermod -aG docker {network.SSH_USER}
 
-retry 5 10 {CURL_RETRY} -fsSL -o /usr/local/bin/kind {q(kind_url)}
-retry 5 10 {CURL_RETRY} -fsSL -o /usr/local/bin/kubectl {q(kubectl_url)}
-chmod 0755 /usr/local/bin/kind /usr/local/bin/kubectl
+{FETCH_VERIFIED_FUNCTION.replace("CURL", CURL_RETRY)}
+{fetch_verified(kind_url, kind_url + ".sha256sum", "/usr/local/bin/kind", pinned)}
+{fetch_verified(kubectl_url, kubectl_url + ".sha256", "/usr/local/bin/kubectl", pinned)}
 
 {_heredoc(f"{LAB_DIR}/kind-config.yaml", kind_config)}
 # kind hands HTTP(S)_PROXY/NO_PROXY to the node, so containerd pulls images through the proxy.

@@ -5,12 +5,14 @@ squid started by its package's postinst, a proxy that answers 403 until its real
 kind's kubeconfig naming ``apiServerAddress`` - and the certificate SANs kind would generate."""
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from urllib.parse import urlsplit
 
 import json_merge_patch
 import jsonpatch
+import pytest
 import yaml
 
 from model import mtls, userdata
@@ -36,11 +38,19 @@ FAKE_CURL = r'''
 echo "curl $*" >> "$EVENTS"
 n=$(cat "$FAKE/proxy-not-ready" 2>/dev/null || echo 0)
 if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$FAKE/proxy-not-ready"; echo "curl: (22) The requested URL returned error: 403" >&2; exit 22; fi
-out=""; prev=""
-for a in "$@"; do [ "$prev" = -o ] || [ "$prev" = -fsSLo ] && out="$a"; prev="$a"; done
+out=""; prev=""; url=""
+for a in "$@"; do { [ "$prev" = -o ] || [ "$prev" = -fsSLo ]; } && out="$a"; prev="$a"; url="$a"; done
+case "$url" in
+  *.sha256|*.sha256sum)  # a release's published checksum file
+    sum=$(printf 'fake binary\n' | sha256sum | cut -d' ' -f1)
+    [ -f "$FAKE/wrong-sums" ] && sum=0000000000000000000000000000000000000000000000000000000000000000
+    printf '%s  %s\n' "$sum" "${url##*/}"; exit 0 ;;
+esac
 [ -n "$out" ] && [ "$out" != /dev/null ] && printf 'fake binary\n' > "$out"
 exit 0
 '''
+# The digests the kind host would pin, for the fake binaries above (the real ones pin the releases).
+FAKE_PINNED = {url: hashlib.sha256(b"fake binary\n").hexdigest() for url in userdata.PINNED_SHA256}
 NO_SLEEP = 'echo "sleep $*" >> "$EVENTS"'
 
 
@@ -103,7 +113,7 @@ def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path):
     """Boot the kind host (emulated), then check the two kubeconfigs anyone uses - the host's own
     (/root/.kube/config: CRD wait, probes) and the operator's (stack output) - against the SANs
     kind would put into the API server certificate."""
-    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY), tmp_path,
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
                 {"kind": FAKE_KIND, "curl": FAKE_CURL})
     assert run.returncode == 0, run.output[-3000:]
     cluster = yaml.safe_load((tmp_path / "fake" / "kind-config.yaml").read_text())
@@ -125,7 +135,7 @@ def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path):
 def test_kind_host_waits_for_a_real_proxied_request_before_its_first_download(tmp_path):
     (tmp_path / "fake").mkdir(parents=True)
     (tmp_path / "fake" / "proxy-not-ready").write_text("3")  # 403s while squid runs the stock config
-    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY), tmp_path,
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
                 {"kind": FAKE_KIND, "curl": FAKE_CURL})
     assert run.returncode == 0, run.output[-3000:]
     curls = [i for i, e in enumerate(run.events) if e.startswith("curl ")]
@@ -137,7 +147,7 @@ def test_kind_host_waits_for_a_real_proxied_request_before_its_first_download(tm
 
 
 def test_kind_host_boot_survives_the_dpkg_lock_and_a_late_network(tmp_path):
-    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY), tmp_path,
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
                 {"kind": FAKE_KIND, "curl": FAKE_CURL})
     assert run.returncode == 0, run.output[-3000:]
     assert "cilium-egress-lab: kind host ready" in run.output
@@ -166,7 +176,36 @@ def test_every_apt_call_waits_for_the_dpkg_lock_and_retries_downloads():
             assert "DPkg::Lock::Timeout=" in call or call.startswith("apt-get() "), (name, call)
     kind = scripts["kind"]
     assert 'Acquire::Retries "5";' in kind
-    downloads = re.findall(r"curl [^\n]*-o /usr[^\n]*", kind)
-    assert len(downloads) == 2  # kind and kubectl
-    for download in downloads:
-        assert "--retry" in download, download
+    downloads = re.findall(r"^fetch_verified (\S+) ", kind, re.M)
+    assert len(downloads) == 2  # kind and kubectl, each checked against its SHA-256
+    for curl in re.findall(r"retry 5 10 curl [^\n]*", kind):
+        assert "--retry" in curl, curl
+
+
+# --------------------------------------------------------------------------- verified downloads (issue 12)
+def test_a_binary_that_does_not_match_its_pinned_digest_stops_the_boot(tmp_path):
+    """The default versions are pinned to the releases' published SHA-256: a served binary that
+    differs (here: anything but the real release) is not installed and the boot fails loudly."""
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY), tmp_path, {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    assert "CHECKSUM MISMATCH for https://github.com/kubernetes-sigs/kind/releases/download/v0.30.0/" \
+           "kind-linux-amd64: expected 517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889" in run.output
+    assert not (run.upper / "usr" / "upper" / "local" / "bin" / "kind").exists()
+    assert not any(e.startswith("kind ") for e in run.events)
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["matching-checksum-file", "wrong-checksum-file"])
+def test_an_unpinned_version_is_checked_against_its_release_checksum_file(tmp_path, wrong):
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": "v0.29.0"})
+    (tmp_path / "fake").mkdir(parents=True)
+    if wrong:
+        (tmp_path / "fake" / "wrong-sums").write_text("")
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    fetched = [e for e in run.events if e.startswith("curl ") and e.endswith("kind-linux-amd64.sha256sum")]
+    assert fetched, run.events
+    if wrong:
+        assert run.returncode != 0 and "CHECKSUM MISMATCH" in run.output
+    else:
+        assert run.returncode == 0, run.output[-2000:]
+        assert "/usr/local/bin/kind verified" in run.output
