@@ -7,7 +7,7 @@ from pulumi_command import remote
 
 from model import userdata
 
-from .ec2 import HostArgs, connection, declare_host
+from .ec2 import HostArgs, declare_host
 
 
 class KindHost(pulumi.ComponentResource):
@@ -16,12 +16,13 @@ class KindHost(pulumi.ComponentResource):
     ami_id: pulumi.Output[str]           # the image the host runs (recorded, see HostArgs.keep_ami)
     kubeconfig: pulumi.Output[str]
     ready: remote.Command
+    connection: remote.ConnectionArgs  # SSH with the pinned host key
 
     def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cilium-egress-lab:hosts:KindHost", name, None, opts)
-        instance, self.ready = declare_host(self, name, args)
+        instance, self.ready, self.connection = declare_host(self, name, args)
         kubeconfig = remote.Command(
-            f"{name}-kubeconfig", connection=connection(args.eip.public_ip, args.private_key),
+            f"{name}-kubeconfig", connection=self.connection,
             create=args.eip.public_ip.apply(userdata.kubeconfig_command),
             triggers=[instance.id],
             # The kubeconfig carries the cluster-admin client key: never log it, keep it secret

@@ -280,6 +280,26 @@ echo "cilium-egress-lab: proxy host ready"
 """
 
 
+USER_DATA_BOUNDARY = "==cilium-egress-lab-user-data=="  # fixed: a random one would replace the host each up
+
+
+def with_host_key(script: str, private_key_openssh: str, public_key_openssh: str) -> str:
+    """cloud-init user-data (MIME multi-part): a cloud-config part whose ``ssh_keys`` makes
+    cloud-init's ssh module install the host's ED25519 key, and nothing else (``ssh_genkeytypes:
+    []``, ``ssh_deletekeys``), before sshd first starts - so every SSH client that pins the public
+    key (pulumi-command's ``host_key``) only ever talks to this host - then the boot script."""
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    cloud_config = "#cloud-config\n" + yaml.dump({
+        "ssh_deletekeys": True, "ssh_genkeytypes": [],
+        "ssh_keys": {"ed25519_private": private_key_openssh, "ed25519_public": public_key_openssh.strip()},
+    }, Dumper=_BlockDumper, sort_keys=False)
+    message = MIMEMultipart(boundary=USER_DATA_BOUNDARY)
+    message.attach(MIMEText(cloud_config, "cloud-config"))
+    message.attach(MIMEText(script, "x-shellscript"))
+    return message.as_string()
+
+
 def ready_command() -> str:
     """First remote step on each host: wait for cloud-init, then insist the script finished.
 

@@ -8,7 +8,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
-from components.ec2 import HostArgs, connection
+from components.ec2 import HostArgs
 from components.egress_proxy_policy import EgressProxyPolicy, EnvoyPolicyArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
@@ -78,7 +78,7 @@ def declare(settings: Settings) -> dict[str, Any]:
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
         version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
-        connection=connection(kind.public_ip, key.private_key_openssh), host_id=kind.instance_id))
+        connection=kind.connection, host_id=kind.instance_id))
     workloads = TestWorkloads(settings.name("workloads"), TestWorkloadsArgs(
         objects=k8s_model.test_workloads(), provider=provider, after=[release.release]))
     cec_static = cilium.egress_envoy_config(settings, render.PLACEHOLDER_ADDRESS)
@@ -97,7 +97,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         security_group_id=kind_sg.security_group_id, rules=toggle,
         after=[kind.ready, release.release, *workloads.pods]))
 
-    proxy_connection = connection(proxy.public_ip, key.private_key_openssh)
+    proxy_connection = proxy.connection
     scenario: list[pulumi.Resource] = []
     mtls_triggers: list[pulumi.Input] = []
     extra_outputs: dict[str, Any] = {}
@@ -112,7 +112,7 @@ def declare(settings: Settings) -> dict[str, Any]:
     probes = Probes(settings.name("probes"), ProbesArgs(
         cells=cells, live_cells=live_cells,
         commands=[live_cells.apply(lambda cs, i=i: verify.command(settings, cs[i])) for i in range(len(cells))],
-        kind=connection(kind.public_ip, key.private_key_openssh),
+        kind=kind.connection,
         proxy=proxy_connection,
         evidence_cell=matrix.Cell(cilium.ALLOW_NAMESPACE, matrix.ALLOWED, settings.probe_url).id,
         proxy_log_command=lambda allowed_stdout: kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(

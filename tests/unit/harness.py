@@ -160,9 +160,10 @@ class LabMocks(Mocks):
             state["publicIp"] = KIND_IP if "kind" in args.name else PROXY_IP
             state["allocationId"] = f"eipalloc-{args.name}"
         elif args.typ == "tls:index/privateKey:PrivateKey":
-            state["privateKeyOpenssh"] = SECRET_MARKER
+            state["privateKeyOpenssh"] = (SECRET_MARKER if args.name.startswith("ssh-") else
+                                          f"-----BEGIN OPENSSH PRIVATE KEY-----\n{args.name}\n")
             state["privateKeyPem"] = f"-----BEGIN PRIVATE KEY-----\n{args.name}\n-----END PRIVATE KEY-----"
-            state["publicKeyOpenssh"] = "ssh-ed25519 AAAAfake"
+            state["publicKeyOpenssh"] = f"ssh-ed25519 AAAA{args.name}"
         elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
             # like pulumi-tls: a certificate (and a CSR) is new whenever any of its inputs changes
             state["certPem"] = f"-----BEGIN CERTIFICATE-----\n{args.name}\n{_digest(args.inputs)}\n-----END CERTIFICATE-----"

@@ -87,7 +87,7 @@ def test_backend_gets_certificates_by_copy_never_in_user_data(on, off):
     assert install.inputs["stdin"] == mtls.backend_install_script(SETTINGS)
     assert "systemctl disable --now haproxy" in install.inputs["delete"]
     assert on.named("proxy-demo-instance").inputs["userData"] == off.named("proxy-demo-instance").inputs["userData"]
-    assert "BEGIN" not in on.named("proxy-demo-instance").inputs["userData"]
+    assert "BEGIN CERTIFICATE" not in on.named("proxy-demo-instance").inputs["userData"]
 
 
 def test_kubernetes_objects_and_ordering(on):

@@ -131,3 +131,17 @@ def test_user_data_does_not_depend_on_the_lock():
                             "restrictEgress": "true"})
     assert userdata.kind_host_user_data(locked, KIND, PROXY) == _scripts()["kind"]
     assert userdata.proxy_host_user_data(locked, KIND) == _scripts()["proxy"]
+
+
+def test_user_data_with_the_host_key_keeps_key_and_script_byte_for_byte():
+    import email
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    script = _scripts()["kind"]
+    data = userdata.with_host_key(script, key, "ssh-ed25519 AAAAC3Nza lab\n")
+    assert data == userdata.with_host_key(script, key, "ssh-ed25519 AAAAC3Nza lab\n")  # stable: no replace
+    assert data.startswith("Content-Type: multipart/mixed")  # how cloud-init recognises MIME user-data
+    parts = [p for p in email.message_from_string(data).walk() if not p.is_multipart()]
+    assert [p.get_content_type() for p in parts] == ["text/cloud-config", "text/x-shellscript"]
+    config = yaml.safe_load(parts[0].get_payload())
+    assert config["ssh_keys"] == {"ed25519_private": key, "ed25519_public": "ssh-ed25519 AAAAC3Nza lab"}
+    assert parts[1].get_payload() == script
