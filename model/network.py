@@ -20,3 +20,26 @@ def host_cidr(ip: str) -> str:
     """``203.0.113.7`` -> ``203.0.113.7/32``."""
     import ipaddress
     return f"{ipaddress.IPv4Address(ip)}/32"
+
+
+# VPC flow logs (AWS FSBP EC2.6): rejected traffic, to CloudWatch Logs, kept a week.
+FLOW_LOG_TRAFFIC = "REJECT"
+FLOW_LOG_RETENTION_DAYS = 7
+
+
+def flow_log_assume_role_policy() -> str:
+    """Trust policy: only the VPC flow logs service may assume the role (AWS VPC user guide,
+    "Publish flow logs to CloudWatch Logs", IAM role for publishing)."""
+    import json
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def flow_log_role_policy(log_group_arn: str) -> str:
+    """What the flow-log service may do: write to this one log group (same user guide page)."""
+    import json
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
+                   "logs:DescribeLogStreams"],
+        "Resource": [log_group_arn, f"{log_group_arn}:*"]}]})

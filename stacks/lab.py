@@ -28,7 +28,8 @@ from .mtls import declare_mtls
 def declare(settings: Settings) -> dict[str, Any]:
     """Declare every resource; return the stack outputs (name -> value or Output)."""
     tags = {"project": PROJECT, "env": settings.env_name}
-    net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags))
+    net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags,
+                                                    flow_logs=settings.flow_logs))
     key = SshKey(settings.name("ssh"), tags)
     # amiId auto: Canonical's newest image when a host is created, then kept (a newer image must
     # not replace the hosts on a later `up`, e.g. a lock toggle); an explicit id pins it.
@@ -140,6 +141,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
         **extra_outputs,
+        **({"flowLogGroup": net.flow_log_group} if net.flow_log_group is not None else {}),
     }
 
 

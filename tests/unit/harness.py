@@ -156,6 +156,9 @@ class LabMocks(Mocks):
     def new_resource(self, args: MockResourceArgs):
         self.declared.append((args.typ, args.name, args.inputs))
         state = dict(args.inputs)
+        if args.typ.startswith(("aws:iam/", "aws:cloudwatch/")):
+            state.setdefault("arn", f"arn:mock:{args.name}")
+            state.setdefault("name", args.name)  # the provider auto-names from the resource name
         if args.typ == "aws:ec2/eip:Eip":
             state["publicIp"] = KIND_IP if "kind" in args.name else PROXY_IP
             state["allocationId"] = f"eipalloc-{args.name}"

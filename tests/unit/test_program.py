@@ -41,6 +41,8 @@ def test_inventory_of_the_default_stack(unlocked):
         "cilium-egress-lab:hosts:KindHost": 1,
         "cilium-egress-lab:hosts:ProxyHost": 1,
         "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 1,
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1, "aws:ec2/flowLog:FlowLog": 1,
+        "aws:cloudwatch/logGroup:LogGroup": 1, "aws:iam/role:Role": 1, "aws:iam/rolePolicy:RolePolicy": 1,
         "aws:ec2/internetGateway:InternetGateway": 1, "aws:ec2/routeTable:RouteTable": 1,
         "aws:ec2/routeTableAssociation:RouteTableAssociation": 1,
         "tls:index/privateKey:PrivateKey": 3, "aws:ec2/keyPair:KeyPair": 1,  # the SSH key + 2 host keys
@@ -283,3 +285,30 @@ def test_hosts_are_pinned_by_their_ssh_host_keys_and_keep_metadata_on_the_host(u
     for step in remote_steps:
         host = "proxy" if step.inputs["connection"]["host"] == PROXY_IP else "kind"
         assert step.inputs["connection"].get("hostKey") == f"ssh-ed25519 AAAA{host}-demo-host-key", step.name
+
+
+def test_aws_foundational_controls_default_sg_and_flow_logs(unlocked):
+    """FSBP EC2.2: the VPC's default security group is managed with no rules. EC2.6: VPC flow logs
+    of rejected traffic go to CloudWatch Logs (kept 7 days) - where a locked host's direct attempts
+    show up as REJECT."""
+    import json as _json
+    (default_sg,) = unlocked.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default_sg.inputs["vpcId"] == unlocked.named("net-demo-vpc").urn.rsplit("::", 1)[1] + "-id"
+    assert not default_sg.inputs.get("ingress") and not default_sg.inputs.get("egress")
+    (flow,) = unlocked.of_type("aws:ec2/flowLog:FlowLog")
+    assert (flow.inputs["trafficType"], flow.inputs["logDestinationType"]) == ("REJECT", "cloud-watch-logs")
+    (group,) = unlocked.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["retentionInDays"] == 7 and flow.inputs["logDestination"] == f"arn:mock:{group.name}"
+    (role,) = unlocked.of_type("aws:iam/role:Role")
+    trust = _json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert flow.inputs["iamRoleArn"] == f"arn:mock:{role.name}"
+    assert unlocked.outputs["flowLogGroup"] == "net-demo-flow-logs"  # where to look for REJECTs
+    (policy,) = unlocked.of_type("aws:iam/rolePolicy:RolePolicy")
+    statement = _json.loads(policy.inputs["policy"])["Statement"][0]
+    assert set(statement["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
+                                        "logs:DescribeLogStreams"}
+    assert statement["Resource"] == [f"arn:mock:{group.name}", f"arn:mock:{group.name}:*"]  # only its own group
+    off = run_program({"flowLogs": False})
+    assert off.error is None and not off.of_type("aws:ec2/flowLog:FlowLog") and not off.of_type("aws:iam/role:Role")
+    assert off.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")  # EC2.2 is not optional
