@@ -1,8 +1,13 @@
-"""How Cilium's toFQDNs ``matchPattern`` / ``matchName`` match a host name.
+"""How Cilium's toFQDNs / DNS-rule ``matchPattern`` / ``matchName`` match a host name.
 
-In a pattern, ``*`` stands for any run of DNS-name characters *within one label*
-(``*.roche.com`` matches ``www.roche.com``, not ``roche.com`` nor ``a.b.roche.com``);
-a pattern without ``*`` is an exact name (rendered as ``matchName``).
+Cilium 1.18 (pkg/fqdn/matchpattern/matchpattern.go; docs.cilium.io "DNS based" policy):
+- a pattern that is exactly ``*`` matches every name;
+- otherwise each ``*`` stands for any run of DNS-name characters *within one label*
+  (``*.roche.com`` matches ``www.roche.com``, not ``roche.com`` nor ``a.b.roche.com``);
+  ``**.`` is no exception: consecutive stars are each that same one-label wildcard
+  (the multi-level ``**.`` prefix arrived in Cilium 1.19, cilium/cilium#43420);
+- a pattern without ``*`` is an exact name (rendered as ``matchName``).
+Matching ignores case and a trailing dot.
 """
 from __future__ import annotations
 
@@ -15,12 +20,15 @@ def is_pattern(domain: str) -> bool:
 
 
 def to_regex(pattern: str) -> re.Pattern[str]:
-    body = re.escape(pattern.lower().rstrip(".")).replace(r"\*", "[-a-z0-9_]*")
+    pattern = pattern.strip().lower().rstrip(".")
+    if pattern == "*":
+        return re.compile(r"^.+$")
+    body = re.escape(pattern).replace(r"\*", "[-a-z0-9_]*")
     return re.compile(f"^{body}$")
 
 
 def matches(pattern: str, host: str) -> bool:
-    return bool(to_regex(pattern).match(host.lower().rstrip(".")))
+    return bool(to_regex(pattern).match(host.strip().lower().rstrip(".")))
 
 
 def matches_any(patterns: Iterable[str], host: str) -> bool:
