@@ -175,6 +175,16 @@ def test_fail_debug_ui_to_orders_is_an_ingress_drop_explained_by_the_namespace()
     assert any("ui/ui" in w for w in lines), explain(v)
 
 
+def test_fail_debug_explained_by_pod_ip_too():
+    # what `--explain ui/ui orders/orders:8080` evaluates: the pod directly on its container port
+    _, evaluate, _ = evaluator()
+    from model.policy import Probe  # noqa: PLC0415
+    cluster = stage_cluster(eks_retail, stage_named(eks_retail, "allow-order-ingress-fail-debug"))
+    v = evaluate(cluster, Probe(source="ui/ui", to="orders/orders", port=8080))
+    assert v.verdict == DROP, explain(v)
+    assert any("only selects pods in namespace orders" in w and "ui/ui" in w for w in v.why), explain(v)
+
+
 def test_success_debug_allows_ui_by_namespace_and_pod():
     # seed: "Retest UI to Order service. It should succeed!"
     v = _evaluate("allow-order-ingress-success-debug", UI_ORD)
