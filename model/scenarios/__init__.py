@@ -1,0 +1,1 @@
+"""Scenario packs: one pure module per seed (see base.py for the module contract)."""

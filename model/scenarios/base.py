@@ -1,0 +1,50 @@
+"""What every scenario pack exposes. A pack is one pure module ``model/scenarios/<pack>.py``.
+
+Module-level names of a pack:
+    NAME: str                 # config name, e.g. "hoot51", "eks-retail", "stars"
+    SEED: str                 # "001"
+    TITLE: str                # one line
+    NEEDS: frozenset[str]     # platform pieces it needs: "proxy" (the egress proxy host),
+                              # "mtls-backend" (+ PKI); packs that need nothing: frozenset()
+    def workloads(ctx: Context) -> list[dict]
+        # Namespaces, Deployments (or Pods/ReplicationControllers as the seed has them), Services,
+        # ConfigMaps they need. Identical in every stage: switching stages never touches them.
+        # Every source workload must be able to run the probe command: sh + curl in the container
+        # named by the annotation PROBE_CONTAINER_ANNOTATION on the workload's metadata (default:
+        # the first container). Images pinned by tag, never :latest; resources set; runs non-root
+        # where the image allows.
+    def stages(ctx: Context) -> list[Stage]          # in the seed's order
+    def probes(ctx: Context, stage: Stage) -> list[LabProbe]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from model.policy import Probe
+
+PROBE_CONTAINER_ANNOTATION = "cilium-egress-lab/probe-container"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the platform provides. Packs that run only inside the cluster ignore it."""
+    settings: Any                 # model.settings.Settings
+    proxy_address: str            # the proxy host's address (egress proxy; the mTLS backend)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str                     # exact stage name (config value of ``stages.<pack>``)
+    step: str                     # the seed step it reproduces (short quote + where in the seed)
+    objects: tuple[dict, ...]     # every policy object in force at this stage (NetworkPolicy,
+                                  # CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, CEC/CCEC),
+                                  # accumulated as the seed does until it deletes them
+
+
+@dataclass(frozen=True)
+class LabProbe:
+    traffic: Probe                # what the evaluator judges (model.policy.Probe)
+    check: str | None = None      # pack-specific application check on the response (None: verdict only)
+    setup: str | None = None      # "rollout-restart": restart the source Deployment before probing
+    note: str = ""                # the seed's words for this request

@@ -1,0 +1,219 @@
+"""Calico's Stars policy demo (seed 003: the multicloud version), on one Cilium cluster.
+
+Workloads are the Stars manifests (Calico docs v3.1 tutorials/stars-policy/manifests 00..04, as the
+EKS workshop copies them in aws-samples/eks-workshop content/beginner/120_network-policies/calico/
+stars_policy_demo/create_resources.files/): namespace ``stars`` with ``frontend`` (:80) and
+``backend`` (:6379), namespace ``client`` (label ``role: client``) with ``client`` (:9000), namespace
+``management-ui`` (label ``role: management-ui``) with ``management-ui`` (:9001) behind the seed's
+Service port 80 -> 9001 (the seed makes it a LoadBalancer; here ClusterIP, since nothing outside the
+cluster is part of the lab). Images calico/star-probe:v0.1.0 and calico/star-collect:v0.1.0, each pod
+with a curl sidecar for the probes. The demo's ReplicationControllers are Deployments here (same pod
+templates; the lab restarts and waits on Deployments).
+
+**The seed's cross-cluster ipBlock rules.** The seed splits the app over two clusters, so on the
+on-prem cluster the ``allow-ui`` (stars) and ``frontend-policy`` rules name the EKS pods by pod IP:
+``ipBlock: {cidr: <management-ui pod IP>/32}`` and ``ipBlock: {cidr: <client pod IP>/32}``, and the
+seed says these stand for "the identity of the management-ui workload" / "of the client workload",
+giving "the same effective policy as the original Calico Stars Demo". On one cluster those identities
+are the original demo's selectors — ``namespaceSelector: {matchLabels: {role: management-ui}}`` and
+``namespaceSelector: {matchLabels: {role: client}}`` — and that is what this pack applies. (An ipBlock
+with a pod IP would not work here anyway: Cilium's ipBlock/CIDR rules never match pod IPs,
+cilium/cilium#9209.) The seed's ``extensions/v1beta1`` allow-ui becomes ``networking.k8s.io/v1``.
+
+Stage order is the seed's: default-deny (stars and client), backend-policy, allow-ui (client and
+stars), frontend-policy.
+"""
+from __future__ import annotations
+
+import yaml
+
+from model.policy import Probe
+
+from . import _k8s
+from .base import Context, LabProbe, Stage
+
+NAME = "stars"
+SEED = "003"
+TITLE = "Calico Stars demo on one cluster: client -> frontend -> backend, management-ui sees all"
+NEEDS: frozenset[str] = frozenset()
+
+PROBE_IMAGE = "calico/star-probe:v0.1.0"
+COLLECT_IMAGE = "calico/star-collect:v0.1.0"
+# (workload, service port, container port, what a client requests)
+WORKLOADS = {
+    "stars/frontend": (80, 80, "GET /status"),
+    "stars/backend": (6379, 6379, "GET /status"),
+    "client/client": (9000, 9000, "GET /status"),
+    "management-ui/management-ui": (80, 9001, "GET /"),
+}
+_URLS_ALL = "http://frontend.stars:80/status,http://backend.stars:6379/status,http://client.client:9000/status"
+_URLS_CLIENT = "http://frontend.stars:80/status,http://backend.stars:6379/status"
+
+
+def _app(ns: str, role: str, image: str, port: int, command: list[str] | None) -> dict:
+    main = {"name": role, "image": image, "imagePullPolicy": "IfNotPresent",
+            "ports": [{"containerPort": port}],
+            "resources": _k8s.resources("10m", "32Mi", "128Mi"),
+            "securityContext": {"allowPrivilegeEscalation": False}}
+    if command:
+        main["command"] = command
+    return _k8s.deployment(ns, role, {"role": role}, [main, _k8s.curl_sidecar()],
+                           probe_container=_k8s.CURL_CONTAINER)
+
+
+def workloads(ctx: Context | None = None) -> list[dict]:
+    return [
+        # 00-namespace.yaml
+        _k8s.namespace("stars"),
+        # 01-management-ui.yaml with the seed's Service (port 80 -> 9001)
+        _k8s.namespace("management-ui", {"role": "management-ui"}),
+        _k8s.service("management-ui", "management-ui", {"role": "management-ui"},
+                     [{"port": 80, "targetPort": 9001}]),
+        _app("management-ui", "management-ui", COLLECT_IMAGE, 9001, None),
+        # 02-backend.yaml
+        _k8s.service("stars", "backend", {"role": "backend"}, [{"port": 6379, "targetPort": 6379}]),
+        _app("stars", "backend", PROBE_IMAGE, 6379, ["probe", "--http-port=6379", f"--urls={_URLS_ALL}"]),
+        # 03-frontend.yaml
+        _k8s.service("stars", "frontend", {"role": "frontend"}, [{"port": 80, "targetPort": 80}]),
+        _app("stars", "frontend", PROBE_IMAGE, 80, ["probe", "--http-port=80", f"--urls={_URLS_ALL}"]),
+        # 04-client.yaml (the seed's "kubectl create ns client" first; the file's Namespace adds the label)
+        _k8s.namespace("client", {"role": "client"}),
+        _k8s.service("client", "client", {"role": "client"}, [{"port": 9000, "targetPort": 9000}]),
+        _app("client", "client", PROBE_IMAGE, 9000, ["probe", f"--urls={_URLS_CLIENT}"]),
+    ]
+
+
+# ---------------------------------------------------------------------------------------- policies
+_DEFAULT_DENY = """
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  name: default-deny
+  namespace: {ns}
+spec:
+  podSelector:
+    matchLabels: {{}}
+"""
+_POLICIES = {
+    # seed step 1: "kubectl apply -n stars ... -f ~/tmp/default-deny.yaml" and "-n client"
+    "default-deny/stars": _DEFAULT_DENY.format(ns="stars"),
+    "default-deny/client": _DEFAULT_DENY.format(ns="client"),
+    # seed step 2, verbatim: "Allow frontend as client of backend"
+    "backend-policy": """
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  namespace: stars
+  name: backend-policy
+spec:
+  podSelector:
+    matchLabels:
+      role: backend
+  ingress:
+    - from:
+      - podSelector:
+          matchLabels:
+            role: frontend
+      ports:
+        - protocol: TCP
+          port: 6379
+""",
+    # seed step 3, verbatim: "Allow management-ui as client of client" (identical to the original)
+    "allow-ui/client": """
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  namespace: client
+  name: allow-ui
+spec:
+  podSelector:
+    matchLabels: {}
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              role: management-ui
+""",
+    # seed step 4: "Allow management-ui (EKS) as client of the stars namespace services". The seed's
+    # peer is ``ipBlock: {cidr: ${mgmtui_ep}/32}`` (the management-ui pod IP seen across clusters);
+    # on one cluster it is the identity it stands for, the original demo's namespaceSelector
+    # (Calico v3.1 stars-policy/policies/allow-ui.yaml). See the module docstring.
+    "allow-ui/stars": """
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  name: allow-ui
+  namespace: stars
+spec:
+  podSelector:
+    matchLabels: {}
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              role: management-ui
+""",
+    # seed step 5: "Allow client (EKS) as client of frontend (on-prem)". The seed's peer is
+    # ``ipBlock: {cidr: ${client_ep}/32}`` (the client pod IP); on one cluster: the original demo's
+    # namespaceSelector role: client (Calico v3.1 stars-policy/policies/frontend-policy.yaml).
+    "frontend-policy": """
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  namespace: stars
+  name: frontend-policy
+spec:
+  podSelector:
+    matchLabels:
+      role: frontend
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              role: client
+      ports:
+        - protocol: TCP
+          port: 80
+""",
+}
+
+_DENY = ("default-deny/stars", "default-deny/client")
+_STAGES = (
+    ("open", '"When accessing the UI with no network-policies applied" (Accessing the UI)', ()),
+    ("default-deny", '"Apply default deny policies to each of application services\' namespaces" '
+                     "(Applying Network Policy, step 1)", _DENY),
+    ("backend-policy", '"Allow frontend as client of backend" (step 2)', _DENY + ("backend-policy",)),
+    ("allow-ui", '"Allow management-ui as client of client" and "... as client of the stars namespace '
+                 'services" (steps 3 and 4)', _DENY + ("backend-policy", "allow-ui/client", "allow-ui/stars")),
+    ("frontend-policy", '"Allow client (EKS) as client of frontend (on-prem)" (step 5): "C allowed client to '
+                        'F, and F allowed client to B"',
+     _DENY + ("backend-policy", "allow-ui/client", "allow-ui/stars", "frontend-policy")),
+)
+
+
+def policy(key: str) -> dict:
+    return yaml.safe_load(_POLICIES[key])
+
+
+def stages(ctx: Context | None = None) -> list[Stage]:
+    return [Stage(name=name, step=step, objects=tuple(policy(k) for k in keys))
+            for name, step, keys in _STAGES]
+
+
+# ---------------------------------------------------------------------------------------- probes
+def probes(ctx: Context | None, stage: Stage) -> list[LabProbe]:
+    """Every ordered pair of the four workloads, on the destination's Service port, by service name:
+    that is how the app itself talks (the probes' ``--urls=http://frontend.stars:80/status,...``, and
+    the seed replicates the Services into each cluster's DNS for exactly that), and no seed policy
+    touches egress, so DNS never stands in the way. Policies see the endpoint port (80, 6379, 9000,
+    9001); the pod-IP view of the same pairs is ``model.policy.all_pairs``."""
+    out = []
+    for src in WORKLOADS:
+        for dst, (svc_port, _, request) in WORKLOADS.items():
+            if src == dst:
+                continue
+            ns, name = dst.split("/")
+            out.append(LabProbe(traffic=Probe(source=src, to=dst, port=svc_port, via="service-name",
+                                              request=request),
+                                note=f"{src} -> http://{name}.{ns}:{svc_port}{request.split(' ', 1)[1]}"))
+    return out
