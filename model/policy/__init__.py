@@ -1,0 +1,1 @@
+"""Offline Cilium verdict evaluator and its picture (pure: no Pulumi, no cluster)."""
