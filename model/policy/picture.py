@@ -64,8 +64,13 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     return "", endpoint
 
 
+def has_observed(cell: dict) -> bool:
+    """On-cluster runs add ``observed``; a null one counts as absent."""
+    return cell.get("observed") is not None
+
+
 def is_mismatch(cell: dict) -> bool:
-    return "observed" in cell and cell["observed"] is not None and cell["observed"] != cell["verdict"]
+    return has_observed(cell) and cell["observed"] != cell["verdict"]
 
 
 def probe_key(cell: dict) -> tuple:
@@ -103,6 +108,8 @@ class Picture:
             missing = [k for k in ("from", "to", "port", "verdict") if k not in cell]
             if missing:
                 raise ValueError(f"cells[{i}]: missing {', '.join(missing)}")
+            if not isinstance(cell["port"], int) or isinstance(cell["port"], bool):
+                raise ValueError(f"cells[{i}]: port {cell['port']!r} is not accepted; accepted: an integer")
             if cell["verdict"] not in VERDICT_COLOURS:
                 raise ValueError(f"cells[{i}]: verdict {cell['verdict']!r} is not accepted; "
                                  f"accepted: {', '.join(VERDICT_ORDER)}")
@@ -121,7 +128,7 @@ class Picture:
             indices.sort(key=lambda i: probe_key(self.cells[i]))
         self.counts = Counter(c["verdict"] for c in self.cells)
         self.mismatches = sum(1 for c in self.cells if is_mismatch(c))
-        self.on_cluster = any("observed" in c for c in self.cells)
+        self.on_cluster = any(has_observed(c) for c in self.cells)
         self.not_probed = sum(1 for r in self.rows for c in self.cols
                               if r != c and (r, c) not in self.pairs)
         namespaces = list(dict.fromkeys(g for g, _ in self.row_groups + self.col_groups if g != WORLD_GROUP))
@@ -144,7 +151,7 @@ def summary(cell: dict) -> str:
     request = f" {cell['request']}" if cell.get("request") else ""
     line = (f"{cell['from']} \u2192 {cell['to']} :{cell['port']}/{cell.get('protocol') or 'TCP'}"
             f"{request} via {cell.get('via') or '?'}: {cell['verdict']}")
-    if "observed" in cell:
+    if has_observed(cell):
         line += (f" (observed {cell['observed']} \u2014 MISMATCH)" if is_mismatch(cell)
                  else f" (observed {cell['observed']})")
     return line
@@ -305,7 +312,7 @@ def _build_matrix(pic: Picture, title: str, id_prefix: str = "m", swatches: bool
                     data_protocol=_a(probe.get("protocol") or ""), data_via=_a(probe.get("via") or ""),
                     data_request=_a(probe.get("request") or ""), data_verdict=_a(probe["verdict"]),
                     stroke="#ffffff", stroke_width="1")
-                if "observed" in probe:
+                if has_observed(probe):
                     attrs["data_observed"] = _a(probe["observed"])
                 inset = 0.5
                 if mismatch:
@@ -694,11 +701,11 @@ def page_html(result: dict, title: str = "") -> str:
              if 0 < len(pic.workloads) <= GRAPH_MAX_WORKLOADS else "")
     rows = [dict(src=c["from"], dst=c["to"], port=f"{c['port']}/{c.get('protocol') or 'TCP'}",
                  via=c.get("via") or "", request=c.get("request") or "", verdict=c["verdict"],
-                 observed=c.get("observed") or "", egress=c.get("egress") or "",
+                 observed=c["observed"] if has_observed(c) else "", egress=c.get("egress") or "",
                  ingress=c.get("ingress") or "", why=[str(w) for w in c.get("why") or []],
                  mismatch=is_mismatch(c)) for c in pic.cells]
     fields = ("from", "to", "port", "protocol", "via", "request", "verdict", "observed", "egress", "ingress", "why")
-    cells_json = [{k: c[k] for k in fields if k in c} for c in pic.cells]
+    cells_json = [{k: c[k] for k in fields if c.get(k) is not None or k == "request"} for c in pic.cells]
     return _TEMPLATE.render(
         title=title, font=markupsafe.Markup(FONT), colours=VERDICT_COLOURS, legend=_legend_items(pic),
         # drawsvg output: text escaped by drawsvg, attributes by _a(); it is markup by construction

@@ -126,7 +126,7 @@ def element_identity(e: ET.Element) -> tuple:
 
 
 def mismatch(c: dict) -> bool:
-    return "observed" in c and c["observed"] != c["verdict"]
+    return c.get("observed") is not None and c["observed"] != c["verdict"]
 
 
 def rows_and_cols(result: dict) -> tuple[list[str], list[str]]:
@@ -219,7 +219,7 @@ def check_legend_counts(root: ET.Element, result: dict, attr_holder: str = "lege
     rows, cols = rows_and_cols(result)
     probed = {(c["from"], c["to"]) for c in cells}
     assert counts["not-probed"] == sum(1 for r in rows for c in cols if r != c and (r, c) not in probed)
-    if any("observed" in c for c in cells):
+    if any(c.get("observed") is not None for c in cells):
         assert counts["mismatch"] == sum(1 for c in cells if mismatch(c))
     else:
         assert "mismatch" not in counts
@@ -431,6 +431,15 @@ def test_workloads_without_cells_are_grey():
     assert len(by_class(svg, "noprobe")) == 4
 
 
+def test_null_observed_is_no_observation():
+    result = stars()
+    for c in result["cells"]:
+        c["observed"] = None
+    svg = parse_svg(matrix_svg(result))
+    assert not [e for e in svg.iter() if e.get("data-observed") or e.get("data-mismatch")]
+    assert "mismatch" not in {e.get("data-legend") for e in svg.iter()}
+
+
 def test_input_does_not_change():
     result = small()
     before = copy.deepcopy(result)
@@ -443,6 +452,7 @@ def test_input_does_not_change():
     ({"cells": [{"from": "a/x", "to": "a/y", "port": 80, "verdict": "maybe"}]}, "cells[0]: verdict 'maybe'"),
     ({"cells": [{"from": "a/x", "port": 80, "verdict": "allow"}]}, "cells[0]: missing to"),
     ({"cells": "nope"}, "result:"),
+    ({"cells": [{"from": "a/x", "to": "a/y", "port": "80", "verdict": "allow"}]}, "cells[0]: port '80'"),
 ])
 def test_bad_input_is_named(bad, message):
     with pytest.raises(ValueError, match=re.escape(message)):
