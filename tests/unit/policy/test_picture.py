@@ -209,7 +209,7 @@ def reading(subs: list[ET.Element]) -> list[ET.Element]:
     return out + sorted(row, key=lambda e: centre(e, "x", "width"))
 
 
-def check_legend_counts(root: ET.Element, result: dict, attr_holder: str = "legend-item"):
+def check_legend_counts(root: ET.Element, result: dict):
     cells = result["cells"]
     items = [e for e in root.iter() if e.get("data-legend")]
     counts = {e.get("data-legend"): int(e.get("data-count")) for e in items}
