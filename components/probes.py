@@ -1,70 +1,51 @@
-"""Probes: one curl per matrix cell, run in the test pods from the kind host, plus a look at the
-proxy's access log; their verdict against the expected matrix (model.matrix) is ``verification``.
+"""Probes: one remote command per probe of a scenario's stage, run on the kind host (curl in the
+source pod, retried within the convergence window), plus, for probes that go through the egress
+proxy, a look at the proxy's access log for their CONNECT. The stack judges the results against the
+model's plan (model.probes.report) into the ``verification`` output.
 
-Each probe is a pulumi-command remote command whose ``triggers`` are everything its answer depends
-on (lock state, CR contents, host identity), so it re-runs exactly when the answer can change. A
-timeout is a result, not a command failure. With ``strict``, a mismatch fails the update with a
-message naming the cell, the expected and observed outcome, and a hint.
+Each probe's ``triggers`` are everything its answer depends on (lock state, stage and its objects,
+host identity), so it re-runs exactly when the answer can change. A timeout is a result, not a
+command failure.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pulumi
 from pulumi_command import remote
 
-from model.matrix import Cell, failures
+
+class VerificationFailed(pulumi.RunError):
+    """A probe saw something other than the model expects (strictVerification)."""
 
 
 @dataclass
 class ProbesArgs:
-    cells: Sequence[Cell]                    # names the probes (addresses may be placeholders)
-    live_cells: pulumi.Input[list]           # the same cells with real addresses
-    commands: Sequence[pulumi.Input[str]]    # one per cell (model.verify.command)
+    names: Sequence[str]                      # the probes' stable names (model.probes.Planned.name)
+    commands: Sequence[pulumi.Input[str]]     # one per name (model.probes.command)
     kind: remote.ConnectionArgs
     proxy: remote.ConnectionArgs
-    # the proxy-log check, given the stdout of the probe whose CONNECT it looks for (evidence_cell)
-    proxy_log_command: Callable[[str], pulumi.Input[str]]
-    evidence_cell: str
-    triggers: Sequence[Any]                  # every probe's
-    verify: Callable[[list[Cell], list[str], str], dict]  # (cells, stdouts, proxy stdout) -> report
-    strict: bool
+    triggers: Sequence[Any]                   # every probe's
+    # probe name -> its proxy-log command, given that probe's stdout (model.remote.proxy_log_command)
+    evidence: Mapping[str, Callable[[str], pulumi.Input[str]]] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = field(default_factory=list)
-    extra_triggers: Callable[[Cell], Sequence[Any]] = lambda cell: ()  # a cell's own
-
-
-class VerificationFailed(pulumi.RunError):
-    pass
 
 
 class Probes(pulumi.ComponentResource):
-    verification: pulumi.Output[dict]
+    stdouts: pulumi.Output[dict]        # probe name -> its JSON line
+    proxy_stdouts: pulumi.Output[dict]  # probe name -> its proxy-log JSON line
 
     def __init__(self, name: str, args: ProbesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cilium-egress-lab:verify:Probes", name, None, opts)
-        probes = [remote.Command(
-            f"{name}-{cell.source}-{cell.target}", connection=args.kind, create=command,
-            triggers=[*args.triggers, *args.extra_triggers(cell)],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
-            for cell, command in zip(args.cells, args.commands)]
-        evidence = next(p for c, p in zip(args.cells, probes) if c.id == args.evidence_cell)
-        proxy_log = remote.Command(
-            f"{name}-proxy-log", connection=args.proxy, create=evidence.stdout.apply(args.proxy_log_command),
-            triggers=list(args.triggers),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *probes]))
-
-        def conclude(outs: list) -> dict:
-            report = args.verify(outs[0], outs[1:-1], outs[-1])
-            if args.strict and not report["ok"]:
-                raise VerificationFailed(
-                    "verification failed (strictVerification=true; set it false to keep the "
-                    "stack and inspect `pulumi stack output verification`):\n  - "
-                    + "\n  - ".join(failures(report)))
-            return report
-
-        self.verification = pulumi.Output.all(
-            args.live_cells, *[p.stdout for p in probes], proxy_log.stdout).apply(conclude)
-        self.register_outputs({"verification": self.verification})
-
-
+        probes = {n: remote.Command(f"{name}-{n}", connection=args.kind, create=cmd, triggers=list(args.triggers),
+                                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
+                  for n, cmd in zip(args.names, args.commands)}
+        logs = {n: remote.Command(f"{name}-{n}-proxy-log", connection=args.proxy,
+                                  create=probes[n].stdout.apply(make), triggers=list(args.triggers),
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, probes[n]]))
+                for n, make in args.evidence.items()}
+        self.stdouts = pulumi.Output.all(**{n: p.stdout for n, p in probes.items()})
+        self.proxy_stdouts = pulumi.Output.all(**{n: c.stdout for n, c in logs.items()}) if logs else \
+            pulumi.Output.from_input({})
+        self.register_outputs({"stdouts": self.stdouts})

@@ -27,6 +27,7 @@ from .render import (
     PROXY_ADDRESS_OUTPUT,
     SECRET_MATERIAL_OUTPUT,
     address_from_outputs,
+    has_placeholder_secrets,
     lab_objects,
     parse_assignment,
     placeholder_warning,
@@ -108,6 +109,19 @@ def stack_config(stack: str | None) -> dict:
     return out
 
 
+def scenario_objects_and_probes(name: str, stage: str | None):
+    """For ``verdicts --scenario NAME [--stage S]``: the pack's workloads and the stage's objects,
+    and its probes' traffic (default settings, the documented placeholder proxy address)."""
+    from . import scenarios
+    from .policy import PolicyInputError
+    try:
+        ctx = scenarios.Context(load_settings({}, resolve_operator_cidr=False), PLACEHOLDER_ADDRESS)
+        pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
+    except ValueError as exc:
+        raise PolicyInputError(f"--scenario/--stage: {exc}") from None
+    return [*pack.workloads(ctx), *st.objects], [lp.traffic for lp in pack.probes(ctx, st)]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error names the accepted values of our flags and cuts echoed values."""
 
@@ -134,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verdicts"]:
         from .policy.cli import main as verdicts
-        return verdicts(argv[1:])
+        return verdicts(argv[1:], scenario_loader=scenario_objects_and_probes)
     parser = _Parser(prog="python -m model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("verdicts", help="offline Cilium verdicts of your own YAML (python -m model verdicts -h)")
@@ -176,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                                  f"accepted: --stack <stack> {flag}")
             if args.values_only:
                 raise ValueError(f"{flag}: --values-only prints no Secrets; accepted: one of the two")
-            if not settings.mtls_injection:
-                raise ValueError(f"{flag}: mtlsInjection is false for this render, so there are no mTLS "
-                                 "Secrets to fill; accepted: with mtlsInjection true (in Pulumi."
-                                 f"{shown_name(args.stack)}.yaml or --set mtlsInjection=true)")
+            if not has_placeholder_secrets(settings):
+                raise ValueError(f"{flag}: no selected scenario has Secrets to fill; accepted: with the "
+                                 f"mtls scenario in scenarios (in Pulumi.{shown_name(args.stack)}.yaml or "
+                                 "--set scenarios=egress,mtls)")
             outputs = read_stack_outputs(args.stack, ROOT)
             mtls_secrets = secrets_from_outputs(args.stack, outputs)
             stack_address = address_from_outputs(outputs)
@@ -200,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.values_only:
         sys.stdout.write(values_yaml(settings, args.values_for))
         return 0
-    if settings.mtls_injection and mtls_secrets is None:
+    if has_placeholder_secrets(settings) and mtls_secrets is None:
         print(f"warning: {placeholder_warning()}", file=sys.stderr)
     sys.stdout.write(render_yaml(settings, proxy_address, args.values_for, mtls_secrets, args.stack))
     return 0

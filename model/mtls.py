@@ -4,7 +4,8 @@ originates mTLS to a backend that demands a client certificate the pods never se
 Pure (no Pulumi import): the PKI *specification* (pulumi-tls in the stack and openssl in the
 data-plane lab both build certificates from ``pki_spec``), the Kubernetes objects (namespace, curl
 pod, secrets, CiliumClusterwideEnvoyConfig, CiliumNetworkPolicy), the backend on the proxy host
-(haproxy + a stdlib echo server + their install script) and the probes with their expected results.
+(haproxy + a stdlib echo server + their install script) and the check of the echo's answer. The
+scenario (model/scenarios/mtls.py) puts them together with its workloads, stages and probes.
 
 Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
 - Envoy reads secrets only from ``envoyConfig.secretsNamespace`` (cilium-secrets), named
@@ -22,7 +23,7 @@ Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
   (``model.cilium.listener_ref`` copies the kind from the object); the listener has no address.
 - The CNP redirects *every* connection from mtls-inject to backend:8083 into Envoy, so a pod's own
   TLS would be wrapped in Envoy's (haproxy answers 400 inside the tunnel, curl exits 35). The
-  "the backend refuses clients without a certificate" probe therefore runs from test-deny, which
+  "the backend refuses clients without a certificate" probe therefore runs from mtls-direct, which
   no policy selects, and reaches the backend directly.
 """
 from __future__ import annotations
@@ -36,14 +37,12 @@ from dataclasses import dataclass
 from . import k8s
 from .cilium import (
     API_VERSION,
-    DENY_NAMESPACE,
     SECRETS_NAMESPACE,
     dns_rule,
     listener_ref,
     static_cluster,
     tcp_proxy_listener,
 )
-from .matrix import REACHABLE, RESET, Cell, Expectation
 from .settings import PROJECT, Settings
 from .userdata import _heredoc
 
@@ -68,8 +67,6 @@ CA_KEY = "ca.crt"  # the key Cilium's secret sync maps to trusted_ca
 ECHO_SCRIPT = "/usr/local/lib/cilium-egress-lab/mtls-echo.py"
 ECHO_UNIT = "mtls-echo.service"
 
-# Probe targets (Cell.target) of this scenario
-PLAIN, DIRECT_TLS = "plain", "direct-tls"
 
 
 def sds_name(secret: str) -> str:
@@ -380,34 +377,7 @@ echo "cilium-egress-lab: mTLS backend on :{BACKEND_PORT} ready"
 """
 
 
-# ----------------------------------------------------------------------------------------- probes
-def mtls_cells(settings: Settings, backend_address: str) -> list[Cell]:  # noqa: ARG001
-    """(a) plain HTTP from mtls-inject: redirected into Envoy, which adds the client certificate;
-    (b) TLS without a client certificate from test-deny (no policy, no redirect: it reaches the
-    backend itself; from mtls-inject it would be wrapped in Envoy's TLS instead)."""
-    backend = _ipv4(backend_address)
-    return [Cell(MTLS_NAMESPACE, PLAIN, f"http://{backend}:{BACKEND_PORT}/"),
-            Cell(DENY_NAMESPACE, DIRECT_TLS, f"https://{backend}:{BACKEND_PORT}/")]
-
-
-def curl_extra_args(cell: Cell) -> tuple[str, ...]:
-    """Extra curl arguments of a probe: the direct TLS probe accepts any server certificate (-k),
-    so the only reason it can fail is the missing client certificate."""
-    return ("-k",) if cell.target == DIRECT_TLS else ()
-
-
-def mtls_expected(cell: Cell) -> Expectation:
-    """Expected outcome of an mTLS probe (for PLAIN, ``check_echo`` also checks the body)."""
-    if cell.target == PLAIN:
-        return Expectation(REACHABLE, True, "the policy redirects backend:8083 to Envoy, which "
-                                            "originates mTLS with the client certificate")
-    if cell.target == DIRECT_TLS:
-        return Expectation(RESET, False, "the backend requires a client certificate: TLS alert "
-                                         "'certificate required' (TLS 1.3: after the handshake, "
-                                         "curl exit 56; TLS 1.2: during it, exit 35)")
-    raise ValueError(f"not an mTLS probe target: {cell.target!r} (expected {PLAIN!r} or {DIRECT_TLS!r})")
-
-
+# ----------------------------------------------------------------------------------------- checks
 def echo_headers(body: str) -> dict[str, str]:
     """Headers of an echo response, names lower-cased (haproxy lower-cases them anyway)."""
     return {k.lower(): v for k, v in json.loads(body)["headers"].items()}

@@ -1,6 +1,7 @@
 """Shell commands the stack runs on the hosts over SSH (pulumi-command), built in one place."""
 from __future__ import annotations
 
+import json
 import shlex
 
 KUBECTL = "sudo kubectl --kubeconfig /root/.kube/config"
@@ -27,14 +28,33 @@ _POD_CURL = ('out=$(curl -sS {output}-w "\\n%{{http_code}}|%{{remote_ip}}" -L --
              '--connect-timeout {connect} -m {max_time} {extra}"$1" 2>/dev/null); rc=$?; '
              'printf "%s|%s\\n" "$out" "$rc"')
 
-# On the host: run the pod's curl until the outcome is the expected one or the convergence window
-# ends (Cilium regenerates endpoint policy, pushes Envoy listeners and AWS applies security-group
-# changes asynchronously), then print one JSON line with the last observation and the history.
-# The outcome is computed by model.matrix.classify itself (its source is embedded below).
+
+def exec_curl(namespace: str, target: str, container: str, url_word: str, curl_args: tuple[str, ...] = (),
+              *, body: bool = False, connect_timeout: int = 5, max_time: int = 10) -> str:
+    """The shell command (run on the kind host) that curls ``url_word`` - a shell word, evaluated on
+    the host, e.g. ``"http://$(kubectl get svc ...):8000/x"`` - from ``container`` of ``target``
+    (``deploy/x``, ``sts/x`` or a pod's name) in ``namespace``."""
+    inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time,
+                             output="" if body else "-o /dev/null ",
+                             extra="".join(f"{quote(a)} " for a in curl_args))
+    return (f"{KUBECTL} -n {quote(namespace)} exec {quote(target)} -c {quote(container)} -- "
+            f"sh -c {quote(inner)} probe {url_word} 2>&1")
+
+
+def rollout_restart(namespace: str, target: str, timeout_s: int = 180) -> str:
+    """Restart a workload and wait for it (the seed's "rollout restart ... rollout status")."""
+    return (f"{KUBECTL} -n {quote(namespace)} rollout restart {quote(target)} >/dev/null && "
+            f"{KUBECTL} -n {quote(namespace)} rollout status {quote(target)} --timeout={timeout_s}s >/dev/null")
+
+
+# On the host: run the probe until the outcome is the expected one or the convergence window ends
+# (Cilium regenerates endpoint policy, pushes Envoy listeners and AWS applies security-group changes
+# asynchronously), then print one JSON line with the last observation and the history. The outcome
+# is computed by model.probes.classify itself (its source is embedded below).
 _LOOP = """
 import json, re, subprocess, sys, time
 {classify}
-src, target, url, expect, window, interval, max_time, run = sys.argv[1:9]
+label, expect, window, interval, max_time, run = sys.argv[1:7]
 window, interval = float(window), float(interval)
 start, history = time.monotonic(), []
 while True:
@@ -56,47 +76,41 @@ while True:
     if outcome == expect or elapsed + interval + took > window:
         break
     time.sleep(interval)
-print(json.dumps(dict({{"from": src, "to": target, "url": url}}, **obs, outcome=outcome, expected=expect,
+print(json.dumps(dict(json.loads(label), **obs, outcome=outcome, expected=expect,
                       attempts=len(history), elapsed_s=elapsed, history=history[-20:])))
 """
 
 
-def probe_command(namespace: str, target: str, url: str, *, expect: str, window_s: int,
-                  interval_s: float = 5, pod: str = "curl", connect_timeout: int = 5, max_time: int = 10,
-                  extra_args: tuple[str, ...] = (), body: bool = False) -> str:
-    """Run curl in ``namespace``'s pod against ``url`` until the outcome is ``expect`` or
-    ``window_s`` seconds have passed (one attempt when 0); print one JSON line ``{"from", "to",
-    "url", "http_code", "remote_ip", "curl_exit", "body", "error", "outcome", "expected",
-    "attempts", "elapsed_s", "history"}``. A timeout is a result (the command exits 0); ``body``
-    keeps the response body (e.g. the mTLS echo); ``remote_ip`` is the address curl connected to."""
+def probe_command(label: dict, run: str, *, expect: str, window_s: int, interval_s: float = 5,
+                  max_time: int = 10, setup: str = "") -> str:
+    """Run ``run`` (model.remote.exec_curl) until its outcome is ``expect`` or ``window_s`` seconds
+    have passed (one attempt when 0), after ``setup`` (once); print one JSON line: ``label``'s keys
+    and ``http_code``, ``remote_ip``, ``curl_exit``, ``body``, ``error``, ``outcome``, ``expected``,
+    ``attempts``, ``elapsed_s``, ``history``. A timeout is a result (the command exits 0)."""
     import inspect
 
-    from .matrix import classify
-    inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time,
-                             output="" if body else "-o /dev/null ",
-                             extra="".join(f"{quote(a)} " for a in extra_args))
-    exec_ = (f"{KUBECTL} -n {quote(namespace)} exec {quote(pod)} -- sh -c {quote(inner)} probe "
-             f"{quote(url)} 2>&1")
+    from .probes import classify
     loop = _LOOP.format(classify=inspect.getsource(classify))
-    args = [namespace, target, url, expect, str(window_s), str(interval_s), str(max_time), exec_]
-    return f"python3 -c {quote(loop)} " + " ".join(quote(a) for a in args)
+    args = [json.dumps(label, sort_keys=True), expect, str(window_s), str(interval_s), str(max_time), run]
+    cmd = f"python3 -c {quote(loop)} " + " ".join(quote(a) for a in args)
+    return f"{setup} && {cmd}" if setup else cmd
 
 
-def proxy_log_command(client_ip: str, target: str, window_s: int = 30, interval_s: float = 2,
+def proxy_log_command(client_ip: str, targets: list[str], window_s: int = 30, interval_s: float = 2,
                       log: str = "/var/log/squid/access.log", tail: int = 2000) -> str:
-    """On the proxy host: wait (at most ``window_s``) until the access log shows a CONNECT to
-    ``target`` (``<ip>:<port>``: the address the pod's curl actually used, never a second DNS
-    lookup - CDNs rotate addresses) from ``client_ip``; print one JSON line ``{"target",
-    "connects", "attempts"}`` with the CONNECT targets seen from the kind host (last 50). An empty
-    ``target`` (the probe never connected) is reported at once."""
-    script = ("import json,subprocess,sys,time; c,target,log,n,window,pause=sys.argv[1:7]; "
-              "end=time.monotonic()+float(window); attempts=0\n"
+    """On the proxy host: wait (at most ``window_s``) until the access log shows a CONNECT to one of
+    ``targets`` (``<name>:<port>`` or ``<ip>:<port>``: what the probe's connection was tunnelled as,
+    never a second DNS lookup - CDNs rotate addresses) from ``client_ip``; print one JSON line
+    ``{"targets", "connects", "attempts"}`` with the CONNECT targets seen from the kind host (last
+    50). No ``targets`` (the probe never connected) is reported at once."""
+    script = ("import json,subprocess,sys,time; c,targets,log,n,window,pause=sys.argv[1:7]; "
+              "targets=json.loads(targets); end=time.monotonic()+float(window); attempts=0\n"
               "while True:\n"
               " attempts+=1; out=subprocess.run(['sudo','tail','-n',n,log],capture_output=True,text=True).stdout\n"
               " f=[l.split() for l in out.splitlines()]\n"
               " t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1]]\n"
-              " if not target or target in t or time.monotonic()+float(pause)>end: break\n"
+              " if not targets or set(targets)&set(t) or time.monotonic()+float(pause)>end: break\n"
               " time.sleep(float(pause))\n"
-              "print(json.dumps({'target':target,'connects':t[-50:],'attempts':attempts}))")
-    args = [client_ip, target, log, str(tail), str(window_s), str(interval_s)]
+              "print(json.dumps({'targets':targets,'connects':t[-50:],'attempts':attempts}))")
+    args = [client_ip, json.dumps(targets), log, str(tail), str(window_s), str(interval_s)]
     return f"python3 -c {quote(script)} " + " ".join(quote(a) for a in args)

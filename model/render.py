@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import cilium, k8s
+from . import cilium
 from .settings import Settings, shown
 
 # Documented placeholder (TEST-NET-1, RFC 5737) for addresses not known offline.
@@ -31,25 +31,25 @@ PROXY_ADDRESS_OUTPUT = "proxyPublicIp"
 PULUMI_TIMEOUT_S = 120
 
 
-def egress_objects(settings: Settings, proxy_address: str) -> list[dict]:
-    cec = cilium.egress_envoy_config(settings, proxy_address)
-    return [*k8s.test_workloads(), cec, cilium.egress_network_policy(settings, cec)]
+def scenario_objects(settings: Settings, proxy_address: str, name: str,
+                     mtls_material: dict[str, str] | None = None) -> list[dict]:
+    """One scenario at its configured stage: its workloads, its secrets (placeholders unless
+    ``mtls_material``), then the stage's objects - what the stack's Scenario component applies."""
+    from . import scenarios
+    ctx = scenarios.Context(settings, proxy_address)
+    pack = scenarios.pack(name)
+    secrets = getattr(pack, "secret_objects", lambda c, m=None: [])(ctx, mtls_material)
+    return [*pack.workloads(ctx), *secrets, *scenarios.stage(name, ctx, settings.stage_of(name)).objects]
 
 
-def mtls_objects(settings: Settings, backend_address: str, secrets: list[dict] | None = None) -> list[dict]:
-    """The mTLS scenario's objects; ``secrets`` None means placeholders (pulumi up fills them)."""
-    from . import mtls
-    ccec = mtls.mtls_envoy_config(settings, backend_address)
-    return [*mtls.workloads(), *(secrets if secrets is not None else mtls.placeholder_secrets()), ccec,
-            mtls.mtls_network_policy(settings, ccec, backend_address)]
+def lab_objects(settings: Settings, proxy_address: str, mtls_material: dict[str, str] | None = None) -> list[dict]:
+    """Everything the stack applies to the cluster: every selected scenario at its stage."""
+    return [o for name in settings.scenarios for o in scenario_objects(settings, proxy_address, name, mtls_material)]
 
 
-def lab_objects(settings: Settings, proxy_address: str, mtls_secrets: list[dict] | None = None) -> list[dict]:
-    """Everything the stack applies to the cluster. The mTLS backend runs on the proxy host."""
-    objects = egress_objects(settings, proxy_address)
-    if settings.mtls_injection:
-        objects += mtls_objects(settings, proxy_address, mtls_secrets)
-    return objects
+def has_placeholder_secrets(settings: Settings) -> bool:
+    from . import scenarios
+    return any(hasattr(scenarios.pack(n), "secret_objects") for n in settings.scenarios)
 
 
 def placeholder_warning() -> str:
@@ -89,7 +89,7 @@ def read_stack_outputs(stack: str, project_dir, timeout: float = PULUMI_TIMEOUT_
         if "no stack named" in run.stderr:
             raise StackOutputError(f"{flag}: stack {shown(stack)} does not exist in this project's backend "
                                    f"(pulumi: {reason}); deploy it first (pulumi stack select/init, "
-                                   "pulumi config set mtlsInjection true, pulumi up)")
+                                   "the mtls scenario in scenarios, pulumi up)")
         raise StackOutputError(f"{flag}: `pulumi stack output --stack {shown(stack)}` failed "
                                f"(exit {run.returncode}): {reason}")
     try:
@@ -102,15 +102,14 @@ def read_stack_outputs(stack: str, project_dir, timeout: float = PULUMI_TIMEOUT_
     return outputs
 
 
-def secrets_from_outputs(stack: str, outputs: dict) -> list[dict]:
-    """The two mTLS Secrets built from the stack output ``mtlsSecretMaterial`` (same builders as
-    the stack: ``mtls.tls_secret`` / ``mtls.ca_secret``)."""
-    from . import mtls
+def secrets_from_outputs(stack: str, outputs: dict) -> dict[str, str]:
+    """The mTLS material of the stack output ``mtlsSecretMaterial`` (the scenario builds the two
+    Secrets from it with the same builders as the stack: ``mtls.tls_secret`` / ``mtls.ca_secret``)."""
     flag = "--secrets-from-stack"
     if SECRET_MATERIAL_OUTPUT not in outputs:
         raise StackOutputError(
-            f"{flag}: stack {shown(stack)} has no output {SECRET_MATERIAL_OUTPUT}; deploy with mtlsInjection "
-            "(the mTLS scenario) first: pulumi config set mtlsInjection true && pulumi up")
+            f"{flag}: stack {shown(stack)} has no output {SECRET_MATERIAL_OUTPUT}; deploy the mTLS scenario "
+            "first: pulumi config set --path 'scenarios[1]' mtls && pulumi up")
     material = outputs[SECRET_MATERIAL_OUTPUT]
     accepted = (f"accepted: a secret object {{{', '.join(SECRET_MATERIAL_KEYS)}}} of PEM strings")
     if not isinstance(material, dict):
@@ -126,8 +125,7 @@ def secrets_from_outputs(stack: str, outputs: dict) -> list[dict]:
     if problems:
         raise StackOutputError(f"{flag}: output {SECRET_MATERIAL_OUTPUT} of stack {shown(stack)}: "
                                f"{'; '.join(problems)}; {accepted}")
-    return [mtls.tls_secret(mtls.CLIENT_SECRET, material["clientChain"], material["clientKey"]),
-            mtls.ca_secret(mtls.CA_SECRET, material["caBundle"])]
+    return {k: material[k] for k in SECRET_MATERIAL_KEYS}
 
 
 def address_from_outputs(outputs: dict) -> str | None:
@@ -158,9 +156,9 @@ def values_yaml(settings: Settings, values_for: str = "kind") -> str:
 
 
 def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind",
-                mtls_secrets: list[dict] | None = None, secrets_stack: str | None = None) -> str:
-    """The whole render: a comment (Helm values, proxy address, what the Secrets hold), then the
-    objects. ``mtls_secrets`` are the real Secrets read from stack ``secrets_stack``, if any."""
+                mtls_material: dict[str, str] | None = None, secrets_stack: str | None = None) -> str:
+    """The whole render: a comment (Helm values, proxy address, scenarios and stages, what the
+    Secrets hold), then the objects. ``mtls_material`` is read from stack ``secrets_stack``, if any."""
     values = yaml.safe_dump(cilium.helm_values(settings, target=values_for), sort_keys=False).rstrip()
     header = [
         "# cilium-egress-lab manifests (python -m model render). Apply after Cilium is installed:",
@@ -168,15 +166,16 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
         f"# {helm_command(settings, values_for)}, with these values:",
         *("#   " + line for line in values.splitlines()),
         f"# proxy address: {proxy_address}",
+        "# scenarios (stage): " + ", ".join(f"{n} ({settings.stage_of(n) or 'last'})" for n in settings.scenarios),
     ]
-    if settings.mtls_injection and mtls_secrets is None:
+    if has_placeholder_secrets(settings) and mtls_material is None:
         lines = _wrap(placeholder_warning())
         header += ["# WARNING: " + lines[0], *("#          " + line for line in lines[1:])]
-    elif settings.mtls_injection:
+    elif has_placeholder_secrets(settings):
         header += [f"# The mTLS Secrets hold stack {secrets_stack}'s client certificate and PRIVATE KEY "
                    "(--secrets-from-stack):", "# keep this file out of version control in clear "
                    "(seal or encrypt the Secrets)."]
-    body = yaml.safe_dump_all(lab_objects(settings, proxy_address, mtls_secrets), sort_keys=False)
+    body = yaml.safe_dump_all(lab_objects(settings, proxy_address, mtls_material), sort_keys=False)
     return "\n".join(header) + "\n---\n" + body
 
 

@@ -91,7 +91,7 @@ def proxy_ingress(settings: Settings, kind_cidr: Any) -> list[Rule]:
         _port("ingress-ssh", "tcp", SSH_PORT, settings.operator_cidr, "SSH from the operator"),
         _port("ingress-proxy", "tcp", settings.proxy_port, kind_cidr, "HTTP proxy from the kind host"),
     ]
-    if settings.mtls_injection:
+    if settings.needs("mtls-backend"):
         rules.append(_port("ingress-mtls", "tcp", BACKEND_PORT, kind_cidr, "mTLS backend from the kind host"))
     return rules
 

@@ -135,9 +135,14 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "How long each probe retries until it observes the expected verdict: Cilium regenerates "
               "policy, Envoy gets its listeners and AWS applies rule changes asynchronously.",
               "an integer from 0 (one attempt) to 900"),
-    ConfigKey("mtlsInjection", "boolean", False,
-              "Add the mTLS-injection scenario (PKI, mTLS backend, cluster-wide Envoy config, probes).",
-              "true or false"),
+    ConfigKey("scenarios", "array", ["egress"],
+              "The scenario packs the lab deploys and verifies (model/scenarios).",
+              "a non-empty list of distinct names from: egress, mtls, hoot51, eks-retail, stars"),
+    ConfigKey("stages", "object", {},
+              "The stage each scenario is at (pulumi config set --path stages.hoot51 deny-sleep-egress); a "
+              "scenario not named here is at its last stage. Not declared in Pulumi.yaml: project config "
+              "types cannot be maps.",
+              "a map from a selected scenario to one of its stage names"),
     ConfigKey("mtlsClientCn", "string", "cilium-egress-lab-client",
               "Common name of the client certificate Envoy presents to the mTLS backend.",
               "1-64 characters from [A-Za-z0-9 .-]"),
@@ -152,12 +157,20 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "an integer from 1 to 87600, at most pkiCaValidityHours"),
 )
 KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
+# Keys an older version of the lab had: a stack that still sets one is told what replaced it.
+REPLACED_KEYS = {
+    "mtlsInjection": "replaced by the key scenarios (the mTLS lab is now the scenario 'mtls'): run "
+                     "`pulumi config rm mtlsInjection`, then `pulumi config set --path 'scenarios[1]' mtls` "
+                     "(scenarios: [egress, mtls]); accepted keys: see Pulumi.yaml",
+}
 
 
 def pulumi_config_block() -> dict[str, dict]:
     """The ``config:`` block of Pulumi.yaml, derived from CONFIG_KEYS (a test keeps them equal)."""
     block = {}
     for k in CONFIG_KEYS:
+        if k.type == "object":  # Pulumi.yaml config types are string, integer, boolean or array
+            continue
         entry: dict[str, Any] = {"type": k.type}
         if k.type == "array":
             entry["items"] = {"type": "string"}
@@ -186,7 +199,8 @@ class Settings:
     control_url: str
     strict_verification: bool
     convergence_seconds: int
-    mtls_injection: bool
+    scenarios: tuple[str, ...]
+    stages: tuple[tuple[str, str], ...]
     mtls_client_cn: str
     mtls_server_name: str
     pki_ca_validity_hours: int
@@ -199,6 +213,15 @@ class Settings:
     @property
     def control_host(self) -> str:
         return url_host(self.control_url)
+
+    def needs(self, piece: str) -> bool:
+        """Does any selected scenario need this platform piece ("proxy", "mtls-backend")?"""
+        from .scenarios import PACKS
+        return any(piece in PACKS[name].NEEDS for name in self.scenarios)
+
+    def stage_of(self, scenario: str) -> str | None:
+        """The configured stage of ``scenario`` (None: its last stage)."""
+        return dict(self.stages).get(scenario)
 
     def name(self, role: str) -> str:
         """Resource name for a role, e.g. ``kind`` -> ``kind-demo``."""
@@ -336,6 +359,26 @@ def _ami_id(v: Any) -> str:
     return _full(r"auto|ami-(?:[0-9a-f]{8}|[0-9a-f]{17})", v)
 
 
+_NAME = r"[a-z0-9][a-z0-9-]{0,62}"
+
+
+def _scenario_list(v: Any) -> tuple[str, ...]:
+    from .scenarios import PACKS
+    names = _domain_list(_NAME, f"a scenario (accepted: {', '.join(PACKS)})")(v)
+    unknown = [n for n in names if n not in PACKS]
+    if unknown:
+        raise ValueError(f"{shown(unknown[0])} is not a scenario")
+    return names
+
+
+def _stage_map(v: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(v, str):
+        v = json.loads(v) if v.strip() else {}
+    if not isinstance(v, dict):
+        raise ValueError("expected a map such as {\"hoot51\": \"deny-sleep-egress\"}")
+    return tuple(sorted((_full(_NAME, k), _full(_NAME, s)) for k, s in v.items()))
+
+
 def _instance_type(v: Any) -> str:
     return _full(r"[a-z][a-z0-9-]*\.[a-z0-9]+", v)
 
@@ -365,7 +408,8 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "controlUrl": ("control_url", _url),
     "strictVerification": ("strict_verification", _bool),
     "convergenceSeconds": ("convergence_seconds", _int(0, 900)),
-    "mtlsInjection": ("mtls_injection", _bool),
+    "scenarios": ("scenarios", _scenario_list),
+    "stages": ("stages", _stage_map),
     "mtlsClientCn": ("mtls_client_cn", _cn),
     "mtlsServerName": ("mtls_server_name", _dns_name),
     "pkiCaValidityHours": ("pki_ca_validity_hours", _int(24, 87600)),
@@ -387,7 +431,9 @@ def load_settings(raw: Mapping[str, Any],
     errors: list[str] = []
     values: dict[str, Any] = {}
     for key in raw:
-        if key not in KEYS_BY_NAME:
+        if key in REPLACED_KEYS:
+            errors.append(f"{key}: {REPLACED_KEYS[key]}")
+        elif key not in KEYS_BY_NAME:
             errors.append(f"{shown_name(key)}: unknown key; accepted keys: {', '.join(KEYS_BY_NAME)}")
     for key, (field, parse) in _PARSERS.items():
         spec = KEYS_BY_NAME[key]
@@ -419,6 +465,15 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
     if domains and "control_url" in v and matches_any(domains, url_host(v["control_url"])):
         errors.append(f"controlUrl: {shown(v['control_url'])} matches allowedDomains {shown(list(domains))}, so it "
                       f"would not be a control; accepted: {KEYS_BY_NAME['controlUrl'].accepted}")
+    for scenario, stage in v.get("stages", ()):
+        if "scenarios" in v and scenario not in v["scenarios"]:
+            errors.append(f"stages.{scenario}: {shown(scenario)} is not in scenarios {list(v['scenarios'])}; "
+                          f"accepted: {KEYS_BY_NAME['stages'].accepted}")
+            continue
+        from .scenarios import STAGE_NAMES
+        if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
+            errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
+                          f"{', '.join(STAGE_NAMES[scenario])}")
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
     if ca is not None and cert is not None and cert > ca:
         errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "

@@ -5,10 +5,12 @@ CLI, no cloud): ``preconditions``, ``check_lock_change``, ``compare_verification
 ``summarise_event``, ``probe_table``, ``settings_from_config``. Workflow functions drive a
 LocalWorkspace over this project directory (a local program, not an inline copy): ``workspace_env``,
 ``open_stack``, ``configure``, ``set_lock``, ``up``, ``preview``, ``preview_lock_change``,
-``verify``, ``destroy_and_remove``. Expected verdicts come from ``model.matrix`` only.
+``verify``, ``destroy_and_remove``. Expected verdicts come from the model's plan (model.probes) only.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
@@ -20,14 +22,13 @@ from typing import Any, Callable, Iterable, Mapping
 from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent
 
-from model import matrix
+from model import probes, render, scenarios
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EGRESS_RULE_TYPE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 DEFAULT_REGION = "eu-central-1"
 OPT_IN_VAR = "LAB_ACCEPTANCE"
-MTLS_SOURCE = "mtls-inject"
 
 NO_OPS = {"same", "read", "refresh"}          # steps that change nothing in the cloud
 RULE_OPS = {"create", "update", "delete"}     # the only steps a lock flip may take on egress rules
@@ -130,9 +131,16 @@ def check_lock_change(result: Any = None, events: Iterable[EngineEvent] = (), *,
     return violations
 
 
+def expected_plans(settings: Settings) -> dict[str, probes.Plan]:
+    """The model's plan of every selected scenario at its configured stage (expected outcomes do
+    not depend on the platform's addresses, so a placeholder address serves)."""
+    ctx = scenarios.Context(settings, render.PLACEHOLDER_ADDRESS)
+    return {name: probes.plan(name, ctx, settings.stage_of(name)) for name in settings.scenarios}
+
+
 def compare_verification(verification: Any, expected_locked: bool, settings: Settings) -> list[str]:
     """One line per bad cell (or missing/failed part) of the ``verification`` output, judged against
-    ``model.matrix.expected`` for ``expected_locked``; empty when everything is as expected."""
+    the model's plan (model.probes) for ``expected_locked``; empty when everything is as expected."""
     if not isinstance(verification, Mapping):
         return [f"no `verification` output (got {verification!r}): did the last `up` finish?"]
     state = "locked" if expected_locked else "unlocked"
@@ -140,26 +148,29 @@ def compare_verification(verification: Any, expected_locked: bool, settings: Set
     if verification.get("locked") is not expected_locked:
         problems.append(f"verification.locked is {verification.get('locked')!r}, expected {expected_locked}: "
                         "the probes describe the other lock state")
-    cells = [c for c in verification.get("cells") or [] if isinstance(c, Mapping)]
-    by_id = {(c.get("from"), c.get("to")): c for c in cells}
-    for cell in matrix.egress_cells(settings):
-        want = matrix.expected(settings, cell, expected_locked).outcome
-        got = by_id.pop((cell.source, cell.target), None)
-        if got is None:
-            problems.append(f"{cell.id}: missing (expected {want}, {state})")
-        elif got.get("ok") is not True or got.get("observed") != want or got.get("expected") != want:
-            problems.append(f"{cell.id}: expected {want} ({state}), observed {got.get('observed')} (http "
-                            f"{got.get('http_code')}, curl exit {got.get('curl_exit')}); the program expected "
-                            f"{got.get('expected')}: {got.get('message', '')}".rstrip(": "))
-    for (src, dst), got in by_id.items():
-        if got.get("ok") is not True:
-            problems.append(f"{src}->{dst}: expected {got.get('expected')}, observed {got.get('observed')}: "
-                            f"{got.get('message', '')}".rstrip(": "))
-    if settings.mtls_injection and not any(c.get("from") == MTLS_SOURCE for c in cells):
-        problems.append(f"mtlsInjection is on but no {MTLS_SOURCE} cells were reported")
-    proxy = verification.get("proxy") if isinstance(verification.get("proxy"), Mapping) else {}
-    if proxy.get("ok") is not True:
-        problems.append(f"proxy: {proxy.get('message') or 'no proxy check result'}")
+    reported = verification.get("scenarios") if isinstance(verification.get("scenarios"), Mapping) else {}
+    plans = expected_plans(dataclasses.replace(settings, restrict_egress=expected_locked))
+    for name, plan in plans.items():
+        got_scenario = reported.get(name)
+        if not isinstance(got_scenario, Mapping):
+            problems.append(f"{name}: no verification reported (expected stage {plan.stage.name})")
+            continue
+        if got_scenario.get("stage") != plan.stage.name:
+            problems.append(f"{name}: probed at stage {got_scenario.get('stage')!r}, expected {plan.stage.name!r}")
+        cells = {c.get("probe"): c for c in got_scenario.get("cells") or [] if isinstance(c, Mapping)}
+        for p in plan.probes:
+            got = cells.pop(p.name, None)
+            if got is None:
+                problems.append(f"{p.name}: missing (expected {p.expected}, {state})")
+            elif got.get("ok") is not True or got.get("observed") != p.expected or got.get("expected") != p.expected:
+                problems.append(f"{p.name}: expected {p.expected} ({state}), observed {got.get('observed')} (http "
+                                f"{got.get('http_code')}, curl exit {got.get('curl_exit')}); the program expected "
+                                f"{got.get('expected')}: {got.get('message', '')}".rstrip(": "))
+        problems += [f"{n}: not in the model's plan for {name}" for n in cells]
+        problems += [f"{name}: proxy: {x.get('message')}" for x in got_scenario.get("proxy") or []
+                     if isinstance(x, Mapping) and x.get("ok") is not True]
+    problems += [f"{n}: reported but not selected (scenarios: {list(settings.scenarios)})" for n in reported
+                 if n not in plans]
     if verification.get("ok") is not True and not problems:
         problems.append("verification.ok is not true although every cell is as expected")
     return problems
@@ -175,9 +186,10 @@ def unexpected_changes(result: Any) -> list[str]:
 
 def convergence_problems(verification: Any, window_s: int) -> list[str]:
     """Probes that did not report their attempts, or needed longer than the convergence window."""
-    cells = [c for c in (verification or {}).get("cells") or [] if isinstance(c, Mapping)]
-    problems = [f"{c.get('from')}->{c.get('to')}: no attempts reported" for c in cells if not c.get("attempts")]
-    problems += [f"{c.get('from')}->{c.get('to')}: {c.get('elapsed_s')} s is beyond the {window_s} s window"
+    cells = [c for sc in ((verification or {}).get("scenarios") or {}).values() if isinstance(sc, Mapping)
+             for c in sc.get("cells") or [] if isinstance(c, Mapping)]
+    problems = [f"{c.get('probe')}: no attempts reported" for c in cells if not c.get("attempts")]
+    problems += [f"{c.get('probe')}: {c.get('elapsed_s')} s is beyond the {window_s} s window"
                  for c in cells if float(c.get("elapsed_s") or 0) > window_s]
     return problems
 
@@ -238,21 +250,25 @@ def summarise_event(event: EngineEvent) -> str | None:
 
 
 def probe_table(verification: Any) -> str:
-    """The probes' results as a fixed-width table (plus the proxy check and failing cells' messages)."""
+    """The probes' results as a fixed-width table per scenario (plus the proxy checks and failing
+    cells' messages)."""
     if not isinstance(verification, Mapping):
         return "(no verification output)"
-    head = ("FROM", "TO", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "RESULT")
-    rows = [tuple(str(x) for x in (c.get("from"), c.get("to"), c.get("expected"), c.get("observed"),
-                                   c.get("http_code") or "-", "-" if c.get("curl_exit") is None else c["curl_exit"],
-                                   "ok" if c.get("ok") is True else "FAIL"))
-            for c in verification.get("cells") or [] if isinstance(c, Mapping)]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
-    lines += [f"  ! {c.get('message') or str(c.get('from')) + '->' + str(c.get('to'))}"
-              for c in verification.get("cells") or [] if isinstance(c, Mapping) and c.get("ok") is not True]
-    proxy = verification.get("proxy") if isinstance(verification.get("proxy"), Mapping) else {}
-    lines.append(f"proxy: {'ok' if proxy.get('ok') is True else 'FAIL'}: {proxy.get('message', '')} "
-                 f"(CONNECTs: {', '.join(proxy.get('connects') or []) or 'none'})")
+    head = ("PROBE", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "TRIES", "RESULT")
+    lines = []
+    for name, sc in (verification.get("scenarios") or {}).items():
+        if not isinstance(sc, Mapping):
+            continue
+        cells = [c for c in sc.get("cells") or [] if isinstance(c, Mapping)]
+        rows = [tuple(str(x) for x in (c.get("probe"), c.get("expected"), c.get("observed"), c.get("http_code") or "-",
+                                       "-" if c.get("curl_exit") is None else c["curl_exit"], c.get("attempts", "-"),
+                                       "ok" if c.get("ok") is True else "FAIL")) for c in cells]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        lines.append(f"== {name} (stage {sc.get('stage')}): {'ok' if sc.get('ok') is True else 'FAIL'}")
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+        lines += [f"  ! {c.get('message')}" for c in cells if c.get("ok") is not True]
+        lines += [f"proxy: {'ok' if x.get('ok') is True else 'FAIL'}: {x.get('message', '')}"
+                  for x in sc.get("proxy") or [] if isinstance(x, Mapping)]
     overall = "ok" if verification.get("ok") is True else "FAIL"
     lines.append(f"locked: {verification.get('locked')}   overall: {overall}")
     return "\n".join(lines)
@@ -337,6 +353,33 @@ def configure(stack: auto.Stack, values: Mapping[str, Any], region: str | None =
 
 def set_lock(stack: auto.Stack, locked: bool) -> None:
     configure(stack, {"restrictEgress": locked})
+
+
+def set_stage(stack: auto.Stack, scenario: str, stage: str | None) -> None:
+    """``pulumi config set --path stages.<scenario> <stage>`` (None: back to the last stage)."""
+    key = f"{PROJECT}:stages.{scenario}"
+    if stage is None:
+        try:
+            stack.remove_config(key, path=True)
+        except auto.CommandError:
+            pass  # not set: nothing to remove
+    else:
+        stack.set_config(key, auto.ConfigValue(stage), path=True)
+
+
+def set_scenarios(stack: auto.Stack, names: Iterable[str]) -> None:
+    stack.set_config(f"{PROJECT}:scenarios", auto.ConfigValue(json.dumps(list(names))))
+
+
+def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
+    """One scenario's cells of the ``verification`` output in the verdicts JSON contract (with
+    ``observed``), for model.policy.picture."""
+    sc = ((verification or {}).get("scenarios") or {}).get(scenario) or {}
+    keys = ("from", "to", "port", "protocol", "via", "request", "verdict", "egress", "ingress", "why")
+    cells = [{**{k: c.get(k) for k in keys}, "observed": c.get("observed")}
+             for c in sc.get("cells") or [] if isinstance(c, Mapping)]
+    workloads = sorted({c[k] for c in cells for k in ("from", "to") if c[k] and not c[k].startswith("world:")})
+    return {"workloads": workloads, "cells": cells}
 
 
 def up(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None) -> auto.UpResult:

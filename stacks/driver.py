@@ -1,9 +1,12 @@
 """A small driver for the lab, built on stacks/automation.py (the code the acceptance suite runs).
 
-    python3 -m stacks.driver up|preview|verify|lock|unlock|destroy [--stack NAME] [--region R] [--mtls]
+    python3 -m stacks.driver up|preview|verify|lock|unlock|destroy [--stack NAME] [--region R]
+    python3 -m stacks.driver tour SCENARIO [--out DIR]
 
 Prints one line per engine event as it goes and the probes' results as a table after
-up/verify/lock/unlock. Exit codes: 0 ok; 1 failed verification, refused lock change or failed
+up/verify/lock/unlock. ``tour`` steps a scenario through every stage (config, up, its probes'
+matrix observed vs expected, written as text and SVG per stage), then restores the stage it was at.
+Exit codes: 0 ok; 1 failed verification, refused lock change or failed
 Pulumi operation; 2 cannot run here (no pulumi CLI, no AWS credentials, no passphrase).
 """
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from pulumi import automation as auto
 
+from model import scenarios
 from model.settings import SettingsError
 from stacks import automation as lab
 
@@ -24,6 +29,8 @@ COMMANDS = {
     "lock": "restrictEgress=true: preview (only egress rules may change), up, verify",
     "unlock": "restrictEgress=false: preview (only egress rules may change), up, verify",
     "destroy": "destroy every resource and remove the stack (its Pulumi.<stack>.yaml is kept)",
+    "tour": "step SCENARIO through all its stages (up + verify each, a report and an SVG per stage), then "
+            "restore its stage",
 }
 
 
@@ -32,16 +39,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python3 -m stacks.driver", description="Drive the cilium-egress-lab stack.",
         epilog="commands:\n" + "\n".join(f"  {k:<8} {v}" for k, v in COMMANDS.items()) +
                "\nbackend: PULUMI_BACKEND_URL if set, else Pulumi.yaml's (file://~); "
-               "secrets: PULUMI_CONFIG_PASSPHRASE.",
+               "secrets: PULUMI_CONFIG_PASSPHRASE_FILE (or PULUMI_CONFIG_PASSPHRASE).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=list(COMMANDS), metavar="command", help=" | ".join(COMMANDS))
     parser.add_argument("--stack", default="dev", help="stack name (default: dev)")
     parser.add_argument("--region", help="set aws:region (default: the stack's, else AWS_REGION / "
                                          f"AWS_DEFAULT_REGION, else {lab.DEFAULT_REGION})")
-    parser.add_argument("--mtls", action="store_true", help="up only: also set mtlsInjection=true")
+    parser.add_argument("scenario", nargs="?", help="tour only: the scenario to step through "
+                                                    f"({', '.join(scenarios.PACKS)})")
+    parser.add_argument("--scenarios", help="up only: set scenarios first, e.g. egress,mtls")
+    parser.add_argument("--out", help="tour only: where the per-stage reports go (default: tour-<scenario>)")
     args = parser.parse_args(argv)
-    if args.mtls and args.command != "up":
-        parser.error("--mtls applies to `up` only")
+    if args.command == "tour" and args.scenario not in scenarios.PACKS:
+        parser.error(f"tour needs a scenario; accepted: {', '.join(scenarios.PACKS)}")
+    if args.command != "tour" and (args.scenario or args.out):
+        parser.error("a scenario and --out apply to `tour` only")
+    if args.scenarios and args.command != "up":
+        parser.error("--scenarios applies to `up` only")
+    if args.scenarios:
+        unknown = [n for n in args.scenarios.split(",") if n not in scenarios.PACKS]
+        if unknown:
+            parser.error(f"--scenarios: {unknown[0]!r} is not a scenario; accepted: {', '.join(scenarios.PACKS)}")
     return args
 
 
@@ -56,8 +74,8 @@ def show(verdict: lab.Verdict) -> int:
 
 
 def cmd_up(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
-    if args.mtls:
-        lab.configure(stack, {"mtlsInjection": True})
+    if args.scenarios:
+        lab.set_scenarios(stack, args.scenarios.split(","))
     lab.up(stack, log)
     return show(lab.verify(stack))
 
@@ -97,8 +115,49 @@ def cmd_destroy(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) 
     return 0
 
 
+def cmd_tour(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
+    """Every stage of one scenario in order: set the stage, up, judge its probes; a text report and
+    an SVG (observed vs expected) per stage; then the scenario's original stage (and the original
+    scenario list, if the tour had to add it) are restored and applied."""
+    from model.policy.picture import matrix_svg
+    name = args.scenario
+    settings = lab.settings_from_config(stack.get_all_config())
+    original_scenarios, original_stage = list(settings.scenarios), settings.stage_of(name)
+    stages = scenarios.STAGE_NAMES[name]
+    out = Path(args.out or f"tour-{name}")
+    out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    try:
+        if name not in original_scenarios:
+            lab.set_scenarios(stack, [*original_scenarios, name])
+        for i, stage in enumerate(stages, 1):
+            echo(f"[{i}/{len(stages)}] {name}: stage {stage}: pulumi up")
+            lab.set_stage(stack, name, stage)
+            lab.up(stack, log)
+            verdict = lab.verify(stack)
+            section = lab.picture_input(verdict.verification, name)
+            mismatches = sum(c["observed"] != c["verdict"] and c["observed"] is not None for c in section["cells"])
+            stem = out / f"{i:02d}-{stage}"
+            stem.with_suffix(".txt").write_text(verdict.report() + "\n")
+            stem.with_suffix(".svg").write_text(matrix_svg(section, f"{name} - {stage} (observed vs expected)"))
+            cells = ((verdict.verification or {}).get("scenarios") or {}).get(name, {}).get("cells", [])
+            ok = sum(1 for c in cells if c.get("ok") is True)
+            echo(f"[{i}/{len(stages)}] {name}: stage {stage}: {ok}/{len(cells)} probes as expected "
+                 f"({mismatches} differ from the evaluator's verdict) -> {stem}.txt, {stem}.svg")
+            if not verdict.ok:
+                failed.append(stage)
+    finally:
+        echo(f"restoring {name} to stage {original_stage or 'last'} and scenarios {original_scenarios}")
+        lab.set_stage(stack, name, original_stage)
+        lab.set_scenarios(stack, original_scenarios)
+        lab.up(stack, log)
+    print(f"tour {name}: {len(stages) - len(failed)}/{len(stages)} stages as expected"
+          + (f"; failed: {', '.join(failed)}" if failed else "") + f"; reports in {out}")
+    return 1 if failed else 0
+
+
 RUN = {"up": cmd_up, "preview": cmd_preview, "verify": cmd_verify,
-       "lock": cmd_lock, "unlock": cmd_lock, "destroy": cmd_destroy}
+       "lock": cmd_lock, "unlock": cmd_lock, "destroy": cmd_destroy, "tour": cmd_tour}
 
 
 def main(argv: list[str] | None = None) -> int:

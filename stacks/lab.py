@@ -1,6 +1,9 @@
-"""The lab composition: network, key, two hosts with their security groups, the egress lock."""
+"""The lab composition: the platform (network, key, two hosts with their security groups, Cilium,
+the egress lock, the mTLS backend when a scenario needs it), then every selected scenario at its
+stage, its probes, and the verification."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pulumi
@@ -9,20 +12,19 @@ import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.ec2 import HostArgs
-from components.egress_proxy_policy import EgressProxyPolicy, EnvoyPolicyArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
-from components.probes import Probes, ProbesArgs
+from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
-from components.test_workloads import TestWorkloads, TestWorkloadsArgs
-from model import (cilium, k8s as k8s_model, matrix, network, remote as cmds, render,
-                   security_groups as sg, userdata, verify)
+from components.scenario import Scenario, ScenarioArgs
+from model import cilium, network, probes, remote as cmds, render, scenarios, security_groups as sg, userdata
+from model.scenarios import Context
 from model.settings import PROJECT, Settings
 
-from .mtls import declare_mtls
+from .mtls import MtlsPlatform, declare_mtls_backend
 
 
 def declare(settings: Settings) -> dict[str, Any]:
@@ -74,56 +76,49 @@ def declare(settings: Settings) -> dict[str, Any]:
         proxy_eip, proxy_sg, settings.proxy_instance_type,
         kind_eip.public_ip.apply(lambda ip: userdata.proxy_host_user_data(settings, ip))))
 
-    # Kubernetes: Cilium, the test workloads, the egress-via-proxy policy (model/cilium.py).
+    # Kubernetes: Cilium, then every selected scenario (model/scenarios) at its configured stage.
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
         version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
         connection=kind.connection, host_id=kind.instance_id))
-    workloads = TestWorkloads(settings.name("workloads"), TestWorkloadsArgs(
-        objects=k8s_model.test_workloads(), provider=provider, after=[release.release]))
-    cec_static = cilium.egress_envoy_config(settings, render.PLACEHOLDER_ADDRESS)
-    cec_live = proxy_eip.public_ip.apply(lambda ip: cilium.egress_envoy_config(settings, ip))
-    cnp_live = cec_live.apply(lambda cec: cilium.egress_network_policy(settings, cec))
-    policy = EgressProxyPolicy(settings.name("egress-policy"), EnvoyPolicyArgs(
-        envoy_config=cec_static, envoy_config_live=cec_live,
-        network_policy=cilium.egress_network_policy(settings, cec_static),
-        network_policy_live=cnp_live,
-        provider=provider, after=[release.crds_ready, workloads]))
+    mtls = (declare_mtls_backend(settings, proxy_eip, proxy.connection, proxy.instance_id, proxy.ready)
+            if settings.needs("mtls-backend") else None)
+    ctx_static = Context(settings, render.PLACEHOLDER_ADDRESS)
+    ctx_live = proxy_eip.public_ip.apply(lambda ip: Context(settings, ip))
+    deployed = {name: declare_scenario(settings, name, ctx_static, ctx_live, provider,
+                                       [release.release, release.crds_ready], mtls)
+                for name in settings.scenarios}
 
-    # The lock switches only once Cilium runs and the test pods are up (images pulled), so
-    # restrictEgress=true works on the very first up.
+    # The lock switches only once Cilium runs and every scenario's workloads are up (images
+    # pulled), so restrictEgress=true works on the very first up.
     toggle = sg.kind_egress_toggle(settings, proxy_cidr)
     lock = EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
         security_group_id=kind_sg.security_group_id, rules=toggle,
-        after=[kind.ready, release.release, *workloads.pods]))
+        after=[kind.ready, release.release, *[r for d in deployed.values() for r in d.component.workload_resources]]))
 
-    proxy_connection = proxy.connection
-    scenario: list[pulumi.Resource] = []
-    mtls_triggers: list[pulumi.Input] = []
+    # Verification: every scenario's probes, re-run whenever their answer can change.
+    checks = {}
+    for name, d in deployed.items():
+        triggers = [settings.restrict_egress, kind.instance_id, proxy.instance_id, d.static.stage.name,
+                    d.live.apply(lambda pl: cilium.content_hash(*pl.stage.objects))]
+        if mtls is not None and "mtls-backend" in scenarios.pack(name).NEEDS:
+            triggers.append(mtls.digest)
+        checks[name] = Probes(settings.name(f"probes-{name}"), ProbesArgs(
+            names=[p.name for p in d.static.probes],
+            commands=[d.live.apply(lambda pl, i=i: probes.command(pl.probes[i], pl.workloads,
+                                                                   settings.convergence_seconds))
+                      for i in range(len(d.static.probes))],
+            kind=kind.connection, proxy=proxy.connection, triggers=triggers,
+            evidence={p.name: (lambda out, p=p: kind_eip.public_ip.apply(
+                lambda ip: cmds.proxy_log_command(ip, probes.evidence_targets(p, out))))
+                for p in d.static.probes if p.check == probes.PROXY_LOG},
+            after=[lock, proxy.ready, *d.component.policies, *d.component.workload_resources,
+                   *([mtls.backend] if mtls is not None else [])]))
+    verification = verify(settings, {n: d.live for n, d in deployed.items()}, checks)
     extra_outputs: dict[str, Any] = {}
-    if settings.mtls_injection:  # the backend lives on the proxy host (its EIP)
-        scenario, mtls_triggers, extra_outputs[render.SECRET_MATERIAL_OUTPUT] = declare_mtls(
-            settings, proxy_eip, proxy_connection, proxy.instance_id, proxy.ready, provider,
-            after=[release.release, release.crds_ready])
-
-    # Verification: one probe per matrix cell, re-run whenever its answer can change.
-    cells = verify.lab_cells(settings, render.PLACEHOLDER_ADDRESS)
-    live_cells = proxy_eip.public_ip.apply(lambda ip: verify.lab_cells(settings, ip))
-    probes = Probes(settings.name("probes"), ProbesArgs(
-        cells=cells, live_cells=live_cells,
-        commands=[live_cells.apply(lambda cs, i=i: verify.command(settings, cs[i])) for i in range(len(cells))],
-        kind=kind.connection,
-        proxy=proxy_connection,
-        evidence_cell=matrix.Cell(cilium.ALLOW_NAMESPACE, matrix.ALLOWED, settings.probe_url).id,
-        proxy_log_command=lambda allowed_stdout: kind_eip.public_ip.apply(lambda ip: cmds.proxy_log_command(
-            ip, matrix.connect_target(allowed_stdout, settings.probe_url))),
-        triggers=[settings.restrict_egress, kind.instance_id, proxy.instance_id,
-                  pulumi.Output.all(cec_live, cnp_live).apply(lambda objs: cilium.content_hash(*objs))],
-        extra_triggers=lambda cell: mtls_triggers if cell.target in verify.MTLS_TARGETS else [],
-        verify=lambda live, outs, proxy_out: verify.verification(settings, live, outs, proxy_out),
-        strict=settings.strict_verification,
-        after=[lock, policy, proxy.ready, *scenario]))
+    if mtls is not None:
+        extra_outputs[render.SECRET_MATERIAL_OUTPUT] = mtls.material
 
     effective = sg.kind_egress(settings, proxy_cidr)
     ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731
@@ -137,12 +132,56 @@ def declare(settings: Settings) -> dict[str, Any]:
         "restrictEgress": settings.restrict_egress,
         "amiId": kind.ami_id,
         "ciliumStatus": release.status,
-        "verification": probes.verification,
+        "stages": {name: d.static.stage.name for name, d in deployed.items()},
+        "verification": verification,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),
         **extra_outputs,
         **({"flowLogGroup": net.flow_log_group} if net.flow_log_group is not None else {}),
     }
+
+
+@dataclass
+class Deployed:
+    static: probes.Plan                  # names, stage objects' shapes (placeholder addresses)
+    live: pulumi.Output                  # Output[probes.Plan] with the real addresses
+    component: Scenario
+
+
+def declare_scenario(settings: Settings, name: str, ctx_static: Context, ctx_live: pulumi.Output,
+                     provider: k8s.Provider, after: list[pulumi.Resource], mtls: MtlsPlatform | None) -> Deployed:
+    """One scenario pack at its configured stage: its workloads, (secrets), the stage's objects."""
+    pack, stage = scenarios.pack(name), settings.stage_of(name)
+    static = probes.plan(name, ctx_static, stage)
+    live = ctx_live.apply(lambda c: probes.plan(name, c, stage))
+    secrets = list(getattr(pack, "secret_objects", lambda ctx, m=None: [])(ctx_static))
+    secrets_live = [pulumi.Output.secret(mtls.material.apply(lambda m, i=i: pack.secret_objects(ctx_static, m)[i]))
+                    for i in range(len(secrets))] if mtls is not None else []
+    component = Scenario(settings.name(name), ScenarioArgs(
+        workloads=list(static.workloads), stage_objects=list(static.stage.objects),
+        stage_objects_live=live.apply(lambda pl: list(pl.stage.objects)), provider=provider,
+        secrets=secrets if secrets_live else [], secrets_live=secrets_live, after=after))
+    return Deployed(static, live, component)
+
+
+def verify(settings: Settings, plans: dict[str, pulumi.Output], checks: dict[str, Probes]) -> pulumi.Output:
+    """The ``verification`` output (model.probes.report); with strictVerification a mismatch fails
+    the update, naming every probe that differs, what was expected and why."""
+    names = list(plans)
+
+    def conclude(args: list) -> dict:
+        n = len(names)
+        live = dict(zip(names, args[:n]))
+        stdouts = {k: v for d in args[n:2 * n] for k, v in d.items()}
+        proxy = {k: v for d in args[2 * n:] for k, v in d.items()}
+        report = probes.report(live, stdouts, proxy, settings)
+        if settings.strict_verification and not report["ok"]:
+            raise VerificationFailed(
+                "verification failed (strictVerification=true; set it false to keep the stack and inspect "
+                "`pulumi stack output verification`):\n  - " + "\n  - ".join(probes.failures(report)))
+        return report
+    return pulumi.Output.all(*[plans[n] for n in names], *[checks[n].stdouts for n in names],
+                             *[checks[n].proxy_stdouts for n in names]).apply(conclude)
 
 
 def main(read_settings: Callable[[], Settings], export: Callable[[str, Any], None] = pulumi.export):

@@ -68,3 +68,15 @@ def render_explain(results: Results) -> str:
 
 
 FORMATS: dict[str, Callable[[Results, Cluster], str]] = {"table": render_table, "json": render_json}
+
+
+def _picture(name: str) -> Callable[[Results, Cluster], str]:
+    """The picture formats (model/policy/picture.py) on the JSON contract's dict."""
+    def fmt(results: Results, cluster: Cluster) -> str:
+        from .picture import FORMATS as PICTURES
+        return PICTURES[name]({"workloads": workloads(results, cluster),
+                               "cells": [cell(p, v) for p, v in results]}, "")
+    return fmt
+
+
+FORMATS.update({name: _picture(name) for name in ("svg", "html", "graph")})

@@ -18,6 +18,7 @@ Module-level names of a pack:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,24 @@ class Stage:
 @dataclass(frozen=True)
 class LabProbe:
     traffic: Probe                # what the evaluator judges (model.policy.Probe)
-    check: str | None = None      # pack-specific application check on the response (None: verdict only)
+    check: str | None = None      # an application check on the response when the request goes through
+                                  # an Envoy listener: "proxy-log" (the egress proxy logged the CONNECT),
+                                  # "mtls-echo" (the backend saw Envoy's client certificate)
     setup: str | None = None      # "rollout-restart": restart the source Deployment before probing
     note: str = ""                # the seed's words for this request
+    name: str = ""                # stable part of the probe's resource name (default: from the traffic)
+    url: str = ""                 # the exact URL curl fetches (default: derived from the traffic)
+    curl_args: tuple[str, ...] = ()  # extra curl arguments (e.g. "-k")
+    # What the destination does once the network lets the request through *directly* (not through a
+    # listener): "allow" (it answers) or "refused" (it rejects the connection itself, e.g. a TLS
+    # server that requires a client certificate, or plain HTTP sent to a TLS port).
+    server_answer: str = "allow"
+
+    @property
+    def key(self) -> str:
+        """The probe's stable name: ``name`` or a slug of the traffic (plus the setup step)."""
+        if self.name:
+            return self.name
+        t = self.traffic
+        parts = [t.source, t.to, str(t.port), t.via, t.request or "tcp", self.setup or ""]
+        return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")

@@ -287,6 +287,9 @@ def policy(key: str) -> dict:
     return yaml.safe_load(_POLICIES[key])
 
 
+STAGES = tuple(name for name, _, _ in _STAGES)
+
+
 def stages(ctx: Context | None = None) -> list[Stage]:
     return [Stage(name=name, step=step, objects=tuple(policy(k) for k in keys))
             for name, step, keys in _STAGES]

@@ -195,23 +195,36 @@ def policy(key: str) -> dict:
     return yaml.safe_load(_POLICIES[key])
 
 
+STAGES = tuple(name for name, _, _ in _STAGES)
+
+
 def stages(ctx: Context | None = None) -> list[Stage]:
     return [Stage(name=name, step=step, objects=tuple(policy(k) for k in keys))
             for name, step, keys in _STAGES]
 
 
 # ---------------------------------------------------------------------------------------- probes
+# Who talks to whom in the Stars app: each star-probe's ``--urls`` (02-backend.yaml, 03-frontend.yaml:
+# all three services; 04-client.yaml: frontend and backend), and the management-ui polling the three
+# for the picture. Nothing in the app connects *to* the management-ui.
+APP_TRAFFIC = {
+    "stars/frontend": ("stars/backend", "client/client"),
+    "stars/backend": ("stars/frontend", "client/client"),
+    "client/client": ("stars/frontend", "stars/backend"),
+    "management-ui/management-ui": ("client/client", "stars/frontend", "stars/backend"),
+}
+
+
 def probes(ctx: Context | None, stage: Stage) -> list[LabProbe]:
-    """Every ordered pair of the four workloads, on the destination's Service port, by service name:
-    that is how the app itself talks (the probes' ``--urls=http://frontend.stars:80/status,...``, and
-    the seed replicates the Services into each cluster's DNS for exactly that), and no seed policy
-    touches egress, so DNS never stands in the way. Policies see the endpoint port (80, 6379, 9000,
-    9001); the pod-IP view of the same pairs is ``model.policy.all_pairs``."""
+    """The app's own requests (APP_TRAFFIC), by service name on the service port, as the star-probes
+    make them (``--urls=http://frontend.stars:80/status,...``; the seed replicates the Services into
+    each cluster's DNS for exactly that). No seed policy touches egress, so DNS never stands in the
+    way. Policies see the endpoint ports (80, 6379, 9000); the pod-IP view of every pair is
+    ``model.policy.all_pairs``."""
     out = []
-    for src in WORKLOADS:
-        for dst, (svc_port, _, request) in WORKLOADS.items():
-            if src == dst:
-                continue
+    for src, dsts in APP_TRAFFIC.items():
+        for dst in dsts:
+            svc_port, _, request = WORKLOADS[dst]
             ns, name = dst.split("/")
             out.append(LabProbe(traffic=Probe(source=src, to=dst, port=svc_port, via="service-name",
                                               request=request),

@@ -60,6 +60,17 @@ class Program:
         return next(r for r in self.resources if r.urn == urn)
 
 
+def _ints(v: Any) -> Any:
+    """The wire format's numbers are doubles: 80.0 -> 80, recursively."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, dict):
+        return {k: _ints(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_ints(x) for x in v]
+    return v
+
+
 def _digest(inputs: dict) -> str:
     import hashlib
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -81,77 +92,70 @@ class LabMocks(Mocks):
         self.declared: list[tuple[str, str, dict]] = []
         self.states: dict[str, dict] = {}
 
-    def _egress_allows(self, port: int) -> bool:
+    def _egress_allows(self, dest: str, port: int) -> bool:
+        """The kind host's declared egress rules (the security group) for a direct connection."""
         from model.security_groups import Rule, allows
         rules = [Rule(n, i["ipProtocol"], i["cidrIpv4"], i.get("fromPort"), i.get("toPort"))
                  for t, n, i in self.declared
                  if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")]
-        return allows(rules, "tcp", INTERNET_IP, port)
+        return allows(rules, "tcp", dest, port)
 
-    def _dns_resolves(self, host: str) -> bool:
-        """Cilium's DNS proxy for test-allow: a name resolves only if the CNP's DNS rule allows it."""
-        from model.fqdn import matches
+    def _k8s_objects(self) -> list[dict]:
+        """What the program applied to the cluster, as Kubernetes objects (from the declared inputs)."""
+        out = []
         for t, _, i in self.declared:
-            if t == "kubernetes:cilium.io/v2:CiliumNetworkPolicy" and i["metadata"].get("namespace") == "test-allow":
-                patterns = [d.get("matchPattern") or d.get("matchName") for rule in i["spec"]["egress"]
-                            for pr in rule.get("toPorts", []) for d in (pr.get("rules") or {}).get("dns", [])]
-                return any(matches(p, host) for p in patterns)
-        return True
-
-    def _policy_redirects(self, host: str) -> bool:
-        from model.fqdn import matches
-        for t, _, i in self.declared:
-            if t == "kubernetes:cilium.io/v2:CiliumNetworkPolicy" and i["metadata"].get("namespace") == "test-allow":
-                for rule in i["spec"]["egress"]:
-                    for sel in rule.get("toFQDNs", []):
-                        pattern = sel.get("matchPattern") or sel.get("matchName")
-                        if matches(pattern, host) and any("listener" in p for p in rule["toPorts"]):
-                            return True
-        return False
+            if not t.startswith("kubernetes:") or t.startswith("kubernetes:helm") or "providers" in t:
+                continue
+            group_version, kind = t.split(":")[1], t.split(":")[2]
+            api = group_version.replace("core/", "")
+            out.append({"apiVersion": i.get("apiVersion", api), "kind": i.get("kind", kind),
+                        **{k: _ints(v) for k, v in i.items() if k not in ("apiVersion", "kind")}})
+        return out
 
     def _has(self, typ: str, name_part: str) -> dict | None:
         return next((i for t, n, i in self.declared if t == typ and name_part in n), None)
 
-    def _mtls_probe(self, target: str) -> tuple[str, int, str]:
-        """plain: answered by the echo through Envoy's mTLS only if the backend is installed and the
-        CCEC, the CNP and both secrets exist; the CN is the declared client CSR's subject."""
-        import json
+    def _mtls_echo(self) -> tuple[str, int, str]:
+        """Through Envoy's mTLS listener: the echo answers only if the backend is installed and both
+        secrets exist; the CN is the declared client CSR's subject."""
         backend = self._has("command:remote:Command", "mtls-backend-demo-install")
-        if target == "direct-tls":
-            return ("000", 56, "") if backend else ("000", 28, "")
-        parts = [self._has("kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig", ""),
-                 self._has("kubernetes:cilium.io/v2:CiliumNetworkPolicy", "mtls-inject"),
-                 self._has("kubernetes:core/v1:Secret", "tls-client-cert"),
-                 self._has("kubernetes:core/v1:Secret", "mtls-ca"), backend]
-        if not all(parts):
+        secrets = [self._has("kubernetes:core/v1:Secret", s) for s in ("tls-client-cert", "mtls-ca")]
+        if not backend or not all(secrets):
             return ("000", 28, "")
         cn = self._has("tls:index/certRequest:CertRequest", "client-csr")["subject"]["commonName"]
         echo = {"method": "GET", "path": "/", "headers": {"x-ssl-client-cn": cn, "x-ssl-client-verify": "0"}}
         return ("200", 0, json.dumps(echo))
 
-    def _probe(self, name: str, command: str) -> str:
-        import json
-        import re
-        from urllib.parse import urlsplit
-        ns = next(n for n in ("test-allow", "test-deny", "mtls-inject") if f"-{n}-" in name)
-        target = name.split(f"-{ns}-", 1)[1]
-        url = re.search(r" probe '?(\S+?)'? 2>&1", command).group(1)
-        host = urlsplit(url).hostname
-        body = ""
-        if target in ("plain", "direct-tls"):
-            code, rc, body = self._mtls_probe(target)
-        elif ns == "test-allow" and not self._dns_resolves(host):
-            code, rc = ("000", 6)  # curl: Could not resolve host
-        elif ns == "test-allow":
-            ok = self._policy_redirects(host)  # through Envoy and the proxy; nothing else passes
-            code, rc = ("200", 0) if ok else ("000", 28)
-        else:
-            code, rc = ("200", 0) if self._egress_allows(443) else ("000", 28)
-        code, rc = self.world.get(f"{ns}->{target}", (code, rc))
+    def _simulate(self, traffic) -> tuple[str, int, str]:
+        """Cilium = the evaluator on the *declared* objects; AWS = the declared egress rules; the
+        egress proxy and the mTLS backend as the lab builds them."""
+        from model.policy import Cluster, evaluate
+        v = evaluate(Cluster.from_objects(self._k8s_objects()), traffic)
+        if v.verdict != "allow":
+            return {"drop": ("000", 28, ""), "dns-fail": ("000", 6, ""), "l7-deny": ("403", 0, "")}[v.verdict]
+        host = traffic.to.split(":", 1)[1] if traffic.to.startswith("world:") else None
+        if v.listener and "ClusterwideEnvoyConfig" in v.listener:
+            return self._mtls_echo()
+        if v.listener:  # the egress CEC: Envoy -> the proxy (allowed through the security group) -> out
+            return ("200", 0, "") if self._egress_allows(PROXY_IP, 3128) else ("000", 28, "")
+        if host == PROXY_IP:  # the mTLS backend, directly: it refuses anything without a client certificate
+            backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+            return ("000", 56, "") if backend and self._egress_allows(host, traffic.port) else ("000", 28, "")
+        if host is not None:
+            return ("200", 0, "") if self._egress_allows(INTERNET_IP, traffic.port) else ("000", 28, "")
+        return ("200" if traffic.request else "000", 0, "")
+
+    def _probe(self, command: str) -> str:
+        import shlex
+
+        from model.policy import Probe
+        argv = shlex.split(command)
+        label = json.loads(argv[argv.index("python3") + 3])  # python3 -c LOOP LABEL EXPECT ...
+        code, rc, body = self._simulate(Probe(**label["traffic"]))
+        code, rc = self.world.get(label["probe"], (code, rc))
         # a CDN answers from an address other than the one the proxy host would resolve
         remote_ip = self.world.get("cdn", INTERNET_IP) if rc == 0 else ""
-        return json.dumps({"from": ns, "to": target, "url": url, "http_code": code, "curl_exit": rc,
-                           "body": body, "remote_ip": remote_ip})
+        return json.dumps({**label, "http_code": code, "curl_exit": rc, "body": body, "remote_ip": remote_ip})
 
     def new_resource(self, args: MockResourceArgs):
         self.declared.append((args.typ, args.name, args.inputs))
@@ -179,17 +183,17 @@ class LabMocks(Mocks):
             if args.name.endswith("-kubeconfig"):
                 state["stdout"] = FAKE_KUBECONFIG
             elif args.name.endswith("-proxy-log"):
-                import json
-                seen = self.world.get("proxy", None)
-                allowed = [json.loads(s_["stdout"]) for n, s_ in self.states.items()
-                           if n.endswith("-test-allow-allowed") and s_.get("stdout")]
-                connects = seen if seen is not None else [
-                    f"{a['remote_ip']}:443" for a in allowed if a.get("remote_ip")]
                 import shlex
-                target = shlex.split(args.inputs["create"])[4]  # python3 -c SCRIPT CLIENT TARGET ...
-                state["stdout"] = json.dumps({"target": target, "connects": connects, "attempts": 1})
+                argv = shlex.split(args.inputs["create"])  # python3 -c SCRIPT CLIENT TARGETS ...
+                targets = json.loads(argv[4])
+                # squid logs what Envoy CONNECTed to: TLS by its SNI name, plain HTTP (port 80) by the
+                # original address (model.cilium.sni_tunnel_listener)
+                seen = self.world.get("proxy", None)
+                plain = bool(targets) and targets[0].endswith(":80")
+                connects = seen if seen is not None else (targets[-1:] if plain else targets[:1])
+                state["stdout"] = json.dumps({"targets": targets, "connects": connects, "attempts": 1})
             elif args.name.startswith("probes-"):
-                state["stdout"] = self._probe(args.name, args.inputs["create"])
+                state["stdout"] = self._probe(args.inputs["create"])
             else:
                 state["stdout"] = ""
         self.states[args.name] = state

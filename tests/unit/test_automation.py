@@ -1,6 +1,7 @@
 """The pure helpers of stacks/automation.py, fed with engine events and outputs built here (no CLI)."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from pulumi.automation.events import (
     SummaryEvent,
 )
 
-from model import matrix
+from model import probes
 from model.settings import load_settings
 from stacks import automation as lab
 
@@ -150,23 +151,25 @@ def test_events_as_the_engine_writes_them_in_its_event_log():
 
 # ------------------------------------------------------------------ compare_verification
 SETTINGS = load_settings({"envName": "demo"}, resolve_operator_cidr=False)
-MTLS_SETTINGS = load_settings({"envName": "demo", "mtlsInjection": True}, resolve_operator_cidr=False)
-OBSERVED = {matrix.REACHABLE: matrix.Observation("200", 0), matrix.BLOCKED: matrix.Observation("000", 28),
-            matrix.DNS_FAIL: matrix.Observation("000", 6)}
+MTLS_SETTINGS = load_settings({"envName": "demo", "scenarios": "egress,mtls"}, resolve_operator_cidr=False)
+CURL = {"allow": ("200", 0), "drop": ("000", 28), "dns-fail": ("000", 6), "refused": ("000", 56)}
 
 
-def verification(locked: bool, *, settings=SETTINGS, observe_as: bool | None = None, extra=(), proxy_ok=True):
-    """What the program exports: each cell judged by model.matrix; ``observe_as`` fakes what the
-    network did (the other lock state's outcomes)."""
-    seen = locked if observe_as is None else observe_as
-    cells = [matrix.judge(settings, c, OBSERVED[matrix.expected(settings, c, seen).outcome], locked)
-             for c in matrix.egress_cells(settings)]
-    out = matrix.summary(cells)
-    out["cells"] += list(extra)
-    out["ok"] = out["ok"] and proxy_ok and all(c["ok"] for c in extra)
-    return {**out, "locked": locked,
-            "proxy": {"ok": proxy_ok, "message": "CONNECT www.roche.com:443 logged" if proxy_ok else
-                      "no CONNECT in the proxy log", "connects": ["www.roche.com:443"] if proxy_ok else []}}
+def verification(locked: bool, *, settings=SETTINGS, observe_as: bool | None = None, proxy_ok=True):
+    """What the program exports (model.probes.report over the model's plan); ``observe_as`` fakes
+    what the network did (the other lock state's outcomes)."""
+    seen = dataclasses.replace(settings, restrict_egress=locked if observe_as is None else observe_as)
+    plans = lab.expected_plans(dataclasses.replace(settings, restrict_egress=locked))
+    stdouts = {}
+    for name, plan in lab.expected_plans(seen).items():
+        for p in plan.probes:
+            code, rc = CURL[p.expected]
+            body = json.dumps({"headers": {"x-ssl-client-cn": settings.mtls_client_cn, "x-ssl-client-verify": "0"}})
+            stdouts[p.name] = json.dumps({"http_code": code, "curl_exit": rc, "remote_ip": "93.184.215.14",
+                                          "body": body if p.check == "mtls-echo" else ""})
+    proxy = {p.name: json.dumps({"targets": ["www.roche.com:443"], "connects": ["www.roche.com:443"] if proxy_ok else []})
+             for plan in plans.values() for p in plan.probes if p.check == "proxy-log"}
+    return probes.report(plans, stdouts, proxy, dataclasses.replace(settings, restrict_egress=locked))
 
 
 @pytest.mark.parametrize("locked", [False, True])
@@ -174,38 +177,41 @@ def test_a_matching_verification_has_no_problems(locked):
     assert lab.compare_verification(verification(locked), locked, SETTINGS) == []
 
 
-def test_unlocked_results_judged_as_locked_name_the_test_deny_cells():
+def test_unlocked_results_judged_as_locked_name_the_test_deny_probes():
     problems = lab.compare_verification(verification(False), True, SETTINGS)
     assert problems[0].startswith("verification.locked is False, expected True")
-    assert [p.split(":")[0] for p in problems[1:]] == ["test-deny->allowed", "test-deny->control"]
-    assert "expected blocked" in problems[1] and "observed reachable" in problems[1]
+    assert [p.split(":")[0] for p in problems[1:]] == ["egress-test-deny-allowed", "egress-test-deny-control"]
+    assert "expected drop (locked)" in problems[1] and "observed allow" in problems[1]
 
 
 def test_an_open_security_group_while_locked_is_caught():
     """The program says locked, but test-deny still gets out (the egress rules did not apply)."""
     problems = lab.compare_verification(verification(True, observe_as=False), True, SETTINGS)
-    assert len(problems) == 2 and all(p.startswith("test-deny->") for p in problems)
+    assert len(problems) == 2 and all(p.startswith("egress-test-deny-") for p in problems)
     assert "curl exit 0" in problems[0]
 
 
-def test_missing_cells_proxy_failure_and_no_output_are_problems():
+def test_missing_cells_proxy_failure_stage_and_no_output_are_problems():
     v = verification(False, proxy_ok=False)
-    v["cells"] = [c for c in v["cells"] if not (c["from"] == "test-allow" and c["to"] == "control")]
+    cells = v["scenarios"]["egress"]["cells"]
+    v["scenarios"]["egress"]["cells"] = [c for c in cells if c["probe"] != "egress-test-allow-control"]
     problems = lab.compare_verification(v, False, SETTINGS)
-    assert problems == ["test-allow->control: missing (expected dns-fail, unlocked)",
-                        "proxy: no CONNECT in the proxy log"]
+    assert problems[0] == "egress-test-allow-control: missing (expected dns-fail, unlocked)"
+    assert problems[1].startswith("egress: proxy: proxy logged no CONNECT www.roche.com:443")
+    v["scenarios"]["egress"]["stage"] = "open"
+    assert "egress: probed at stage 'open', expected 'proxy-policy'" in lab.compare_verification(v, False, SETTINGS)
     assert lab.compare_verification(None, False, SETTINGS)[0].startswith("no `verification` output")
 
 
-def test_mtls_cells_are_required_when_enabled_and_must_be_ok():
-    good = {"from": "mtls-inject", "to": "backend", "url": "http://203.0.113.9:8083", "expected": "reachable",
-            "observed": "reachable", "http_code": "200", "curl_exit": 0, "ok": True, "message": "CN ok"}
-    assert lab.compare_verification(verification(True, settings=MTLS_SETTINGS, extra=[good]), True, MTLS_SETTINGS) == []
-    assert lab.compare_verification(verification(True, settings=MTLS_SETTINGS), True, MTLS_SETTINGS) == [
-        "mtlsInjection is on but no mtls-inject cells were reported"]
-    bad = {**good, "observed": "reset", "curl_exit": 56, "ok": False, "message": "certificate required"}
-    [problem] = lab.compare_verification(verification(True, extra=[bad]), True, SETTINGS)
-    assert problem.startswith("mtls-inject->backend: expected reachable, observed reset")
+def test_every_selected_scenario_must_be_reported_and_ok():
+    assert lab.compare_verification(verification(True, settings=MTLS_SETTINGS), True, MTLS_SETTINGS) == []
+    assert lab.compare_verification(verification(True), True, MTLS_SETTINGS) == [
+        "mtls: no verification reported (expected stage mtls-injection)"]
+    v = verification(True, settings=MTLS_SETTINGS)
+    plain = next(c for c in v["scenarios"]["mtls"]["cells"] if c["probe"] == "mtls-inject-plain")
+    plain.update(observed="refused", curl_exit=56, ok=False, message="certificate required")
+    [problem] = lab.compare_verification(v, True, MTLS_SETTINGS)
+    assert problem.startswith("mtls-inject-plain: expected allow (locked), observed refused")
 
 
 # ------------------------------------------------------------------ summarise_event, probe_table, EventLog
@@ -240,14 +246,25 @@ def test_summarise_diagnostics_and_summary():
 def test_probe_table_is_aligned_and_shows_failures():
     v = verification(True, observe_as=False)
     lines = lab.probe_table(v).splitlines()
-    assert lines[0].split() == ["FROM", "TO", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "RESULT"]
-    column = lambda name: [ln[lines[0].index(name):].split()[0] for ln in lines[1:5]]  # noqa: E731
-    assert column("EXPECTED") == ["reachable", "dns-fail", "blocked", "blocked"]
-    assert column("OBSERVED") == ["reachable", "dns-fail", "reachable", "reachable"]
-    assert lines[3].split()[-1] == "FAIL" and lines[1].split()[-1] == "ok"
-    assert sum(ln.startswith("  ! test-deny->") for ln in lines) == 2
+    assert lines[0] == "== egress (stage proxy-policy): FAIL"
+    assert lines[1].split() == ["PROBE", "EXPECTED", "OBSERVED", "HTTP", "EXIT", "TRIES", "RESULT"]
+    column = lambda name: [ln[lines[1].index(name):].split()[0] for ln in lines[2:6]]  # noqa: E731
+    assert column("EXPECTED") == ["allow", "dns-fail", "drop", "drop"]
+    assert column("OBSERVED") == ["allow", "dns-fail", "allow", "allow"]
+    assert lines[4].split()[-1] == "FAIL" and lines[2].split()[-1] == "ok"
+    assert sum(ln.startswith("  ! egress-test-deny-") for ln in lines) == 2
     assert lines[-2].startswith("proxy: ok") and lines[-1].endswith("overall: FAIL")
     assert lab.probe_table(None) == "(no verification output)"
+
+
+def test_the_picture_input_is_the_verdicts_contract_with_observed():
+    v = verification(True, observe_as=False)
+    pic = lab.picture_input(v, "egress")
+    assert pic["workloads"] == ["test-allow/curl", "test-deny/curl"]
+    assert set(pic["cells"][0]) == {"from", "to", "port", "protocol", "via", "request", "verdict", "egress",
+                                    "ingress", "why", "observed"}
+    assert [(c["verdict"], c["observed"]) for c in pic["cells"]] == [
+        ("allow", "allow"), ("dns-fail", "dns-fail"), ("allow", "allow"), ("allow", "allow")]
 
 
 def test_event_log_keeps_the_last_events_and_echoes_lines():
@@ -384,6 +401,8 @@ def test_an_up_that_should_be_a_no_op_reports_every_change():
 def test_probes_must_report_attempts_and_stay_inside_the_window(locked):
     v = locked.outputs["verification"]
     assert lab.convergence_problems(v, 180) == []
-    slow = {**v, "cells": [{**v["cells"][0], "elapsed_s": 200.5}, {**v["cells"][1], "attempts": None}]}
+    cells = v["scenarios"]["egress"]["cells"]
+    slow = {**v, "scenarios": {"egress": {**v["scenarios"]["egress"], "cells": [
+        {**cells[0], "elapsed_s": 200.5}, {**cells[1], "attempts": None}]}}}
     assert lab.convergence_problems(slow, 180) == [
-        "test-allow->control: no attempts reported", "test-allow->allowed: 200.5 s is beyond the 180 s window"]
+        "egress-test-allow-control: no attempts reported", "egress-test-allow-allowed: 200.5 s is beyond the 180 s window"]

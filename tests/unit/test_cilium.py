@@ -203,21 +203,22 @@ def test_helm_release_is_pinned_and_uses_the_kind_provider(program):
 
 def test_kubernetes_ordering(program):
     urn = {r.name: r.urn for r in program.resources}
-    cec = program.named("egress-policy-demo-ciliumenvoyconfig-test-allow-proxy-envoy")
-    cnp = program.named("egress-policy-demo-ciliumnetworkpolicy-test-allow-proxy-policy")
+    cec = program.named("egress-demo-ciliumenvoyconfig-test-allow-proxy-envoy")
+    cnp = program.named("egress-demo-ciliumnetworkpolicy-test-allow-proxy-policy")
     crds = program.named("cilium-demo-crds")
     assert cec.urn in cnp.deps, "the CNP must come after the CEC it names"
     assert crds.urn in cec.deps and crds.urn in cnp.deps, "CRs must wait for Cilium's CRDs"
     assert urn["cilium-demo-release"] in crds.deps
     assert "kubectl" in crds.inputs["create"] and "condition=established" in crds.inputs["create"]
-    for pod in ("workloads-demo-pod-test-allow-curl", "workloads-demo-pod-test-deny-curl"):
+    for pod in ("egress-demo-pod-test-allow-curl", "egress-demo-pod-test-deny-curl"):
         p = program.named(pod)
         assert urn["cilium-demo-release"] in p.deps  # the CNI first
-        assert any(urn[n] in p.deps for n in urn if n.startswith("workloads-demo-namespace"))
+        assert any(urn[n] in p.deps for n in urn if n.startswith("egress-demo-namespace"))
+        assert p.urn in cec.deps  # the stage's objects come after the scenario's workloads
     for rule in (r for r in program.resources if r.name.startswith("kind-demo-sg-lock-egress-")):
         assert urn["cilium-demo-release"] in rule.deps
-        assert urn["workloads-demo-pod-test-allow-curl"] in rule.deps
-        assert urn["workloads-demo-pod-test-deny-curl"] in rule.deps
+        assert urn["egress-demo-pod-test-allow-curl"] in rule.deps
+        assert urn["egress-demo-pod-test-deny-curl"] in rule.deps
 
 
 def _declared_objects(program):

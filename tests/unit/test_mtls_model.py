@@ -18,13 +18,13 @@ import pytest
 
 from model import cilium, k8s, mtls
 from model.lint import sds_references
-from model.matrix import REACHABLE, RESET, Cell, Observation
+from model.probes import Observation
 from model.settings import load_settings
 from tests import validation
 from tests.validation import require_reference, validate_core, validate_cr
 
 BACKEND = "203.0.113.83"
-SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "mtlsInjection": "true",
+SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "scenarios": "egress,mtls",
                           "mtlsClientCn": "lab mtls client", "mtlsServerName": "backend.mtls.lab.internal",
                           "pkiCaValidityHours": "100", "pkiCertValidityHours": "10"})
 CCEC = mtls.mtls_envoy_config(SETTINGS, BACKEND)
@@ -315,21 +315,11 @@ def test_backend_install_script_writes_the_model_and_checks_before_restarting():
 
 
 # ----------------------------------------------------------------------------------------- probes
-def test_cells_and_expectations():
-    plain, direct = mtls.mtls_cells(SETTINGS, BACKEND)
-    assert plain == Cell("mtls-inject", mtls.PLAIN, "http://203.0.113.83:8083/")
-    # not from mtls-inject: the CNP would redirect it into Envoy and wrap it in Envoy's TLS
-    assert direct == Cell(cilium.DENY_NAMESPACE, mtls.DIRECT_TLS, "https://203.0.113.83:8083/")
-    assert mtls.curl_extra_args(plain) == () and mtls.curl_extra_args(direct) == ("-k",)
-    assert mtls.mtls_expected(plain).outcome == REACHABLE and mtls.mtls_expected(plain).via_proxy
-    assert mtls.mtls_expected(direct).outcome == RESET and not mtls.mtls_expected(direct).via_proxy
-    # TLS 1.3 alert after the handshake (56), TLS 1.2 during it (35): both are a refusal
-    assert Observation("000", 56).outcome == Observation("000", 35).outcome == RESET
-    assert Observation("000", 28).outcome != RESET  # a silent drop is not the backend refusing
-    with pytest.raises(ValueError):
-        mtls.mtls_expected(Cell("mtls-inject", "allowed", "http://x"))
-    ids = {c.id for c in mtls.mtls_cells(SETTINGS, BACKEND)}
-    assert len(ids) == 2
+def test_a_tls_refusal_is_refused_not_a_drop():
+    """TLS 1.3 alert after the handshake (curl exit 56), TLS 1.2 during it (35): both are the backend
+    refusing; a silent drop (28) is not."""
+    assert Observation("000", 56).outcome == Observation("000", 35).outcome == "refused"
+    assert Observation("000", 28).outcome == "drop"
 
 
 def test_check_echo_insists_on_our_client_identity():

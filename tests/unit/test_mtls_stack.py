@@ -14,8 +14,8 @@ from model.settings import load_settings
 from .harness import KIND_IP, PROXY_IP, ROOT_DIR, ok_program, run_program
 from .test_cilium import _canon, _declared_objects
 
-CONFIG = {"mtlsInjection": True, "mtlsClientCn": "edge-client 7", "pkiCertValidityHours": 720}
-SETTINGS = load_settings({k: str(v) for k, v in CONFIG.items()} | {"operatorCidr": "198.51.100.0/24"},
+CONFIG = {"scenarios": ["egress", "mtls"], "mtlsClientCn": "edge-client 7", "pkiCertValidityHours": 720}
+SETTINGS = load_settings({**CONFIG, "operatorCidr": "198.51.100.0/24"},
                          resolve_operator_cidr=False)
 
 
@@ -106,30 +106,47 @@ def test_kubernetes_objects_and_ordering(on):
     assert cnp.inputs["spec"]["egress"][2]["toCIDR"] == [f"{PROXY_IP}/32"]
 
 
+PLAIN, DIRECT = "probes-mtls-demo-mtls-inject-plain", "probes-mtls-demo-mtls-direct-tls"
+
+
 def test_mtls_probes_and_verification(on):
-    plain = on.named("probes-demo-mtls-inject-plain")
-    direct = on.named("probes-demo-test-deny-direct-tls")
+    plain, direct = on.named(PLAIN), on.named(DIRECT)
     for p in (plain, direct):
         assert on.named("mtls-backend-demo-install").urn in p.deps
         assert on.named("mtls-demo-ciliumnetworkpolicy-mtls-inject-mtls-injection-policy").urn in p.deps
     assert f"http://{PROXY_IP}:8083/" in plain.inputs["create"]
     assert f"https://{PROXY_IP}:8083/" in direct.inputs["create"] and "-k" in direct.inputs["create"]
-    cells = {f"{c['from']}->{c['to']}": c for c in on.outputs["verification"]["cells"]}
-    assert cells["mtls-inject->plain"]["ok"] and cells["mtls-inject->plain"]["observed"] == "reachable"
-    assert cells["test-deny->direct-tls"]["ok"] and cells["test-deny->direct-tls"]["observed"] == "reset"
+    assert "-n mtls-direct exec curl" in direct.inputs["create"]  # no policy selects it: it goes direct
+    cells = {c["probe"]: c for c in on.outputs["verification"]["scenarios"]["mtls"]["cells"]}
+    assert cells["mtls-inject-plain"]["ok"] and cells["mtls-inject-plain"]["observed"] == "allow"
+    assert cells["mtls-direct-tls"]["ok"] and cells["mtls-direct-tls"]["observed"] == "refused"
     assert on.outputs["verification"]["ok"] is True
 
 
-def test_strict_mtls_mismatch_names_the_cell_and_a_hint():
-    p = run_program(CONFIG, world={"test-deny->direct-tls": ("200", 0)})
+def test_strict_mtls_mismatch_names_the_probe_and_a_hint():
+    p = run_program(CONFIG, world={"mtls-direct-tls": ("200", 0)})
     assert p.error is not None
     msg = str(p.error)
-    assert "test-deny->direct-tls" in msg and "expected reset, observed reachable" in msg
-    assert "verify required" in msg
+    assert "mtls-direct-tls" in msg and "expected refused, observed allow" in msg
+
+
+def test_a_wrong_client_certificate_fails_the_echo_check():
+    """The echo must carry our client CN: the mocks answer with the declared CSR's subject, so a
+    program that gave Envoy another certificate would be caught."""
+    p = run_program({**CONFIG, "strictVerification": False})
+    cells = {c["probe"]: c for c in p.outputs["verification"]["scenarios"]["mtls"]["cells"]}
+    assert cells["mtls-inject-plain"]["ok"] is True
+    from model import mtls, probes
+    from model.scenarios import Context
+    planned = next(x for x in probes.plan("mtls", Context(SETTINGS, PROXY_IP)).probes if x.probe.key == "inject-plain")
+    echo = '{"headers": {"x-ssl-client-cn": "someone else", "x-ssl-client-verify": "0"}}'
+    cell = probes.judge(planned, probes.Observation("200", 0, body=echo), SETTINGS)
+    assert not cell["ok"] and "X-SSL-Client-CN is 'someone else'" in cell["message"]
+    assert mtls.check_echo(SETTINGS, echo)
 
 
 def test_render_cli_includes_mtls_and_round_trips(on):
-    run = subprocess.run([sys.executable, "-m", "model", "render", "--set", "mtlsInjection=true",
+    run = subprocess.run([sys.executable, "-m", "model", "render", "--set", "scenarios=egress,mtls",
                           "--set", "mtlsClientCn=edge-client 7", "--set", "pkiCertValidityHours=720",
                           "--set", f"proxyAddress={PROXY_IP}"],
                          cwd=ROOT_DIR, capture_output=True, text=True, timeout=60)
@@ -146,9 +163,9 @@ def test_render_cli_includes_mtls_and_round_trips(on):
 def test_mtls_probes_rerun_when_the_mtls_config_changes_and_egress_probes_do_not(on):
     other = run_program({**CONFIG, "mtlsServerName": "backend.example.internal"})
     assert other.error is None, other.error
-    for name in ("probes-demo-mtls-inject-plain", "probes-demo-test-deny-direct-tls"):
+    for name in (PLAIN, DIRECT):
         assert other.named(name).inputs["triggers"] != on.named(name).inputs["triggers"], name
-    for name in ("probes-demo-test-allow-allowed", "probes-demo-test-deny-control"):
+    for name in ("probes-egress-demo-egress-test-allow-allowed", "probes-egress-demo-egress-test-deny-control"):
         assert other.named(name).inputs["triggers"] == on.named(name).inputs["triggers"], name
 
 

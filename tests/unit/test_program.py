@@ -49,8 +49,8 @@ def test_inventory_of_the_default_stack(unlocked):
         "aws:ec2/securityGroup:SecurityGroup": 2, SG_IN: 4, SG_OUT: 3,
         "aws:ec2/eip:Eip": 2, "aws:ec2/eipAssociation:EipAssociation": 2, INSTANCE: 2,
         "command:remote:Command": 9, "cilium-egress-lab:verify:Probes": 1,
-        "cilium-egress-lab:cilium:CiliumRelease": 1, "cilium-egress-lab:cilium:TestWorkloads": 1,
-        "cilium-egress-lab:cilium:EgressProxyPolicy": 1, "pulumi:providers:kubernetes": 1,
+        "cilium-egress-lab:cilium:CiliumRelease": 1, "cilium-egress-lab:scenarios:Scenario": 1,
+        "pulumi:providers:kubernetes": 1,
         "kubernetes:helm.sh/v3:Release": 1, "kubernetes:core/v1:Namespace": 2,
         "kubernetes:core/v1:Pod": 2, "kubernetes:cilium.io/v2:CiliumEnvoyConfig": 1,
         "kubernetes:cilium.io/v2:CiliumNetworkPolicy": 1,
@@ -106,12 +106,12 @@ def test_toggle_changes_only_egress_rules(unlocked, locked):
     changed = {n for n in a.keys() & b.keys() if a[n] != b[n]}
     # the probes re-run (their triggers carry the lock state); a probe whose expected outcome flips
     # also waits for the new one (its command names it); nothing else about them changes
-    probes = {n for n in changed if n[1].startswith("probes-demo-")}
+    probes = {n for n in changed if n[1].startswith("probes-egress-demo-")}
     assert len(probes) == 5
     for n in probes:
         assert {k for k in a[n] if a[n][k] != b[n][k]} in ({"triggers"}, {"triggers", "create"}), n
     assert {n[1] for n in probes if a[n]["create"] != b[n]["create"]} == {
-        "probes-demo-test-deny-allowed", "probes-demo-test-deny-control"}
+        "probes-egress-demo-egress-test-deny-allowed", "probes-egress-demo-egress-test-deny-control"}
     # the one rule narrowed in place (everything -> DNS/TCP), so the lock is in force before the
     # probes run (Pulumi deletes only at the end of an update)
     assert changed - probes == {(SG_OUT, "kind-demo-sg-lock-egress-internet")}, sorted(changed)

@@ -62,7 +62,7 @@ from model.settings import load_settings
 result = {"outcome": "ok", "message": "", "errors": []}
 try:
     validation.require_reference()
-    settings = load_settings({"mtlsInjection": True}, resolve_operator_cidr=False)
+    settings = load_settings({"scenarios": "egress,mtls,hoot51,eks-retail,stars"}, resolve_operator_cidr=False)
     for obj in render.lab_objects(settings, render.PLACEHOLDER_ADDRESS):
         if obj["kind"].startswith("Cilium"):
             result["errors"] += validation.validate_cr(obj)

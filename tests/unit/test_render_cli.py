@@ -107,11 +107,11 @@ def test_values_for_existing_ships_values_without_kind_specifics_in_the_comment(
 
 @pytest.mark.parametrize("target", ["kind", "existing"])
 def test_values_only_prints_a_helm_values_file(capsys, target):
-    rc, out, err = run_render(capsys, "--values-only", "--values-for", target, "--set", "mtlsInjection=true")
+    rc, out, err = run_render(capsys, "--values-only", "--values-for", target, "--set", "scenarios=egress,mtls")
     assert rc == 0, err
     docs = list(yaml.safe_load_all(out))
     assert len(docs) == 1, "values only: no manifests"
-    settings = load_settings({"mtlsInjection": True}, resolve_operator_cidr=False)
+    settings = load_settings({"scenarios": "egress,mtls"}, resolve_operator_cidr=False)
     assert docs[0] == cilium.helm_values(settings, target=target)
     assert "placeholder" not in err  # no Secrets printed, nothing to warn about
 
@@ -142,7 +142,7 @@ PEM = {"clientChain": "-----BEGIN CERTIFICATE-----\nbGVhZg==\n-----END CERTIFICA
        "clientKey": "-----BEGIN PRIVATE KEY-----\na2V5\n-----END PRIVATE KEY-----\n",
        "caBundle": "-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n"}
 STACK_IP = "203.0.113.77"
-MTLS = ("--set", "mtlsInjection=true")
+MTLS = ("--set", "scenarios=egress,mtls")
 
 _FAKE_PULUMI = """#!{python}
 # A stand-in for the Pulumi CLI: records how it was called, answers like `pulumi stack output --json`.
@@ -223,7 +223,7 @@ def test_secrets_from_stack_fills_the_secrets_and_the_address_from_the_stack(cap
     secrets = _secrets(objects)
     assert secrets["tls-client-cert"] == mtls.tls_secret("tls-client-cert", PEM["clientChain"], PEM["clientKey"])
     assert secrets["mtls-ca"] == mtls.ca_secret("mtls-ca", PEM["caBundle"])
-    settings = load_settings({"envName": "demo", "mtlsInjection": True}, resolve_operator_cidr=False)
+    settings = load_settings({"envName": "demo", "scenarios": "egress,mtls"}, resolve_operator_cidr=False)
     expected = render.lab_objects(settings, STACK_IP)
     assert [o for o in objects if o["kind"] != "Secret"] == [o for o in expected if o["kind"] != "Secret"]
     assert "placeholder" not in err and mtls.PLACEHOLDER not in out
@@ -254,7 +254,7 @@ SECRETS_FAILURES = {
     "no-cli": (None, [], ["pulumi", "PATH"]),
     "no-stack": ({"mode": "no-stack"}, [], ["'dev'", "does not exist"]),
     "no-passphrase": ({"mode": "passphrase"}, [], ["PULUMI_CONFIG_PASSPHRASE"]),
-    "no-output": ({"outputs": {"proxyPublicIp": STACK_IP}}, [], ["mtlsSecretMaterial", "mtlsInjection", "deploy"]),
+    "no-output": ({"outputs": {"proxyPublicIp": STACK_IP}}, [], ["mtlsSecretMaterial", "scenarios[1]", "deploy"]),
     "missing-key": ({"outputs": _stack_outputs(mtlsSecretMaterial={"clientChain": PEM["clientChain"],
                                                                    "caBundle": PEM["caBundle"]})},
                     [], ["mtlsSecretMaterial", "clientKey"]),
@@ -263,7 +263,7 @@ SECRETS_FAILURES = {
     "not-a-dict": ({"outputs": _stack_outputs(mtlsSecretMaterial="[secret]")}, [], ["mtlsSecretMaterial"]),
     "not-json": ({"mode": "garbage"}, [], ["JSON"]),
     "no-stack-flag": ({"outputs": _stack_outputs()}, ["--drop-stack"], ["--stack"]),
-    "mtls-off": ({"outputs": _stack_outputs()}, ["--set", "mtlsInjection=false"], ["mtlsInjection"]),
+    "mtls-off": ({"outputs": _stack_outputs()}, ["--set", "scenarios=egress"], ["mtls scenario", "scenarios"]),
     "values-only": ({"outputs": _stack_outputs()}, ["--values-only"], ["--values-only"]),
     "with-a-value": ({"outputs": _stack_outputs()}, ["--secrets-from-stack=yes"], ["takes no value"]),
 }
