@@ -40,8 +40,9 @@ def test_lab_end_to_end(acceptance):
     ctx.created = True
     try:
         # strictVerification off: a mismatch is reported by this test with the full table, not by a failed up.
-        lab.configure(stack, {"envName": ctx.env_name, "restrictEgress": False, "strictVerification": False,
-                              "mtlsInjection": False}, region=lab.region_from_env())
+        lab.configure(stack, {"envName": ctx.env_name, "restrictEgress": False, "strictVerification": False},
+                      region=lab.region_from_env())
+        lab.set_scenarios(stack, ["egress"])
         stack.workspace.install()  # the program's venv (Pulumi.yaml runtime options) and plugins
 
         # 1. unlocked
@@ -79,7 +80,7 @@ def test_lab_end_to_end(acceptance):
 
         # 4. optional: the mTLS-injection scenario on top of the locked lab
         if MTLS:
-            lab.configure(stack, {"mtlsInjection": True})
+            lab.set_scenarios(stack, ["egress", "mtls"])
             lab.up(stack, ctx.log)
             verdict = judge(ctx, stack, locked=True)
             assert verdict.ok, verdict.report()

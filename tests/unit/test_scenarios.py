@@ -102,3 +102,26 @@ def test_all_packs_deploy_together_and_verify():
             "kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig"} <= kinds
     assert sum(len(s["cells"]) for s in v["scenarios"].values()) == sum(
         len(probes.plan(n, CTX).probes) for n in ALL)
+
+
+def test_explain_names_the_eks_workshop_debugging_cause(capsys):
+    """Seed 004: "namespaceSelector is empty, which means only the current namespace is permitted
+    (orders)" - `--explain ui orders` must say so."""
+    assert model_cli(["verdicts", "--scenario", "eks-retail", "--stage", "allow-order-ingress-fail-debug",
+                      "--explain", "ui", "orders"]) == 0
+    out = capsys.readouterr().out
+    assert "drop" in out.splitlines()[0]
+    assert "matches ui/ui's labels but, without a namespaceSelector, only selects pods in namespace orders" in out
+
+
+def test_the_stars_final_picture_has_only_the_documented_arrows(capsys):
+    """Seed 003: "client is an allowed client of frontend; frontend is an allowed client of backend;
+    management-ui is an allowed client of all the services" - the graph view draws exactly those."""
+    import xml.etree.ElementTree as ET
+    assert model_cli(["verdicts", "--scenario", "stars", "--format", "graph"]) == 0
+    svg = ET.fromstring(capsys.readouterr().out)
+    edges = {(g.get("data-from"), g.get("data-to")) for g in svg.iter() if g.get("class") == "edge"}
+    assert edges == {("client/client", "stars/frontend"), ("stars/frontend", "stars/backend"),
+                     ("management-ui/management-ui", "client/client"),
+                     ("management-ui/management-ui", "stars/frontend"),
+                     ("management-ui/management-ui", "stars/backend")}
