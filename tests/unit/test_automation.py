@@ -406,3 +406,60 @@ def test_probes_must_report_attempts_and_stay_inside_the_window(locked):
         {**cells[0], "elapsed_s": 200.5}, {**cells[1], "attempts": None}]}}}
     assert lab.convergence_problems(slow, 180) == [
         "egress-test-allow-control: no attempts reported", "egress-test-allow-allowed: 200.5 s is beyond the 180 s window"]
+
+
+class TourStack(FakeStack):
+    """A stack whose `up` 'deploys' the configured stage: its outputs are what the program would
+    export if every probe saw what the model expects (so the tour's bookkeeping is what is tested)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = dict(config)
+
+    def get_all_config(self):
+        return {k: ConfigValue(v) for k, v in self.config.items()}
+
+    def set_config(self, key, value, path=False):
+        if path and ":stages." not in key:
+            raise AssertionError(key)
+        if path:
+            stages = json.loads(self.config.get("cilium-egress-lab:stages", "{}"))
+            stages[key.split("stages.", 1)[1]] = value.value
+            self.config["cilium-egress-lab:stages"] = json.dumps(stages)
+        else:
+            self.config[key] = value.value
+
+    def remove_config(self, key, path=False):
+        stages = json.loads(self.config.get("cilium-egress-lab:stages", "{}"))
+        if stages.pop(key.split("stages.", 1)[1], None) is None:
+            raise lab.auto.CommandError(lab.auto.CommandResult("", "error: configuration key not found", 255))
+        self.config["cilium-egress-lab:stages"] = json.dumps(stages)
+
+    def up(self, **kwargs):
+        from pulumi.automation import OutputValue
+        self.ups += 1
+        settings = lab.settings_from_config(self.get_all_config())
+        self._outputs = {"verification": OutputValue(verification(settings.restrict_egress, settings=settings), False),
+                         "restrictEgress": OutputValue(settings.restrict_egress, False)}
+
+
+def test_driver_tour_walks_every_stage_writes_a_report_and_an_svg_each_and_restores(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    from stacks import driver
+    stack = TourStack({"cilium-egress-lab:scenarios": '["egress"]'})
+    args = driver.parse_args(["tour", "stars", "--out", str(tmp_path)])
+    assert driver.cmd_tour(stack, args, lab.EventLog()) == 0
+    names = ["open", "default-deny", "backend-policy", "allow-ui", "frontend-policy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{i:02d}-{n}.{ext}" for i, n in enumerate(names, 1) for ext in ("svg", "txt"))
+    final = ET.parse(tmp_path / "05-frontend-policy.svg").getroot()
+    probes_drawn = [e for e in final.iter() if e.get("class") == "probe"]
+    assert len(probes_drawn) == 9 and all(e.get("data-observed") == e.get("data-verdict") for e in probes_drawn)
+    assert "== stars (stage frontend-policy): ok" in (tmp_path / "05-frontend-policy.txt").read_text()
+    out = capsys.readouterr().out
+    assert "[1/5] stars: stage open: pulumi up" in out and "[5/5] stars: stage frontend-policy: 9/9 probes" in out
+    # restored: stars was not selected before the tour, and no stage was set
+    assert json.loads(stack.config["cilium-egress-lab:scenarios"]) == ["egress"]
+    assert json.loads(stack.config["cilium-egress-lab:stages"]) == {}
+    assert stack.ups == 6  # five stages and the restore
