@@ -7,37 +7,50 @@ from the CNP's DNS rule (topology in netlab.py; fixture in conftest.py).
 - Side doors: locked, neither a pod without policy nor the node reaches anything outside but the
   proxy - not TCP 53, UDP 53/123 to a host that is no resolver, ICMP, nor a high port; unlocked
   they all work; the *old* locked rules (DNS/NTP to 0.0.0.0/0) are shown to leave them open.
+- Proxy abuse: ``curl -x`` from test-deny to a non-allowed name, the proxy's own loopback, the
+  metadata address, a VPC address or an allowed name that resolves into the VPC is refused by squid
+  (403, logged TCP_DENIED) in both lock states; the allowed name works.
+- Through the policy: test-allow's TLS is tunnelled by its SNI name only when the listener lists
+  it (and squid allows it); a non-allowed SNI or none at all is closed by Envoy (no filter chain)
+  and never reaches squid; plain HTTP still goes by address.
 
 Expected outcomes come from the model where it says them (``security_groups.allows``,
-``model.fqdn`` on the CNP's DNS patterns); the issue's words are stated outright as well.
+``model.fqdn`` on the CNP's DNS patterns and allowedDomains, ``envoy.tunnel_target`` on the rendered
+listener); where it cannot (a proxy refusal), the test states the issue's words.
 """
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 
 from model import fqdn
-from model.matrix import REACHABLE
+from model.matrix import REACHABLE, RESET
 from model.security_groups import ALL, Rule, allows, kind_egress, to_nft
+from model.settings import url_host
 
-from . import netlab
+from . import envoy, netlab
 from .netlab import (
     ALLOW,
     ALLOWED_IP,
     DENY,
+    METADATA_IP,
     NODE,
     POD_IP,
     PROXY_IP,
+    PROXY_LOOPBACK,
     RESOLVER,
     SIDE_DOOR_IP,
     SIDE_DOOR_TCP,
     SIDE_DOOR_UDP,
     UPLINK,
+    VPC_IP,
 )
 
 CEC, CNP, REDIRECTS = netlab.lab_model()
+(LISTENER,) = [r for r in CEC["spec"]["resources"] if r["@type"] == envoy.LISTENER_TYPE]
 DNS_RULE = netlab.dns_rule(CNP)
 LOCK_STATES = pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked"])
 
@@ -59,6 +72,12 @@ def _spec(proto: str, ip: str, port: int) -> str:
 
 def _json(lines: list[str]) -> list[dict]:
     return [json.loads(ln) for ln in lines if ln.startswith("{")]
+
+
+def _squid(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(result/status, method, URL) of squid access-log lines (``squid_conf``'s ``lab`` format:
+    time elapsed client result/status bytes method URL ...)."""
+    return [(f[3], f[5], f[6]) for f in (ln.split() for ln in lines) if len(f) > 6]
 
 
 def _origin_saw(body: str) -> dict[str, str]:
@@ -160,3 +179,119 @@ def test_old_locked_rules_leave_dns_and_ntp_side_doors_open(lab):
         _side_door_probes(lab, OLD_LOCKED)
     finally:
         lab.set_lock(True)
+
+
+# ---------------------------------------------------------------------- the proxy refuses abuse
+def _abuse_cases(lab) -> list[tuple[str, str, tuple[str, ...], str, str]]:
+    """(what, URL, extra curl args, squid's method, squid's URL) - each must be refused."""
+    s, port = lab.settings, lab.settings.proxy_port
+    internal = netlab.internal_host(s)
+    return [
+        ("non-allowed name, https", f"https://{s.control_host}/", (), "CONNECT", f"{s.control_host}:443"),
+        ("non-allowed name, http", f"http://{s.control_host}/", (), "GET", f"http://{s.control_host}/"),
+        ("proxy's loopback, proxy port", f"http://{PROXY_LOOPBACK}:{port}/", (), "GET",
+         f"http://{PROXY_LOOPBACK}:{port}/"),
+        ("proxy's loopback, http", f"http://{PROXY_LOOPBACK}/", (), "GET", f"http://{PROXY_LOOPBACK}/"),
+        ("proxy's loopback, CONNECT 443", f"https://{PROXY_LOOPBACK}/", (), "CONNECT", f"{PROXY_LOOPBACK}:443"),
+        ("metadata, http", f"http://{METADATA_IP}/latest/meta-data/", (), "GET",
+         f"http://{METADATA_IP}/latest/meta-data/"),
+        ("metadata, CONNECT 80", f"http://{METADATA_IP}/", ("-p",), "CONNECT", f"{METADATA_IP}:80"),
+        ("VPC address, http", f"http://{VPC_IP}/", (), "GET", f"http://{VPC_IP}/"),
+        ("VPC address, CONNECT 443", f"https://{VPC_IP}/", (), "CONNECT", f"{VPC_IP}:443"),
+        ("allowed name resolving into the VPC", f"https://{internal}/", (), "CONNECT", f"{internal}:443"),
+    ]
+
+
+@LOCK_STATES
+def test_proxy_refuses_test_deny_what_the_policy_would_not_allow(lab, locked):
+    """Issue 12, proxy abuse: ``curl -x proxy`` from test-deny (no policy, allowed to reach the
+    proxy in both lock states) to a non-allowed name (CONNECT by name and plain GET), the proxy's
+    own loopback (its port, :80, CONNECT :443), the metadata address (GET and CONNECT :80 - what
+    Envoy's plain-HTTP chain sends), a VPC address and an allowed name that resolves into the VPC
+    is refused: squid answers 403 (curl exit 56 with CONNECT 403, or HTTP 403) and logs TCP_DENIED/403
+    for each. Every one of them has a live service behind it (origin servers on the proxy's
+    loopback and the metadata address, a VPC host), so only squid's refusal stops them. The
+    allowed name through the proxy still works (TCP_TUNNEL/200)."""
+    lab.set_lock(locked)
+    cases = _abuse_cases(lab)
+    squid_at = lab.log_offset(lab.squid_log)
+    with ThreadPoolExecutor(len(cases)) as pool:
+        got = list(pool.map(lambda c: lab.curl_info(DENY, c[1], *_proxy(lab), *c[2]), cases))
+    for (what, url, extra, method, _), (obs, _, info) in zip(cases, got):
+        if method == "CONNECT":
+            assert (obs.curl_exit, info.get("http_connect")) == (56, 403), (what, obs, info.get("http_connect"))
+            assert obs.outcome == RESET, what
+        else:
+            assert (obs.curl_exit, obs.http_code) == (0, "403"), (what, obs)
+    expected = {(method, squid_url) for *_, method, squid_url in cases}
+    lines = lab.wait_log(lab.squid_log, squid_at,
+                         lambda ls: expected <= {(m, u) for _, m, u in _squid(ls)})
+    assert {(m, u) for status, m, u in _squid(lines) if status == "TCP_DENIED/403"} == expected, lines
+    # ...and the allowed name through the proxy works
+    squid_at = lab.log_offset(lab.squid_log)
+    obs, body = lab.curl(DENY, lab.settings.probe_url, *_proxy(lab))
+    assert obs.outcome == REACHABLE, obs
+    assert _origin_saw(body) == {"local": f"{ALLOWED_IP}:443", "peer": PROXY_IP, "sni": lab.settings.probe_host}
+    lines = lab.wait_log(lab.squid_log, squid_at, lambda ls: bool(_squid(ls)))
+    assert _squid(lines) == [("TCP_TUNNEL/200", "CONNECT", f"{lab.settings.probe_host}:443")]
+
+
+# ---------------------------------------------------------------------- through the policy (SNI)
+@LOCK_STATES
+def test_policy_path_tunnels_tls_by_allowed_server_name_only(lab, locked):
+    """Issue 12, the listener's TLS chain: test-allow -> allowed host over https works and Envoy
+    CONNECTs ``<name>:443`` (squid logs it), over plain http ``<ip>:80``. TLS to the allowed address
+    with a non-allowed SNI (``curl --resolve``) or with none (an address URL) matches no filter
+    chain: Envoy closes it (listener log ``NR``, no upstream) and squid never sees it. Two names
+    Envoy's chain accepts are still refused by squid: ``a.b.<domain>`` (Envoy's ``*.`` spans
+    labels, Cilium's and squid's one label) and an allowed name that resolves into the VPC (squid
+    checks the address too). Where Envoy CONNECTs is ``envoy.tunnel_target`` on the rendered
+    listener, checked here against real Envoy and squid."""
+    lab.set_lock(locked)
+    s = lab.settings
+    domain = s.probe_host.split(".", 1)[1]
+    internal = netlab.internal_host(s)
+    cases = [  # (what, url, --resolve to, expected outcome, tls server name)
+        ("allowed, https", s.probe_url, None, REACHABLE, s.probe_host),
+        ("allowed, http", f"http://{s.probe_host}/", None, REACHABLE, None),
+        ("non-allowed SNI", "https://exfil.example.net/", ALLOWED_IP, RESET, "exfil.example.net"),  # -k below
+        ("no SNI", f"https://{ALLOWED_IP}/", None, RESET, None),
+        ("two labels under the domain", f"https://a.b.{domain}/", ALLOWED_IP, RESET, f"a.b.{domain}"),
+        ("allowed name in the VPC", f"https://{internal}/", None, RESET, internal),
+    ]
+    squid_at, envoy_at = lab.log_offset(lab.squid_log), lab.log_offset(lab.envoy_listener_log)
+    def probe(case):  # a --resolve'd name skips DNS; -k: the origin's certificate does not name it,
+        _, url, to, *_ = case  # so only Envoy or squid can stop the connection, not curl
+        extra = (*lab.resolve_args(url, to), "-k") if to else ()
+        return lab.curl(ALLOW, url, *extra, connect_timeout=5, max_time=6)
+    with ThreadPoolExecutor(len(cases)) as pool:
+        got = list(pool.map(probe, cases))
+    tunnels, closed = {}, []
+    for (what, url, to, outcome, sni), (obs, body) in zip(cases, got):
+        assert obs.outcome == outcome, (what, obs)
+        https = urlsplit(url).scheme == "https"
+        dest = f"{to or lab.names.get(url_host(url), url_host(url))}:{443 if https else 80}"
+        target = envoy.tunnel_target(LISTENER, tls=https, server_name=sni, original_dst=dest)
+        if target is None:
+            closed.append((dest, sni))
+        else:
+            tunnels[target] = (what, outcome)
+        if outcome == REACHABLE:
+            assert _origin_saw(body)["peer"] == PROXY_IP, what
+            assert _origin_saw(body).get("sni") == sni, what
+    assert tunnels == {f"{s.probe_host}:443": ("allowed, https", REACHABLE),
+                       f"{ALLOWED_IP}:80": ("allowed, http", REACHABLE),
+                       f"a.b.{domain}:443": ("two labels under the domain", RESET),
+                       f"{internal}:443": ("allowed name in the VPC", RESET)}
+    assert closed == [(f"{ALLOWED_IP}:443", "exfil.example.net"), (f"{ALLOWED_IP}:443", None)]
+    # squid saw exactly the tunnels: the allowed ones TCP_TUNNEL/200, the others TCP_DENIED/403
+    lines = lab.wait_log(lab.squid_log, squid_at, lambda ls: set(tunnels) <= {u for *_, u in _squid(ls)})
+    verdicts = {u: status for status, m, u in _squid(lines) if m == "CONNECT"}
+    assert verdicts == {t: "TCP_TUNNEL/200" if o == REACHABLE else "TCP_DENIED/403"
+                        for t, (_, o) in tunnels.items()}, lines
+    # Envoy closed the others itself: no filter chain (NR), no upstream
+    entries = _json(lab.wait_log(lab.envoy_listener_log, envoy_at,
+                                 lambda ls: sum(e["flags"] == "NR" for e in _json(ls)) >= len(closed)))
+    nr = [(e["downstream_local"], e["requested_server_name"]) for e in entries if e["flags"] == "NR"]
+    assert sorted(nr, key=str) == sorted(closed, key=str)
+    assert all(e["upstream_host"] is None for e in entries if e["flags"] == "NR")
