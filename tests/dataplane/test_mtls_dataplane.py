@@ -128,10 +128,11 @@ def test_envoy_runs_the_rendered_resources_with_only_ciliums_additions(lab):
     resources = {r["name"]: {k: v for k, v in r.items() if k != "@type"} for r in b.ccec["spec"]["resources"]}
     listener, = boot["static_resources"]["listeners"]
     # Cilium's listener keys are all the lab adds here (no access log, unlike the egress lab)
-    added = {k: listener.pop(k) for k in envoy.LAB_LISTENER_KEYS}
+    added = {k: listener.pop(k, None) for k in envoy.LAB_LISTENER_KEYS}
     assert listener == resources[mtls.LISTENER]
     assert added["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 1}
-    assert added["listener_filters"] == [envoy.ORIGINAL_DST]
+    assert added["listener_filters"] == [envoy.ORIGINAL_DST]  # the CCEC's listener has none of its own
+    assert added["access_log"] is None
     assert set(boot["static_resources"]) == {"listeners", "clusters", "secrets"}
     # every SDS reference resolves to a static secret of the same name, built like Cilium builds it
     secret_names = {s["name"] for s in boot["static_resources"]["secrets"]}
