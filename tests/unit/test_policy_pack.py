@@ -405,6 +405,21 @@ def test_stack_policies_through_the_servicer_with_policy_config(servicer, unlock
     assert diags["cost-ceiling"].urn == unlocked.named("kind-demo-instance").urn
 
 
+def test_the_pack_reads_the_stack_config_the_engine_passes(monkeypatch):
+    """The engine starts the pack with the stack's config in PULUMI_CONFIG (pulumi's
+    analyzer_plugin.go, constructEnv); the pack reads the keys its rules use."""
+    import pulumi.runtime
+    pulumi.runtime.set_all_config({})  # nothing left over from a mocked program run
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
+        "aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
+        "cilium-egress-lab:operatorCidr": "auto", "cilium-egress-lab:envName": "demo"}))
+    assert pack.read_stack_config() == {"aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
+                                        "cilium-egress-lab:operatorCidr": "auto"}
+    ctx = pack.context({}, pack.read_stack_config)
+    assert rules.ceiling(ctx) == (90.0, "stack config cilium-egress-lab:maxMonthlyCostUsd")
+    assert rules.region(ctx) == ("us-east-1", "stack config aws:region")
+
+
 # ------------------------------------------------------------------ the pack's files
 def test_the_entry_point_builds_the_pack_from_the_pack_directory(tmp_path):
     """What `pulumi up --policy-pack policy` runs: pulumi's Python analyzer shim (python -m pulumi.policy)
@@ -423,6 +438,16 @@ def test_the_entry_point_builds_the_pack_from_the_pack_directory(tmp_path):
     name, names, levels = json.loads(done.stdout)
     assert name == "cilium-egress-lab-guardrails" and names == [r.name for r in rules.RULES]
     assert levels == [r.level for r in rules.RULES]
+
+
+def test_the_example_policy_config_names_only_real_policies_and_their_keys():
+    example = json.loads((ROOT / "policy" / "config.example.json").read_text())
+    for name, value in example.items():
+        rule = rules.RULES_BY_NAME[name]
+        if isinstance(value, dict):
+            assert set(value) <= set(rule.config), name
+        else:
+            assert value in ("advisory", "mandatory", "disabled"), name
 
 
 def test_pulumi_policy_yaml_and_the_pinned_sdk():
