@@ -159,6 +159,14 @@ def test_every_policy_passes_on_everything_the_program_registers(program):
     assert sum(r.type == rules.INSTANCE for r in program.resources) == 2  # the policies saw the hosts
 
 
+@pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked"])
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS)
+def test_every_policy_passes_on_each_scenario_alone(scenario, locked):
+    p = run_program({"scenarios": [scenario], "restrictEgress": locked})
+    assert p.error is None, p.error
+    assert run_all(p) == {r.name: [] for r in rules.RULES}
+
+
 def test_every_policy_passes_with_the_operator_cidr_and_ceiling_pinned(every_scenario_locked):
     config = {"admin-ports-operator-only": {"operatorCidr": f"{OPERATOR_IP}/32"},
               "cost-ceiling": {"maxMonthlyCostUsd": 120, "region": "eu-central-1"}}
