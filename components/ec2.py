@@ -54,7 +54,7 @@ def declare_host(parent: pulumi.Resource, name: str, args: HostArgs):
         # IMDSv2 only, and hop limit 1: the token answer does not reach a container on the host
         # (kind's node, the pods), only the host itself (AWS FSBP EC2.8; docs "Instance metadata options")
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=network.IMDS_HOP_LIMIT),
         root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
             volume_type="gp3", volume_size=args.root_volume_gb, encrypted=True,
             delete_on_termination=True),

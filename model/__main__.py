@@ -9,6 +9,8 @@ prints only them. The mTLS Secrets are placeholders (warned about on stderr and 
 unless ``--secrets-from-stack`` reads them from the deployed ``--stack`` through the Pulumi CLI.
 Bad input: message on stderr, exit 2, nothing on stdout.
 ``python -m model verdicts ...`` forwards to ``model.policy.cli`` (see its -h).
+``python -m model cost [--stack dev] [--set key=value] [--region R] [--format text|json]`` prints the
+hourly and monthly on-demand cost of every billable resource (model/cost.py, model/prices.json).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import sys
 
 import yaml
 
+from . import cost
 from .cilium import HELM_TARGETS
 from .lint import check
 from .render import (
@@ -58,8 +61,9 @@ def _describe(node: yaml.Node) -> str:
     return f"{kind} ({shown(node.value)})" if isinstance(node, yaml.ScalarNode) else kind
 
 
-def stack_config(stack: str | None) -> dict:
-    """This project's keys of ``Pulumi.<stack>.yaml`` (without the ``cilium-egress-lab:`` prefix).
+def stack_config(stack: str | None, namespace: str = PROJECT) -> dict:
+    """This project's keys of ``Pulumi.<stack>.yaml`` (without the ``cilium-egress-lab:`` prefix), or
+    another namespace's (``namespace="aws"``: ``{"region": ...}``).
 
     A file that cannot be read, is not YAML, or is not a mapping with a ``config:`` mapping raises
     StackFileError naming ``--stack``, the file and the line - never a traceback."""
@@ -94,12 +98,12 @@ def stack_config(stack: str | None) -> dict:
     if not isinstance(config, yaml.MappingNode):
         raise StackFileError(f"{flag}: {_where(path, config.start_mark)}: config: is {_describe(config)}; "
                              "accepted: a mapping of <project>:<key>: value")
-    prefix = f"{PROJECT}:"
+    prefix = f"{namespace}:"
     out: dict = {}
     for key, value in config.value:
         name = key.value if isinstance(key, yaml.ScalarNode) else None
         if not isinstance(name, str) or not name.startswith(prefix):
-            continue  # other namespaces (aws:region, ...) are not ours
+            continue  # other namespaces (aws:region when reading ours, ...)
         try:
             out[name[len(prefix):]] = yaml.SafeLoader("").construct_document(value)
         except (yaml.YAMLError, ValueError) as exc:
@@ -120,6 +124,23 @@ def scenario_objects_and_probes(name: str, stage: str | None):
     except ValueError as exc:
         raise PolicyInputError(f"--scenario/--stage: {exc}") from None
     return [*pack.workloads(ctx), *st.objects], [lp.traffic for lp in pack.probes(ctx, st)]
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    """``python -m model cost``: settings exactly as ``render`` reads them, priced by model/cost.py."""
+    import os
+    try:
+        raw = stack_config(args.stack)
+        overrides = dict(parse_assignment(a) for a in args.set)
+        settings = load_settings({**raw, **overrides}, resolve_operator_cidr=False)
+        region = (args.region or stack_config(args.stack, "aws").get("region") or os.environ.get("AWS_REGION")
+                  or os.environ.get("AWS_DEFAULT_REGION") or cost.DEFAULT_REGION)
+        estimate = cost.estimate(settings, str(region))
+    except (SettingsError, cost.CostError, ValueError) as exc:  # StackFileError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(cost.as_json(estimate) if args.format == "json" else cost.render_text(estimate, args.stack))
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,7 +186,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="fill the mTLS Secrets (and the proxy address) from the deployed --stack via "
                              f"the Pulumi CLI (its secret output {SECRET_MATERIAL_OUTPUT}); "
                              "without it they are placeholders")
+    cost_cmd = sub.add_parser("cost", help="the hourly and monthly on-demand cost of every billable resource")
+    cost_cmd.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev): its keys and aws:region")
+    cost_cmd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    cost_cmd.add_argument("--region", help="AWS region (default: the stack's aws:region, else AWS_REGION / "
+                                           f"AWS_DEFAULT_REGION, else {cost.DEFAULT_REGION})")
+    cost_cmd.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
+    if args.command == "cost":
+        return run_cost(args)
     flag = "--secrets-from-stack"
     try:
         raw = stack_config(args.stack)

@@ -10,6 +10,9 @@ KIND_DOCKER_SUBNET = "172.18.0.0/16"  # the "kind" docker network
 KUBE_API_PORT = 6443
 SSH_PORT = 22
 SSH_USER = "ubuntu"
+# IMDSv2 only (http_tokens required), and its PUT answer at most this many network hops: 1 reaches the
+# host itself, not a container on it (kind's node, the pods). AWS FSBP EC2.8; the policy pack checks it.
+IMDS_HOP_LIMIT = 1
 
 # Ubuntu 24.04 (noble) amd64 on gp3, published by Canonical.
 UBUNTU_OWNER = "099720109477"

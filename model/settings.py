@@ -111,6 +111,11 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("rootVolumeGb", "integer", 30,
               "Size of each host's encrypted gp3 root volume in GiB.",
               "an integer from 8 to 1024"),
+    ConfigKey("maxMonthlyCostUsd", "integer", 150,
+              "Cost ceiling of the stack in USD per month (730 h) of on-demand list prices (model/prices.json): "
+              "python -m model cost and the costEstimate output compare with it, the policy pack's cost-ceiling "
+              "rule enforces it.",
+              "an integer from 1 to 100000"),
     ConfigKey("amiId", "string", "auto",
               "Ubuntu 24.04 image of both hosts. 'auto' resolves Canonical's newest image when a host is "
               "created and keeps it (stack output amiId); an AMI id pins it, and changing it replaces both "
@@ -192,6 +197,7 @@ class Settings:
     kind_instance_type: str
     proxy_instance_type: str
     root_volume_gb: int
+    max_monthly_cost_usd: int
     ami_id: str
     kind_version: str
     cilium_version: str
@@ -401,6 +407,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "kindInstanceType": ("kind_instance_type", _instance_type),
     "proxyInstanceType": ("proxy_instance_type", _instance_type),
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
+    "maxMonthlyCostUsd": ("max_monthly_cost_usd", _int(1, 100000)),
     "amiId": ("ami_id", _ami_id),
     "kindVersion": ("kind_version", _version(prefix_v=True)),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
@@ -416,6 +423,17 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "pkiCertValidityHours": ("pki_cert_validity_hours", _int(1, 87600)),
 }
 assert set(_PARSERS) == set(KEYS_BY_NAME), "every config key needs a parser"
+
+
+def parse_key(key: str, value: Any) -> Any:
+    """One key's value (None: its default), parsed like ``load_settings`` does; a bad value raises
+    SettingsError with the same one-line message (for readers of a single key, e.g. the policy pack)."""
+    spec, (_, parse) = KEYS_BY_NAME[key], _PARSERS[key]
+    value = spec.default if value is None else value
+    try:
+        return parse(value)
+    except (ValueError, TypeError):
+        raise SettingsError([f"{key}: {shown(value)} is not accepted; accepted: {spec.accepted}"]) from None
 
 
 def load_settings(raw: Mapping[str, Any],

@@ -1,25 +1,27 @@
 """A small driver for the lab, built on stacks/automation.py (the code the acceptance suite runs).
 
-    python3 -m stacks.driver up|preview|verify|lock|unlock|destroy [--stack NAME] [--region R]
-    python3 -m stacks.driver tour SCENARIO [--out DIR]
+    python3 -m stacks.driver up|preview|verify|lock|unlock|destroy [--stack NAME] [--region R] [--yes]
+    python3 -m stacks.driver tour SCENARIO [--out DIR] [--yes]
 
 Prints one line per engine event as it goes and the probes' results as a table after
-up/verify/lock/unlock. ``tour`` steps a scenario through every stage (config, up, its probes'
+up/verify/lock/unlock. Before ``up`` and ``tour`` it prints the cost estimate (model/cost.py) and
+asks "Proceed? [y/N]" unless ``--yes`` (no answer, e.g. no terminal, is a no). ``tour`` steps a scenario through every stage (config, up, its probes'
 matrix observed vs expected, written as text and SVG per stage), then restores the stage it was at.
-Exit codes: 0 ok; 1 failed verification, refused lock change or failed
+Exit codes: 0 ok; 1 failed verification, refused lock change, an unconfirmed cost or a failed
 Pulumi operation; 2 cannot run here (no pulumi CLI, no AWS credentials, no passphrase).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from pulumi import automation as auto
 
-from model import scenarios
-from model.settings import SettingsError
+from model import cost, scenarios
+from model.settings import PROJECT, SettingsError
 from stacks import automation as lab
 
 COMMANDS = {
@@ -49,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                     f"({', '.join(scenarios.PACKS)})")
     parser.add_argument("--scenarios", help="up only: set scenarios first, e.g. egress,mtls")
     parser.add_argument("--out", help="tour only: where the per-stage reports go (default: tour-<scenario>)")
+    parser.add_argument("--yes", action="store_true", help="up/tour: do not ask before creating billable resources")
     args = parser.parse_args(argv)
     if args.command == "tour" and args.scenario not in scenarios.PACKS:
         parser.error(f"tour needs a scenario; accepted: {', '.join(scenarios.PACKS)}")
@@ -73,9 +76,34 @@ def show(verdict: lab.Verdict) -> int:
     return 0 if verdict.ok else 1
 
 
+def confirm_cost(stack: auto.Stack, args: argparse.Namespace, overrides: dict[str, str] | None = None) -> bool:
+    """Print what the stack's configuration (with ``overrides``, project keys) costs on-demand
+    (model/prices.json) and ask, unless --yes. An estimate that cannot be made (a region or instance
+    type the table lacks) is said, then asked."""
+    config = {**stack.get_all_config(), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
+    region = getattr(config.get("aws:region"), "value", None) or lab.region_from_env()
+    try:
+        print(cost.render_text(cost.estimate(lab.settings_from_config(config), region), stack.name), end="")
+    except (cost.CostError, SettingsError) as exc:
+        print(f"cost: {exc}")
+    if args.yes:
+        return True
+    try:
+        answer = input("Proceed? [y/N] ")
+    except EOFError:  # no terminal, no answer: no
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("not confirmed: nothing was changed (--yes skips the question)", file=sys.stderr)
+    return False
+
+
 def cmd_up(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> int:
-    if args.scenarios:
-        lab.set_scenarios(stack, args.scenarios.split(","))
+    names = args.scenarios.split(",") if args.scenarios else None
+    if not confirm_cost(stack, args, {"scenarios": json.dumps(names)} if names else None):
+        return 1
+    if names:
+        lab.set_scenarios(stack, names)
     lab.up(stack, log)
     return show(lab.verify(stack))
 
@@ -123,6 +151,8 @@ def cmd_tour(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> 
     name = args.scenario
     settings = lab.settings_from_config(stack.get_all_config())
     original_scenarios, original_stage = list(settings.scenarios), settings.stage_of(name)
+    if not confirm_cost(stack, args):
+        return 1
     stages = scenarios.STAGE_NAMES[name]
     out = Path(args.out or f"tour-{name}")
     out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
 from components.scenario import Scenario, ScenarioArgs
-from model import cilium, network, probes, remote as cmds, render, scenarios, security_groups as sg, userdata
+from model import cilium, cost, network, probes, remote as cmds, render, scenarios, security_groups as sg, userdata
 from model.scenarios import Context
 from model.settings import PROJECT, Settings
 
@@ -133,6 +133,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         "amiId": kind.ami_id,
         "ciliumStatus": release.status,
         "stages": {name: d.static.stage.name for name, d in deployed.items()},
+        "costEstimate": cost.stack_output(settings, aws.config.region),  # on-demand list prices, model/prices.json
         "verification": verification,
         "kindEgressRules": pulumi.Output.all(*[r.cidr for r in effective]).apply(
             lambda cidrs: [{**r.as_dict(), "cidr": c} for r, c in zip(effective, cidrs)]),

@@ -241,9 +241,13 @@ def _unwrap(v: Any) -> Any:
     return v
 
 
+REGION = "eu-central-1"  # aws:region, as Pulumi.dev.yaml sets it
+
+
 def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP,
-                world: dict | None = None, ami: str = DEFAULT_AMI) -> Program:
-    """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does)."""
+                world: dict | None = None, ami: str = DEFAULT_AMI, region: str | None = REGION) -> Program:
+    """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does) and
+    ``aws:region`` (None: unset)."""
     from stacks import lab
     from stacks.config import read_settings
 
@@ -251,8 +255,9 @@ def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERAT
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({
-        f"{PROJECT}:{k}": (json.dumps(v) if isinstance(v, (list, dict, bool)) else str(v))
-        for k, v in (config or {}).items()})
+        **({"aws:region": region} if region else {}),
+        **{f"{PROJECT}:{k}": (json.dumps(v) if isinstance(v, (list, dict, bool)) else str(v))
+           for k, v in (config or {}).items()}})
     exported: dict[str, Any] = {}
     program = Program(resources=monitor.records)
 

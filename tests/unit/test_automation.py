@@ -448,7 +448,7 @@ def test_driver_tour_walks_every_stage_writes_a_report_and_an_svg_each_and_resto
 
     from stacks import driver
     stack = TourStack({"cilium-egress-lab:scenarios": '["egress"]'})
-    args = driver.parse_args(["tour", "stars", "--out", str(tmp_path)])
+    args = driver.parse_args(["tour", "stars", "--out", str(tmp_path), "--yes"])
     assert driver.cmd_tour(stack, args, lab.EventLog()) == 0
     names = ["open", "default-deny", "backend-policy", "allow-ui", "frontend-policy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -463,3 +463,80 @@ def test_driver_tour_walks_every_stage_writes_a_report_and_an_svg_each_and_resto
     assert json.loads(stack.config["cilium-egress-lab:scenarios"]) == ["egress"]
     assert json.loads(stack.config["cilium-egress-lab:stages"]) == {}
     assert stack.ups == 6  # five stages and the restore
+
+
+# ------------------------------------------------------------------ the driver asks before it spends (issue 15)
+class CostStack(FakeStack):
+    """FakeStack with a stack config (Pulumi.<stack>.yaml as the automation API returns it)."""
+
+    def __init__(self, config=None):
+        super().__init__()
+        self._config = {"aws:region": ConfigValue("eu-central-1"),
+                        "cilium-egress-lab:envName": ConfigValue("demo"), **(config or {})}
+
+    def get_all_config(self):
+        return self._config
+
+    def set_config(self, key, value, path=False):
+        self.config[key] = value.value
+
+
+def answering(monkeypatch, answer):
+    asked = []
+
+    def fake_input(prompt):
+        asked.append(prompt)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+    monkeypatch.setattr("builtins.input", fake_input)
+    return asked
+
+
+def test_driver_up_prints_the_cost_and_stops_unless_confirmed(capsys, monkeypatch):
+    from stacks import driver
+    asked = answering(monkeypatch, "n")
+    stack = CostStack()
+    assert driver.cmd_up(stack, driver.parse_args(["up", "--scenarios", "egress,mtls"]), lab.EventLog()) == 1
+    out, err = capsys.readouterr()
+    assert stack.ups == 0 and asked == ["Proceed? [y/N] "]
+    assert out.startswith("Cost estimate (stack acc-1, region eu-central-1, on-demand USD")
+    assert "total" in out and "118.68" in out and "ceiling: within maxMonthlyCostUsd 150" in out
+    assert "not confirmed: nothing was changed" in err
+    assert "cilium-egress-lab:scenarios" not in stack.config  # declined: the config is untouched too
+
+
+@pytest.mark.parametrize("answer", ["y", "YES "])
+def test_driver_up_proceeds_when_confirmed(capsys, monkeypatch, answer):
+    from stacks import driver
+    answering(monkeypatch, answer)
+    stack = CostStack()
+    driver.cmd_up(stack, driver.parse_args(["up", "--scenarios", "egress,mtls"]), lab.EventLog())
+    assert stack.ups == 1 and json.loads(stack.config["cilium-egress-lab:scenarios"]) == ["egress", "mtls"]
+
+
+def test_driver_yes_skips_the_question_and_no_terminal_is_a_no(capsys, monkeypatch):
+    from stacks import driver
+    asked = answering(monkeypatch, EOFError())
+    stack = CostStack()
+    assert driver.cmd_up(stack, driver.parse_args(["up"]), lab.EventLog()) == 1 and stack.ups == 0
+    driver.cmd_up(stack, driver.parse_args(["up", "--yes"]), lab.EventLog())
+    assert stack.ups == 1 and len(asked) == 1
+    assert capsys.readouterr().out.count("Cost estimate") == 2  # printed either way
+
+
+def test_driver_says_what_it_cannot_price_and_still_asks(capsys, monkeypatch):
+    from stacks import driver
+    answering(monkeypatch, "n")
+    stack = CostStack({"cilium-egress-lab:kindInstanceType": ConfigValue("c7i.large")})
+    assert driver.cmd_up(stack, driver.parse_args(["up"]), lab.EventLog()) == 1
+    assert "cost: cannot estimate the cost:\n  - kindInstanceType: 'c7i.large' is not in the price table" in \
+        capsys.readouterr().out
+
+
+def test_driver_tour_asks_too(capsys, monkeypatch):
+    from stacks import driver
+    answering(monkeypatch, "")
+    stack = CostStack()
+    assert driver.cmd_tour(stack, driver.parse_args(["tour", "hoot51"]), lab.EventLog()) == 1
+    assert stack.ups == 0 and stack.config == {}

@@ -45,3 +45,10 @@ def test_components_use_their_type_token_and_register_outputs():
         for cls in re.findall(r"class (\w+)\(pulumi\.ComponentResource\)", text):
             assert re.search(rf'super\(\).__init__\("cilium-egress-lab:\w+:{cls}"', text), (path.name, cls)
             assert "self.register_outputs(" in text, path.name
+
+
+def test_the_policy_pack_runs_in_the_programs_venv():
+    """policy/ needs pulumi-policy from requirements.txt (tests/unit/test_policy_pack.py skips without
+    it outside CI, and fails in CI)."""
+    assert "pulumi-policy==1.21.0" in (ROOT / "requirements.txt").read_text().splitlines()
+    assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file() and (ROOT / "policy" / "__main__.py").is_file()
