@@ -114,8 +114,8 @@ def stack_config(stack: str | None, namespace: str = PROJECT) -> dict:
 
 
 def scenario_objects_and_probes(name: str, stage: str | None):
-    """For ``verdicts --scenario NAME [--stage S]``: the pack's workloads and the stage's objects,
-    and its probes' traffic (default settings, the documented placeholder proxy address)."""
+    """For ``verdicts --scenario NAME [--stage S]``: the pack's workloads, the platform's policy
+    objects (the proxy guard) and the stage's objects, and its probes' traffic (default settings, the documented placeholder proxy address)."""
     from . import scenarios
     from .policy import PolicyInputError
     try:
@@ -123,7 +123,8 @@ def scenario_objects_and_probes(name: str, stage: str | None):
         pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
     except ValueError as exc:
         raise PolicyInputError(f"--scenario/--stage: {exc}") from None
-    return [*pack.workloads(ctx), *st.objects], [lp.traffic for lp in pack.probes(ctx, st)]
+    return ([*pack.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects],
+            [lp.traffic for lp in pack.probes(ctx, st)])
 
 
 def run_cost(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ EGRESS_CEC_NAME = "proxy-envoy"
 EGRESS_LISTENER = "proxy-listener"
 EGRESS_CLUSTER = "proxy-cluster"
 EGRESS_CNP_NAME = "proxy-policy"
+PROXY_GUARD_NAME = "egress-proxy-guard"
 HELM_REPO = "https://helm.cilium.io/"
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -207,6 +208,33 @@ def egress_network_policy(settings: Settings, envoy_config: dict) -> dict:
                 in_cluster_rule(),
                 dns_rule(settings.allowed_domains),
             ],
+        },
+    }
+
+
+def proxy_guard_policy(settings: Settings, proxy_address: str) -> dict:
+    """CiliumClusterwideNetworkPolicy ``egress-proxy-guard``: no pod opens a connection to the egress
+    proxy's port itself. Squid sees every client behind the kind host as one address (the node's),
+    so it cannot tell Envoy's tunnel from a pod's own ``curl -x``; without this, any pod without
+    policy could use the proxy for what the proxy passes (the bootstrap domains, port 80 by
+    address). Envoy's upstream connection leaves from the node (cilium-envoy runs in the host's
+    network namespace), which no endpoint policy selects, so the tunnel is untouched - as it is by
+    test-allow's own policy, which allows no connection to the proxy either.
+
+    ``enableDefaultDeny`` false both ways: the guard selects every endpoint but must not put any of
+    them into default deny (docs.cilium.io "Policy Enforcement Modes", cilium 1.16+); a deny rule
+    wins over every allow ("Deny Policies"). Only the proxy port: the mTLS backend on the same host
+    is a destination pods do reach (through their listener, or refused by the server itself)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CiliumClusterwideNetworkPolicy",
+        "metadata": {"name": PROXY_GUARD_NAME},
+        "spec": {
+            "description": "No pod connects to the egress proxy itself; only Envoy's tunnel (from the node) does.",
+            "endpointSelector": {},
+            "enableDefaultDeny": {"egress": False, "ingress": False},
+            "egressDeny": [{"toCIDR": [network.host_cidr(proxy_address)],
+                            "toPorts": [{"ports": [{"port": str(settings.proxy_port), "protocol": "TCP"}]}]}],
         },
     }
 

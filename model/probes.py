@@ -134,11 +134,12 @@ def expected_outcome(v: Verdict, lp: LabProbe, ctx: Context) -> tuple[str, tuple
 
 def plan(name: str, ctx: Context, stage_name: str | None = None) -> Plan:
     """Every probe of scenario ``name`` at ``stage_name`` (default: the last), with its expected
-    outcome: the evaluator on the scenario's workloads and the stage's objects, then the platform."""
+    outcome: the evaluator on the scenario's workloads, the platform's own policy objects and the
+    stage's objects, then the platform's network."""
     pack = scenarios.pack(name)
     st = scenarios.stage(name, ctx, stage_name)
     workloads = tuple(pack.workloads(ctx))
-    cluster = Cluster.from_objects([*workloads, *st.objects])
+    cluster = Cluster.from_objects([*workloads, *scenarios.platform_objects(ctx), *st.objects])
     out = []
     for lp in pack.probes(ctx, st):
         v = evaluate(cluster, lp.traffic)

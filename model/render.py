@@ -43,8 +43,12 @@ def scenario_objects(settings: Settings, proxy_address: str, name: str,
 
 
 def lab_objects(settings: Settings, proxy_address: str, mtls_material: dict[str, str] | None = None) -> list[dict]:
-    """Everything the stack applies to the cluster: every selected scenario at its stage."""
-    return [o for name in settings.scenarios for o in scenario_objects(settings, proxy_address, name, mtls_material)]
+    """Everything the stack applies to the cluster: the platform's own policy objects (the egress
+    proxy's guard), then every selected scenario at its stage."""
+    from . import scenarios
+    platform = list(scenarios.platform_objects(scenarios.Context(settings, proxy_address)))
+    return platform + [o for name in settings.scenarios
+                       for o in scenario_objects(settings, proxy_address, name, mtls_material)]
 
 
 def has_placeholder_secrets(settings: Settings) -> bool:

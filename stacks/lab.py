@@ -1,5 +1,5 @@
 """The lab composition: the platform (network, key, two hosts with their security groups, Cilium,
-the egress lock, the mTLS backend when a scenario needs it), then every selected scenario at its
+the egress proxy's guard policy, the egress lock, the mTLS backend when a scenario needs it), then every selected scenario at its
 stage, its probes, and the verification."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from components.ec2 import HostArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
+from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
 from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
@@ -86,6 +87,10 @@ def declare(settings: Settings) -> dict[str, Any]:
             if settings.needs("mtls-backend") else None)
     ctx_static = Context(settings, render.PLACEHOLDER_ADDRESS)
     ctx_live = proxy_eip.public_ip.apply(lambda ip: Context(settings, ip))
+    guard = PlatformPolicies(settings.name("platform"), PlatformPoliciesArgs(
+        objects=list(scenarios.platform_objects(ctx_static)),
+        objects_live=ctx_live.apply(lambda c: list(scenarios.platform_objects(c))),
+        provider=provider, after=[release.release, release.crds_ready]))
     deployed = {name: declare_scenario(settings, name, ctx_static, ctx_live, provider,
                                        [release.release, release.crds_ready], mtls)
                 for name in settings.scenarios}
@@ -95,13 +100,14 @@ def declare(settings: Settings) -> dict[str, Any]:
     toggle = sg.kind_egress_toggle(settings, proxy_cidr)
     lock = EgressLock(settings.name("kind") + "-sg-lock", EgressLockArgs(
         security_group_id=kind_sg.security_group_id, rules=toggle,
-        after=[kind.ready, release.release, *[r for d in deployed.values() for r in d.component.workload_resources]]))
+        after=[kind.ready, release.release, *guard.policies, *[r for d in deployed.values() for r in d.component.workload_resources]]))
 
     # Verification: every scenario's probes, re-run whenever their answer can change.
     checks = {}
     for name, d in deployed.items():
         triggers = [settings.restrict_egress, kind.instance_id, proxy.instance_id, d.static.stage.name,
-                    d.live.apply(lambda pl: cilium.content_hash(*pl.stage.objects))]
+                    d.live.apply(lambda pl: cilium.content_hash(*pl.stage.objects)),
+                    ctx_live.apply(lambda c: cilium.content_hash(*scenarios.platform_objects(c)))]
         if mtls is not None and "mtls-backend" in scenarios.pack(name).NEEDS:
             triggers.append(mtls.digest)
         checks[name] = Probes(settings.name(f"probes-{name}"), ProbesArgs(
@@ -113,7 +119,7 @@ def declare(settings: Settings) -> dict[str, Any]:
             evidence={p.name: (lambda out, p=p: kind_eip.public_ip.apply(
                 lambda ip: cmds.proxy_log_command(ip, probes.evidence_targets(p, out))))
                 for p in d.static.probes if p.check == probes.PROXY_LOG},
-            after=[lock, proxy.ready, *d.component.policies, *d.component.workload_resources,
+            after=[lock, proxy.ready, *guard.policies, *d.component.policies, *d.component.workload_resources,
                    *([mtls.backend] if mtls is not None else [])]))
     verification = verify(settings, {n: d.live for n, d in deployed.items()}, checks)
     extra_outputs: dict[str, Any] = {}

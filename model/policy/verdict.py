@@ -179,7 +179,7 @@ def _side(cluster: Cluster, direction: str, subject: Workload, peer: Target, por
     others = [p.ref for p in policies if not p.direction(direction).isolates]
     why = [f"{direction} of {subject.key}: " + "; ".join(filter(None, [
         isolating and f"selected by {', '.join(isolating)} (default deny)",
-        others and f"{', '.join(others)} select it without default deny"]))]
+        others and f"{', '.join(others)} {'selects' if len(others) == 1 else 'select'} it without default deny"]))]
     for policy in policies:
         for rule in policy.direction(direction).denies:
             hit = rule.match(peer, port, protocol, dest_ports)

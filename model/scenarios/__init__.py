@@ -12,7 +12,8 @@ PACKS: dict[str, ModuleType] = {p.NAME: p for p in (egress, mtls, hoot51, eks_re
 STAGE_NAMES: dict[str, tuple[str, ...]] = {p.NAME: tuple(p.STAGES) for p in PACKS.values()}
 DEFAULT_SCENARIOS = ("egress",)
 
-__all__ = ["PACKS", "STAGE_NAMES", "DEFAULT_SCENARIOS", "Context", "LabProbe", "Stage", "pack", "stage_names", "stage"]
+__all__ = ["PACKS", "STAGE_NAMES", "DEFAULT_SCENARIOS", "Context", "LabProbe", "Stage", "pack", "stage_names", "stage",
+           "platform_objects"]
 
 
 def pack(name: str) -> ModuleType:
@@ -35,3 +36,10 @@ def stage(name: str, ctx: Context, stage_name: str | None = None) -> Stage:
         if s.name == stage_name:
             return s
     raise ValueError(f"scenario {name!r} has no stage {stage_name!r}; accepted: {', '.join(s.name for s in stages)}")
+
+
+def platform_objects(ctx: Context) -> tuple[dict, ...]:
+    """Policy objects the platform itself installs with Cilium, in force for every scenario at every
+    stage: the egress proxy's guard (model.cilium.proxy_guard_policy)."""
+    from model import cilium
+    return (cilium.proxy_guard_policy(ctx.settings, ctx.proxy_address),)

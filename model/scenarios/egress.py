@@ -5,7 +5,8 @@ test-deny (no policy) is stopped only by the security group once ``restrictEgres
 Workloads: namespaces ``test-allow`` and ``test-deny`` with a ``curl`` pod each (the seed's). Stages:
 ``open`` (the cluster before ``make apply_manifests``: no Cilium objects) and ``proxy-policy`` (the
 seed's CiliumEnvoyConfig ``proxy-envoy`` and CiliumNetworkPolicy ``proxy-policy``, from
-model/cilium.py). Probes: curl from each pod to ``probeUrl`` (an allowed domain) and ``controlUrl``.
+model/cilium.py). Probes: curl from each pod to ``probeUrl`` (an allowed domain) and ``controlUrl``,
+and from each pod through the proxy by name (``curl -x``), which the platform's guard drops.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ SEED = "000"
 TITLE = "Egress via an HTTP proxy: *.roche.com through Envoy's CONNECT tunnel, the rest dropped or locked"
 NEEDS: frozenset[str] = frozenset({"proxy"})
 STAGES = ("open", "proxy-policy")
-ALLOWED, CONTROL = "allowed", "control"
+ALLOWED, CONTROL, PROXY_DIRECT = "allowed", "control", "proxy-direct"
 
 
 def workloads(ctx: Context) -> list[dict]:
@@ -49,10 +50,24 @@ def _probe(source_ns: str, target: str, url: str, check: str | None) -> LabProbe
                     note=f"make test_{'allow' if source_ns == cilium.ALLOW_NAMESPACE else 'deny'}: curl {url}")
 
 
+def _proxy_direct(ctx: Context, source_ns: str) -> LabProbe:
+    """A pod uses the proxy itself (``curl -x``) for the control URL: squid would pass what it passes
+    for the kind host (the bootstrap domains, port 80 by address), so the platform's guard
+    (model.cilium.proxy_guard_policy) drops it at the pod - in every stage, locked or not."""
+    s = ctx.settings
+    return LabProbe(traffic=Probe(source=f"{source_ns}/{k8s.CURL_POD}", to=f"world:{ctx.proxy_address}",
+                                  port=s.proxy_port, via="fqdn"),
+                    name=f"{source_ns}-{PROXY_DIRECT}", url=s.control_url,
+                    curl_args=("-x", f"http://{ctx.proxy_address}:{s.proxy_port}"),
+                    note=f"not in the seed: a pod bypasses its policy by naming the proxy (curl -x ... {s.control_url})")
+
+
 def probes(ctx: Context, stage: Stage) -> list[LabProbe]:
     """The seed's two checks and their controls: each test pod to ``probeUrl`` and ``controlUrl``.
-    The allowed probe from test-allow also looks for its CONNECT in the proxy's log."""
+    The allowed probe from test-allow also looks for its CONNECT in the proxy's log. Then each pod
+    naming the proxy itself, which no pod may use (the platform's guard)."""
     s = ctx.settings
-    return [_probe(ns, target, url, "proxy-log" if (ns, target) == (cilium.ALLOW_NAMESPACE, ALLOWED) else None)
-            for ns in (cilium.ALLOW_NAMESPACE, cilium.DENY_NAMESPACE)
-            for target, url in ((ALLOWED, s.probe_url), (CONTROL, s.control_url))]
+    return [*(_probe(ns, target, url, "proxy-log" if (ns, target) == (cilium.ALLOW_NAMESPACE, ALLOWED) else None)
+              for ns in (cilium.ALLOW_NAMESPACE, cilium.DENY_NAMESPACE)
+              for target, url in ((ALLOWED, s.probe_url), (CONTROL, s.control_url))),
+            *(_proxy_direct(ctx, ns) for ns in (cilium.ALLOW_NAMESPACE, cilium.DENY_NAMESPACE))]

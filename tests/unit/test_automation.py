@@ -264,7 +264,8 @@ def test_the_picture_input_is_the_verdicts_contract_with_observed():
     assert set(pic["cells"][0]) == {"from", "to", "port", "protocol", "via", "request", "verdict", "egress",
                                     "ingress", "why", "observed"}
     assert [(c["verdict"], c["observed"]) for c in pic["cells"]] == [
-        ("allow", "allow"), ("dns-fail", "dns-fail"), ("allow", "allow"), ("allow", "allow")]
+        ("allow", "allow"), ("dns-fail", "dns-fail"), ("allow", "allow"), ("allow", "allow"), ("drop", "drop"),
+        ("drop", "drop")]
 
 
 def test_event_log_keeps_the_last_events_and_echoes_lines():

@@ -215,15 +215,33 @@ def _expected(settings, scenario="egress", stage=None) -> dict[str, str]:
 
 def test_the_egress_plan_is_the_design_matrix():
     """DESIGN.md §6 and issue 12 (test-allow's DNS answers only the allowed domains)."""
+    direct = {"test-allow-proxy-direct": "drop", "test-deny-proxy-direct": "drop"}  # the guard, always
     assert _expected(SETTINGS) == {"test-allow-allowed": "allow", "test-allow-control": "dns-fail",
-                                   "test-deny-allowed": "allow", "test-deny-control": "allow"}
+                                   "test-deny-allowed": "allow", "test-deny-control": "allow", **direct}
     assert _expected(LOCKED) == {"test-allow-allowed": "allow", "test-allow-control": "dns-fail",
-                                 "test-deny-allowed": "drop", "test-deny-control": "drop"}
+                                 "test-deny-allowed": "drop", "test-deny-control": "drop", **direct}
     # before the seed's `make apply_manifests`: no policy, so only the lock stops test-allow too
     assert _expected(LOCKED, stage="open") == {k: "drop" for k in _expected(LOCKED)}
     planned, _ = _planned("egress", "test-allow-allowed")
     assert planned.check == probes.PROXY_LOG and planned.verdict.listener.endswith("#proxy-listener")
     assert _planned("egress", "test-allow-allowed", stage="open")[0].check is None  # no listener, no proxy
+
+
+def test_no_pod_may_use_the_proxy_itself_in_any_stage_or_lock_state():
+    """Issue 12: squid sees every pod as the kind host, so a pod naming the proxy (curl -x) would get
+    what the host gets. The platform's guard denies it (a deny rule wins over every allow, docs
+    "Deny Policies"), before and after the seed's policy, locked or not - the lock itself allows the
+    proxy port, so only the guard stops it. The command really goes through the proxy."""
+    for settings in (SETTINGS, LOCKED):
+        for stage in ("open", "proxy-policy"):
+            for ns in ("test-allow", "test-deny"):
+                p, _ = _planned("egress", f"{ns}-proxy-direct", Context(settings, PROXY_IP), stage=stage)
+                assert p.expected == "drop" and p.verdict.egress == "drop:policy-deny", (stage, ns)
+                assert any("egress-proxy-guard egressDeny[0]" in w for w in p.why), p.why
+                assert f"-x http://{PROXY_IP}:{settings.proxy_port}" in \
+                    probes.command(p, probes.plan("egress", Context(settings, PROXY_IP)).workloads, 60)
+    # the tunnel itself is untouched: Envoy's connection leaves from the node, not from a pod
+    assert _planned("egress", "test-allow-allowed", Context(LOCKED, PROXY_IP))[0].expected == "allow"
 
 
 def test_the_mtls_plan_follows_the_listener_and_the_backend():
@@ -279,11 +297,12 @@ def test_one_probe_per_planned_probe_on_the_right_host_after_lock_and_policy(unl
     names = {r.name for r in _probes(unlocked)}
     assert names == {"probes-egress-demo-egress-test-allow-allowed", "probes-egress-demo-egress-test-allow-control",
                      "probes-egress-demo-egress-test-deny-allowed", "probes-egress-demo-egress-test-deny-control",
-                     "probes-egress-demo-egress-test-allow-allowed-proxy-log"}
-    # depends_on a component expands to its children: every lock rule and both Cilium CRs
+                     "probes-egress-demo-egress-test-allow-allowed-proxy-log",
+                     "probes-egress-demo-egress-test-allow-proxy-direct", "probes-egress-demo-egress-test-deny-proxy-direct"}
+    # depends_on a component expands to its children: every lock rule, both Cilium CRs and the guard
     lock = {r.urn for r in unlocked.resources if r.name.startswith("kind-demo-sg-lock-")}
     policy = {r.urn for r in unlocked.resources if r.type.startswith("kubernetes:cilium.io")}
-    assert lock and len(policy) == 2
+    assert lock and len(policy) == 3
     for r in _probes(unlocked):
         assert lock <= set(r.deps) and policy <= set(r.deps), r.name
         host = r.inputs["connection"]["host"]

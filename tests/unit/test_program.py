@@ -48,12 +48,13 @@ def test_inventory_of_the_default_stack(unlocked):
         "tls:index/privateKey:PrivateKey": 3, "aws:ec2/keyPair:KeyPair": 1,  # the SSH key + 2 host keys
         "aws:ec2/securityGroup:SecurityGroup": 2, SG_IN: 4, SG_OUT: 3,
         "aws:ec2/eip:Eip": 2, "aws:ec2/eipAssociation:EipAssociation": 2, INSTANCE: 2,
-        "command:remote:Command": 9, "cilium-egress-lab:verify:Probes": 1,
+        "command:remote:Command": 11, "cilium-egress-lab:verify:Probes": 1,
         "cilium-egress-lab:cilium:CiliumRelease": 1, "cilium-egress-lab:scenarios:Scenario": 1,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:helm.sh/v3:Release": 1, "kubernetes:core/v1:Namespace": 2,
         "kubernetes:core/v1:Pod": 2, "kubernetes:cilium.io/v2:CiliumEnvoyConfig": 1,
         "kubernetes:cilium.io/v2:CiliumNetworkPolicy": 1,
+        "cilium-egress-lab:kubernetes:PlatformPolicies": 1, "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy": 1,
     }
     vpc = unlocked.named("net-demo-vpc")
     assert vpc.inputs["cidrBlock"] == "10.0.0.0/16"
@@ -107,7 +108,7 @@ def test_toggle_changes_only_egress_rules(unlocked, locked):
     # the probes re-run (their triggers carry the lock state); a probe whose expected outcome flips
     # also waits for the new one (its command names it); nothing else about them changes
     probes = {n for n in changed if n[1].startswith("probes-egress-demo-")}
-    assert len(probes) == 5
+    assert len(probes) == 7
     for n in probes:
         assert {k for k in a[n] if a[n][k] != b[n][k]} in ({"triggers"}, {"triggers", "create"}), n
     assert {n[1] for n in probes if a[n]["create"] != b[n]["create"]} == {
@@ -312,3 +313,18 @@ def test_aws_foundational_controls_default_sg_and_flow_logs(unlocked):
     off = run_program({"flowLogs": False})
     assert off.error is None and not off.of_type("aws:ec2/flowLog:FlowLog") and not off.of_type("aws:iam/role:Role")
     assert off.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")  # EC2.2 is not optional
+
+
+def test_the_proxy_guard_names_the_real_proxy_and_is_in_force_before_the_lock_and_the_probes(locked):
+    """The guard (model.cilium.proxy_guard_policy) is declared with the proxy's live address, under
+    its own component, and both the lock and every probe wait for it."""
+    (guard,) = locked.of_type("kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy")
+    spec = guard.inputs["spec"]
+    assert spec["egressDeny"][0]["toCIDR"] == [f"{PROXY_IP}/32"]
+    assert spec["egressDeny"][0]["toPorts"][0]["ports"] == [{"port": "3128", "protocol": "TCP"}]
+    assert spec["enableDefaultDeny"] == {"egress": False, "ingress": False}
+    waiting = [r for r in locked.resources if r.type in (SG_OUT, "command:remote:Command") and
+               r.name.startswith(("kind-demo-sg-lock-", "probes-egress-demo-egress-"))]
+    assert len(waiting) >= 8
+    for r in waiting:
+        assert guard.urn in r.deps, r.name
