@@ -123,7 +123,13 @@ def sni_tunnel_listener(name: str, cluster: str, stat_prefix: str, server_names:
     destination address (Cilium's transparent redirect keeps it as the downstream local address).
     Cilium keeps these listener filters and filter chains and only adds its own (the BPF metadata
     listener filter after ours, the cilium.network filter before each tcp_proxy):
-    cilium/cilium pkg/ciliumenvoyconfig/cec_resource_parser.go, ParseResources."""
+    cilium/cilium pkg/ciliumenvoyconfig/cec_resource_parser.go, ParseResources.
+
+    Wildcard depth differs: Envoy's ``*.roche.com`` in ``server_names`` matches any number of
+    labels (``a.b.roche.com``), Cilium's matchPattern ``*`` exactly one (model.fqdn). A client that
+    sends SNI ``a.b.roche.com`` to an address Cilium redirects (one learned for an allowed name)
+    passes Envoy's chain; squid's allow-list is the Cilium pattern (one label) and refuses it
+    (TCP_DENIED). The data-plane lab shows both halves."""
     return {
         "@type": LISTENER_TYPE, "name": name,
         "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",

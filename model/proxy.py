@@ -27,7 +27,13 @@ from .fqdn import to_posix_regex
 # Ports the egress policy redirects into Envoy, hence the ports Envoy CONNECTs to.
 REDIRECTED_PORTS = (80, 443)
 PLAIN_HTTP_PORT = 80
-# Destinations the proxy never connects to (IANA special-purpose registries, RFC 6890).
+# Destinations the proxy never connects to, whatever name resolves there: the ones that reach the
+# proxy host itself, the VPC or the cloud's internal services - "this network", loopback,
+# link-local (169.254.169.254, the metadata service), private (RFC 1918, the VPC), shared address
+# space (RFC 6598), multicast and the reserved 240/4; IPv6 loopback, ULA and link-local. A subset of
+# the IANA special-purpose registries (RFC 6890), not all of them: documentation and benchmarking
+# ranges (192.0.2.0/24, 198.18.0.0/15, ...) are not public destinations either, but are left to
+# squid's DNS (the data-plane lab's origins live in 198.18.0.0/15).
 FORBIDDEN_DESTINATIONS = (
     "127.0.0.0/8", "169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
     "0.0.0.0/8", "224.0.0.0/3", "::1", "fc00::/7", "fe80::/10")
