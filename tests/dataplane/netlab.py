@@ -22,6 +22,15 @@ Everything is generated from the model, nothing is typed twice:
   addresses on the CNP's ports is REDIRECTed to the port of the listener the CNP references; its
   DNS rule lets test-allow reach the DNS stand-in on the rule's ports; anything else from
   test-allow is dropped;
+- the ``ip lab_guard`` table stands in for the platform's own Cilium policies
+  (``model.scenarios.platform_objects``: the ``egress-proxy-guard`` CCNP): each ``egressDeny``
+  entry (``toCIDR``/``toCIDRSet`` + ``toPorts``) becomes an nft drop, with a counter, for traffic
+  *from the pods* the policy selects (at their veth, before the redirect), never for the node's own
+  processes (Envoy's upstream connection, the node's own ``curl -x``) - Cilium enforces endpoint
+  policy on endpoints, and the host's processes are none;
+- the stage: the egress scenario's stages (``open``: no Cilium objects, ``proxy-policy``: the CEC
+  and the CNP) are switched with ``set_stage``; without a CNP the ``lab_cilium`` table is gone and
+  the DNS stand-in answers test-allow everything (Envoy keeps running, nothing redirects to it);
 - the DNS stand-in (``dnsproxy.py``, in the node) plays Cilium's DNS proxy in front of kube-dns:
   every pod (and the node) resolves through it (``/etc/netns/<ns>/resolv.conf``, which
   ``ip netns exec`` bind-mounts over ``/etc/resolv.conf``); test-allow gets only the names its
@@ -51,23 +60,18 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 import yaml
 
-from model import fqdn
-from model.cilium import (
-    ALLOW_NAMESPACE,
-    DENY_NAMESPACE,
-    LISTENER_TYPE,
-    egress_envoy_config,
-    egress_network_policy,
-)
-from model.matrix import Observation
+from model import fqdn, remote, scenarios
+from model.cilium import ALLOW_NAMESPACE, DENY_NAMESPACE, LISTENER_TYPE
+from model.probes import Observation
 from model.proxy import squid_conf
+from model.scenarios import Context
 from model.security_groups import kind_egress, to_nft
 from model.settings import Settings, load_settings, url_host
 
@@ -77,9 +81,14 @@ from .tools import LabError
 PREFIX = "celab"
 LAB_CONFIG = {"operatorCidr": "198.51.100.7/32"}  # load_settings input; the lock is added per state
 
-# Roles; the pod roles are the Kubernetes namespaces the matrix names (Cell.source).
+# Roles; the pod roles are the Kubernetes namespaces of the egress scenario's pods (a probe's
+# ``traffic.source`` is ``<namespace>/<pod>``, see ``role_of``). NODE is the kind host itself: its own
+# processes (Envoy, the DNS stand-in, and the host's ``curl -x``, squid's legitimate client).
 NODE, PROXY, INTERNET, ALLOW, DENY = "node", "proxy", "internet", ALLOW_NAMESPACE, DENY_NAMESPACE
 ROLES = (NODE, ALLOW, DENY, PROXY, INTERNET)
+PODS = (ALLOW, DENY)
+SCENARIO = "egress"                                # the scenario pack the lab runs
+POLICY_STAGE = scenarios.STAGE_NAMES[SCENARIO][-1]  # the seed's end state (the CEC and the CNP)
 
 UPLINK = "eth0"                                   # the node's "ENI"
 NODE_IP, ROUTER_NODE_IP = "198.18.0.2", "198.18.0.1"
@@ -123,6 +132,19 @@ def lab_settings(locked: bool) -> Settings:
                          resolve_operator_cidr=False)
 
 
+def lab_context(locked: bool) -> Context:
+    """What the platform provides, as the scenarios see it: the lab's squid is the proxy host."""
+    return Context(lab_settings(locked), PROXY_IP)
+
+
+def role_of(source: str) -> str:
+    """The lab role of a probe's ``traffic.source`` (``<namespace>/<pod>``): the pod's namespace."""
+    ns = source.split("/", 1)[0]
+    if ns not in PODS:
+        raise LabError(f"the lab has no pod in namespace {ns!r} (probe source {source!r}); pods: {PODS}")
+    return ns
+
+
 def internal_host(settings: Settings) -> str:
     """A name the allow-list matches (the probe host's first label swapped) that resolves into the
     VPC: the proxy must refuse it by its address although its name is allowed."""
@@ -139,13 +161,30 @@ def name_table(settings: Settings) -> dict[str, str]:
             internal_host(settings): VPC_IP}
 
 
+def stage_objects(stage: str) -> tuple[dict | None, dict | None]:
+    """(CEC, CNP) of the egress scenario's ``stage`` (None where the stage has none), for the lab's
+    proxy. The lab plays exactly these two kinds; any other object in a stage is an error."""
+    objects = scenarios.stage(SCENARIO, lab_context(False), stage).objects
+    by_kind = {o["kind"]: o for o in objects}
+    if len(by_kind) != len(objects) or set(by_kind) - {"CiliumEnvoyConfig", "CiliumNetworkPolicy"}:
+        raise LabError(f"stage {stage}: the lab plays one CiliumEnvoyConfig and one CiliumNetworkPolicy, "
+                       f"got {[o['kind'] for o in objects]}")
+    return by_kind.get("CiliumEnvoyConfig"), by_kind.get("CiliumNetworkPolicy")
+
+
 def lab_model() -> tuple[dict, dict, list["Redirect"]]:
-    """The rendered CEC (its proxy endpoint mapped onto the lab's proxy), the CNP, and where the CNP
-    redirects in the lab. The lock does not change them (a test checks that)."""
-    base = lab_settings(False)
-    cec = egress_envoy_config(base, proxy_address=PROXY_IP)
-    cnp = egress_network_policy(base, cec)
-    return cec, cnp, policy_redirects(cnp, cec, name_table(base))
+    """The egress scenario's final stage: the rendered CEC (its proxy endpoint the lab's proxy), the
+    CNP, and where the CNP redirects in the lab. The lock does not change them (a test checks that)."""
+    cec, cnp = stage_objects(POLICY_STAGE)
+    if cec is None or cnp is None:
+        raise LabError(f"stage {POLICY_STAGE} has no CEC and CNP")
+    return cec, cnp, policy_redirects(cnp, cec, name_table(lab_settings(False)))
+
+
+def platform_objects() -> tuple[dict, ...]:
+    """The policies the platform installs for every scenario and stage (the proxy guard), for the
+    lab's proxy. The lock does not change them (a test checks that)."""
+    return scenarios.platform_objects(lab_context(False))
 
 
 # ------------------------------------------------------------------ policy stand-in (from the CNP)
@@ -231,6 +270,82 @@ def policy_nft(redirects: Iterable[Redirect], listen_ports: dict[str, int], dns:
         "  chain pod_fwd {", "    type filter hook forward priority filter; policy accept;",
         f'    iifname "{pod_if}" {deny}', "  }",
         "}", ""])
+
+
+# ------------------------------------------------------------------ the platform's deny rules
+NAMESPACE_LABELS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namespace")
+_DENY_PROTOCOLS = {"TCP": ("tcp",), "UDP": ("udp",), "SCTP": ("sctp",), "ANY": ("tcp", "udp", "sctp")}
+_DENY_RULE_KEYS = {"toCIDR", "toCIDRSet", "toPorts"}
+
+
+def _selected_pods(policy: dict) -> tuple[str, ...]:
+    """The lab's pods a Cilium policy selects: every pod for ``endpointSelector: {}`` (a namespaced
+    CNP: those of its namespace), or by the namespace label; other selectors are not played."""
+    ns = policy["metadata"].get("namespace") if policy["kind"] == "CiliumNetworkPolicy" else None
+    sel = policy["spec"].get("endpointSelector")
+    if sel is None or set(sel) - {"matchLabels"} or set(sel.get("matchLabels") or {}) - set(NAMESPACE_LABELS):
+        raise LabError(f"{policy['metadata']['name']}: the lab selects pods only by namespace, got {sel}")
+    wanted = set((sel.get("matchLabels") or {}).values())
+    return tuple(p for p in PODS if (ns is None or p == ns) and (not wanted or wanted == {p}))
+
+
+def _deny_matches(entry: dict, where: str) -> list[str]:
+    """nft match expressions (destination and transport) of one ``egressDeny`` entry."""
+    if set(entry) - _DENY_RULE_KEYS:
+        raise LabError(f"{where}: the lab translates only {sorted(_DENY_RULE_KEYS)}, got {sorted(entry)}")
+    cidrs = list(entry.get("toCIDR", []))
+    for item in entry.get("toCIDRSet", []):
+        if item.get("except"):
+            raise LabError(f"{where}: toCIDRSet except is not translated")
+        cidrs.append(item["cidr"])
+    dest = [f"ip daddr {{ {', '.join(cidrs)} }}"] if cidrs else []
+    if not dest:
+        raise LabError(f"{where}: no toCIDR/toCIDRSet (the lab translates only address-based deny rules)")
+    ports = [p for port_rule in entry.get("toPorts", []) for p in port_rule.get("ports", [])]
+    if not ports:
+        return [" ".join(dest)]
+    out = []
+    for p in ports:
+        port, end = str(p.get("port", "0")), p.get("endPort")
+        if not port.isdigit():
+            raise LabError(f"{where}: named port {port!r} is not translated")
+        span = "" if port == "0" else f" th dport {port}" + (f"-{int(end)}" if end else "")
+        out += [f"{' '.join(dest)} meta l4proto {proto}{span}"
+                for proto in _DENY_PROTOCOLS[p.get("protocol", "ANY").upper()]]
+    return out
+
+
+def deny_nft(objects: Iterable[dict]) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Cilium's ``egressDeny`` of ``objects`` (the platform's policies) as nftables on the node, and
+    its counters ``{counter: (policy name, pod role)}``. Each entry drops what the selected pods
+    send to its ``toCIDR`` on its ``toPorts``, matched on the pod's veth in prerouting (before the
+    policy stand-in's REDIRECT: a deny wins over every allow, a listener included). The node's own
+    processes never pass a pod's veth, so Envoy's tunnel and the host's clients are untouched, as
+    on the cluster (the host is no endpoint). Only policies that put no pod into default deny
+    (``enableDefaultDeny`` false for egress) and rule shapes the lab can express are accepted."""
+    rules, counters = [], {}
+    for obj in objects:
+        if obj.get("kind") not in ("CiliumClusterwideNetworkPolicy", "CiliumNetworkPolicy"):
+            raise LabError(f"the lab plays only Cilium policies among the platform's objects, got {obj.get('kind')}")
+        spec, name = obj["spec"], obj["metadata"]["name"]
+        if set(spec) - {"description", "endpointSelector", "enableDefaultDeny", "egressDeny"}:
+            raise LabError(f"{name}: the lab plays only egressDeny, got {sorted(spec)}")
+        if (spec.get("enableDefaultDeny") or {}).get("egress", True) is not False:
+            raise LabError(f"{name}: without enableDefaultDeny.egress false the policy isolates every pod "
+                           "it selects; the lab does not play that")
+        pods = _selected_pods(obj)
+        for i, entry in enumerate(spec.get("egressDeny", [])):
+            for match in _deny_matches(entry, f"{name} egressDeny[{i}]"):
+                for pod in pods:
+                    counter = f"deny{len(counters)}"
+                    counters[counter] = (name, pod)
+                    rules.append(f'    iifname "{POD_IF[pod]}" {match} counter name "{counter}" drop '
+                                 f'comment "{name} egressDeny[{i}] from {pod}"')
+    ruleset = "\n".join([
+        "table ip lab_guard {", *(f"  counter {c} {{}}" for c in counters),
+        "  chain pod_egress_deny {", "    type filter hook prerouting priority mangle; policy accept;",
+        *rules, "  }", "}", ""])
+    return ruleset, counters
 
 
 def nat_nft() -> str:
@@ -374,7 +489,10 @@ class Lab:
         self.tag = f"{PREFIX}{os.getpid()}-{next(_SERIAL)}"
         self.ns = {role: f"{self.tag}-{role}" for role in ROLES}
         self.names = name_table(lab_settings(False))
-        self.cec, self.cnp, self.redirects = lab_model()
+        self.cec, self.cnp, self.redirects = lab_model()   # Envoy runs this CEC in every stage
+        self.platform = platform_objects()
+        self.guard, self.guard_counters = deny_nft(self.platform)
+        self.stage = POLICY_STAGE                          # the stage whose policy is in force
         self.locked: bool | None = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.workdir: Path | None = None
@@ -529,6 +647,7 @@ class Lab:
         for role in (NODE, INTERNET):
             self.exec(role, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         self.nft(NODE, nat_nft())
+        self.apply_guard()
         self.apply_policy({r.listener: ENVOY_PORT for r in self.redirects})
         for role, resolver in RESOLVER.items():  # every pod and the node resolve via the DNS stand-in
             _write_netns_file(self.ns[role], "resolv.conf",
@@ -545,9 +664,19 @@ class Lab:
              "-keyout", str(self.path("origin.key")), "-out", str(self.path("origin.crt"))])
 
     def dns_config(self) -> dict:
-        """The DNS stand-in's configuration: test-allow is held to its CNP's DNS rule."""
+        """The DNS stand-in's configuration: test-allow is held to its CNP's DNS rule while the stage
+        has that CNP (in ``open`` every pod gets every name)."""
+        _, cnp = stage_objects(self.stage)
+        clients = {} if cnp is None else {POD_IP[ALLOW]: list(dns_rule(cnp).patterns)}
         return {"listen": sorted(set(RESOLVER.values())), "port": DNS_PORT, "log": str(self.dns_log),
-                "names": self.names, "clients": {POD_IP[ALLOW]: list(dns_rule(self.cnp).patterns)}}
+                "names": self.names, "clients": clients}
+
+    def start_dns(self) -> None:
+        """(Re)start the DNS stand-in in the node with ``dns_config`` (queries log appended)."""
+        self.stop("dns")
+        (cfg := self.path("dns.json")).write_text(json.dumps(self.dns_config(), indent=1))
+        self.start(NODE, "dns", [sys.executable, "-m", "tests.dataplane.dnsproxy", str(cfg)],
+                   cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT)})
 
     def _start_services(self) -> None:
         settings = self.settings
@@ -562,9 +691,7 @@ class Lab:
         self.start(INTERNET, "side-door", [sys.executable, str(here / "l4.py"), "serve", SIDE_DOOR_IP,
                                            "--tcp", *map(str, SIDE_DOOR_TCP), "--udp", *map(str, SIDE_DOOR_UDP)])
         # the DNS stand-in in the node
-        (cfg := self.path("dns.json")).write_text(json.dumps(self.dns_config(), indent=1))
-        self.start(NODE, "dns", [sys.executable, "-m", "tests.dataplane.dnsproxy", str(cfg)],
-                   cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT)})
+        self.start_dns()
         # squid, configured by the model; only lab-only lines (run unprivileged from a temp dir,
         # names from a hosts file, no DNS server) added
         sq = self.path("squid")
@@ -616,6 +743,39 @@ class Lab:
         ruleset = policy_nft(self.redirects, listen_ports, dns_rule(self.cnp))
         self.nft(NODE, replace_table("ip lab_cilium", ruleset))
 
+    def set_stage(self, stage: str) -> None:
+        """Put the egress scenario's ``stage`` in force: its CNP (the policy stand-in and the DNS
+        rule) or, for a stage without one, neither. The platform's guard stays in every stage."""
+        cec, cnp = stage_objects(stage)
+        if cnp is not None and (cnp, cec) != (self.cnp, self.cec):
+            raise LabError(f"stage {stage}: the lab's Envoy runs {self.cec['metadata']['name']} only")
+        if stage == self.stage:
+            return
+        if cnp is None:
+            self.exec(NODE, "nft", "delete", "table", "ip", "lab_cilium", check=False)
+        else:
+            self.apply_policy({r.listener: ENVOY_PORT for r in self.redirects})
+        self.stage = stage
+        self.start_dns()
+        self.wait_listening(NODE, DNS_PORT, "dns", udp=True)
+
+    def apply_guard(self) -> None:
+        """(Re)install the platform's deny rules (``deny_nft`` of ``platform_objects``)."""
+        self.nft(NODE, replace_table("ip lab_guard", self.guard))
+
+    def remove_guard(self) -> None:
+        """Only to show what the guard prevents; ``apply_guard`` puts it back."""
+        self.exec(NODE, "nft", "delete", "table", "ip", "lab_guard", check=False)
+
+    def guard_drops(self) -> dict[str, int]:
+        """Packets the guard dropped so far, per pod role (summed over its rules)."""
+        out = self.exec(NODE, "nft", "-j", "list", "counters", "table", "ip", "lab_guard").stdout
+        got = {o["counter"]["name"]: o["counter"]["packets"] for o in json.loads(out)["nftables"] if "counter" in o}
+        drops = dict.fromkeys(PODS, 0)
+        for counter, (_, pod) in self.guard_counters.items():
+            drops[pod] += got[counter]
+        return drops
+
     def sg_nft(self, locked: bool) -> str:
         return to_nft(kind_egress(lab_settings(locked), proxy_cidr=f"{PROXY_IP}/32"), table="sg", oif=UPLINK)
 
@@ -652,8 +812,40 @@ class Lab:
         info = json.loads(out) if out.strip().startswith("{") else {}
         code = info.get("http_code")
         obs = Observation(f"{code:03d}" if isinstance(code, int) else "", p.returncode, p.stderr.strip(),
-                          remote_ip=info.get("remote_ip") or "")
+                          body=body, remote_ip=info.get("remote_ip") or "")
         return obs, body, info
+
+    # ---- the stack's own commands, run in the lab
+    def stack_probe(self, planned, *extra: str) -> str:
+        """The stack's probe for ``planned`` (a ``model.probes.Planned``), run in its source pod's
+        namespace: ``remote.probe_command`` (convergence loop, ``probes.classify``) around the pod's
+        curl of ``remote.exec_curl`` - only ``kubectl exec <pod> --`` is replaced by running it in
+        the namespace. ``extra`` curl arguments go before the probe's own (here: ``--cacert``, as
+        the lab's origin certificate is its own). One attempt; returns the probe's stdout."""
+        t, lp = planned.probe.traffic, planned.probe
+        ns = role_of(t.source)
+        pod = t.source.split("/", 1)[1]
+        kubectl = remote.exec_curl(ns, pod, pod, remote.quote(lp.url), (*extra, *lp.curl_args))
+        prefix = f"{remote.KUBECTL} -n {remote.quote(ns)} exec {remote.quote(pod)} -c {remote.quote(pod)} -- "
+        if not kubectl.startswith(prefix):
+            raise LabError(f"remote.exec_curl changed shape: {kubectl[:200]}")
+        label = {"scenario": planned.scenario, "probe": planned.name, "traffic": asdict(t)}
+        cmd = remote.probe_command(label, kubectl[len(prefix):], expect=planned.expected, window_s=0)
+        return self.exec(ns, "bash", "-c", cmd, timeout=30).stdout
+
+    def stack_proxy_log(self, targets: list[str], window_s: int = 10, interval_s: float = 0.2) -> str:
+        """The stack's proxy-evidence command (``remote.proxy_log_command``) on squid's real access
+        log in the proxy namespace, looking for CONNECTs from the kind host (``NODE_IP``). It reads
+        the log with ``sudo tail``; the lab runs as root, so ``sudo`` is a shim that runs the rest."""
+        shim = self.path("bin")
+        if not (shim / "sudo").exists():
+            shim.mkdir(exist_ok=True)
+            (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
+            (shim / "sudo").chmod(0o755)
+        cmd = remote.proxy_log_command(NODE_IP, targets, window_s=window_s, interval_s=interval_s,
+                                       log=str(self.squid_log))
+        return run(["ip", "netns", "exec", self.ns[PROXY], "bash", "-c", cmd], timeout=window_s + 20,
+                   env={**self.env, "PATH": f"{shim}:{self.env.get('PATH', '/usr/bin:/bin')}"}).stdout
 
     def l4_probe(self, role: str, specs: list[str], timeout: float = 1.0) -> dict[str, dict]:
         """TCP/UDP/ICMP probes from ``role``, all at once (``l4.py probe``): {spec: result}, each
@@ -668,22 +860,25 @@ class Lab:
         return path.stat().st_size if path.exists() else 0
 
     @staticmethod
+    def new_lines(path: Path, offset: int) -> list[str]:
+        """The lines appended to ``path`` after ``offset`` (now)."""
+        if not path.exists():
+            return []
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace").splitlines()
+
+    @staticmethod
     def wait_log(path: Path, offset: int, done: Callable[[list[str]], bool], timeout: float = 5) -> list[str]:
         """The lines appended to ``path`` after ``offset``, as soon as ``done(lines)`` holds."""
-        def new_lines() -> list[str]:
-            if not path.exists():
-                return []
-            with open(path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace").splitlines()
         def matching() -> list[str]:
-            lines = new_lines()
+            lines = Lab.new_lines(path, offset)
             return lines if lines and done(lines) else []
         try:
             return wait_for(matching, timeout, f"a matching line in {path.name}")
         except LabError:
             raise LabError(f"no matching line in {path.name} within {timeout}s; new lines:\n"
-                           + "\n".join(new_lines())[-2000:]) from None
+                           + "\n".join(Lab.new_lines(path, offset))[-2000:]) from None
 
 
 def _killpg(pid: int, sig: int) -> None:

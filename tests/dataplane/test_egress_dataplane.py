@@ -1,24 +1,28 @@
 """The egress design on a real data path: nftables from the security-group model, real Envoy running
 the rendered CiliumEnvoyConfig, real squid from ``model.proxy``, the DNS stand-in holding test-allow
-to its CNP's DNS rule, judged by ``model.matrix``.
+to its CNP's DNS rule, the platform's proxy guard (its egressDeny as nft drops for every pod), every
+probe of the egress scenario's plan judged by ``model.probes``.
 
 One lab (``netlab.Lab``, fixture in conftest.py) is brought up per module; lock states are switched
-by replacing the node's ``inet sg`` table. Expected results are never typed here: they come from
-``model.matrix`` (the verification matrix), ``model.security_groups.allows`` (what the rule model
-permits) and the rendered listener (``envoy.tunnel_target``: where Envoy CONNECTs). The lock's side
-doors and the proxy's refusals are in test_lockdown_dataplane.py.
+by replacing the node's ``inet sg`` table, stages with ``set_stage``. Expected results are never
+typed here: they come from ``model.probes.plan`` (the evaluator on the stage's and the platform's
+objects, then the lock), ``model.security_groups.allows`` (what the rule model permits) and the
+rendered listener (``envoy.tunnel_target``: where Envoy CONNECTs). The lock's side doors, the
+guard and squid's own refusals are in test_lockdown_dataplane.py.
 """
 from __future__ import annotations
 
 import copy
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
 
-from model.cilium import egress_envoy_config, egress_network_policy
-from model.matrix import BLOCKED, DNS_FAIL, REACHABLE, RESET, egress_cells, judge
+from model import policy, probes, scenarios
+from model.policy.verdict import POLICY_DENY
+from model.probes import PROXY_LOG, REFUSED
 from model.proxy import connect_targets
 from model.security_groups import allows, kind_egress
 from model.settings import url_host
@@ -31,15 +35,21 @@ from .netlab import (
     ENVOY_ADMIN_PORT,
     ENVOY_PORT,
     NODE,
+    NODE_IP,
     POD_GW,
     POD_IP,
+    POLICY_STAGE,
     PROXY_IP,
+    SCENARIO,
     UPLINK,
-    lab_settings,
+    lab_context,
+    role_of,
 )
 
 CEC, CNP, REDIRECTS = netlab.lab_model()
 (LISTENER,) = [r for r in CEC["spec"]["resources"] if r["@type"] == envoy.LISTENER_TYPE]
+STAGES = scenarios.STAGE_NAMES[SCENARIO]
+LOCK_STATES = pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked"])
 
 
 def _url(lab, port: int) -> str:
@@ -75,16 +85,39 @@ def _json(lines: list[str]) -> list[dict]:
     return [json.loads(ln) for ln in lines if ln.startswith("{")]
 
 
+def _logged(lab, path, offset: int, done) -> list[str]:
+    """Lines appended to ``path`` since ``offset``: waited for until ``done(lines)`` holds, or - when
+    nothing is expected (``done`` is None) - read after a short settle."""
+    if done is not None:
+        return lab.wait_log(path, offset, done)
+    time.sleep(0.3)
+    return netlab.Lab.new_lines(path, offset)
+
+
+def _probe_line(obs) -> str:
+    """An observation as the one JSON line the stack's probe prints (``model.probes.parse``)."""
+    return json.dumps({"http_code": obs.http_code, "curl_exit": obs.curl_exit, "remote_ip": obs.remote_ip,
+                       "body": obs.body, "error": obs.detail})
+
+
 # ---------------------------------------------------------------------- the model itself
 def test_the_lock_changes_only_the_security_group():
     """The fixture switches lock states by replacing only the nft ``sg`` table; that is right only
-    if the Cilium objects do not depend on the lock."""
-    unlocked, locked = lab_settings(False), lab_settings(True)
-    cec_u, cec_l = (egress_envoy_config(s, proxy_address=PROXY_IP) for s in (unlocked, locked))
-    assert cec_u == cec_l
-    assert egress_network_policy(unlocked, cec_u) == egress_network_policy(locked, cec_l)
+    if no Cilium object - a stage's or the platform's guard - depends on the lock."""
+    unlocked, locked = lab_context(False), lab_context(True)
+    for stage in STAGES:
+        assert scenarios.stage(SCENARIO, unlocked, stage) == scenarios.stage(SCENARIO, locked, stage), stage
+    assert scenarios.platform_objects(unlocked) == scenarios.platform_objects(locked)
     proxy = f"{PROXY_IP}/32"
-    assert kind_egress(unlocked, proxy) != kind_egress(locked, proxy)
+    assert kind_egress(unlocked.settings, proxy) != kind_egress(locked.settings, proxy)
+
+
+def test_the_lab_has_the_scenarios_pods():
+    """The lab's pod roles are the egress scenario's source namespaces, one curl pod each."""
+    plan = probes.plan(SCENARIO, lab_context(False))
+    pods = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in plan.workloads if o["kind"] == "Pod"}
+    assert {ns for ns, _ in pods} == set(netlab.PODS)
+    assert {p.probe.traffic.source for p in plan.probes} == {f"{ns}/{name}" for ns, name in pods}
 
 
 def test_envoy_runs_the_rendered_cec_plus_only_what_cilium_adds(lab):
@@ -129,57 +162,86 @@ def test_envoy_validate_accepts_the_bootstrap(lab):
 
 
 # ---------------------------------------------------------------------- the verification matrix
-@pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked"])
-def test_matrix(lab, locked):
-    """``model.matrix`` for both lock states on the real data path, names resolved by the DNS
-    stand-in: test-allow -> allowed goes through Envoy and squid (squid logs the CONNECT the
-    rendered listener makes: by SNI name for https), test-allow -> control is ``dns-fail`` from a
-    real curl exit 6 because the stand-in refused the name under the CNP's DNS rule, test-deny is
-    direct when unlocked and dropped by the security group when locked."""
+@LOCK_STATES
+@pytest.mark.parametrize("stage", STAGES)
+def test_matrix(lab, stage, locked):
+    """Every probe ``model.probes.plan`` has for the egress scenario's ``stage`` (``open``: no Cilium
+    objects; ``proxy-policy``: the seed's CEC and CNP) in both lock states, each run as its LabProbe
+    says (its URL and curl arguments; the proxy-direct probes ``curl -x`` the lab's squid) from its
+    source pod, names resolved by the DNS stand-in, judged by ``probes.judge`` and the stack's own
+    ``probes.report`` (with the proxy evidence: ``evidence_targets`` looked up by the stack's
+    ``proxy_log_command`` in squid's real log). Then the evidence of the path: every allowed probe
+    reached the right origin through the proxy exactly when it went through the listener (squid
+    logs the listener's CONNECT - by SNI name for https - and nothing else: the proxy-direct probes
+    are dropped by the platform's guard, whose counters show it, before squid sees them), directly
+    otherwise; every dns-fail is the DNS stand-in refusing the name under test-allow's DNS rule."""
     lab.set_lock(locked)
+    lab.set_stage(stage)
+    try:
+        _check_plan(lab, probes.plan(SCENARIO, lab_context(locked), stage))
+    finally:
+        lab.set_stage(POLICY_STAGE)
+
+
+def _check_plan(lab, plan) -> None:
     settings = lab.settings
-    cells = egress_cells(settings)
     squid_at, envoy_at = lab.log_offset(lab.squid_log), lab.log_offset(lab.envoy_log)
-    dns_at = lab.log_offset(lab.dns_log)
-    with ThreadPoolExecutor(len(cells)) as pool:  # blocked cells time out in parallel
-        probes = list(pool.map(lambda c: lab.curl(c.source, c.url), cells))
-    results = [judge(settings, cell, obs) for cell, (obs, _) in zip(cells, probes)]
-    assert all(r.ok for r in results), "\n".join(r.message for r in results if not r.ok)
+    dns_at, drops_at = lab.log_offset(lab.dns_log), lab.guard_drops()
+    with ThreadPoolExecutor(len(plan.probes)) as pool:  # dropped probes time out in parallel
+        got = list(pool.map(lambda p: lab.curl(role_of(p.probe.traffic.source), p.probe.url, *p.probe.curl_args),
+                            plan.probes))
+    cells = [probes.judge(p, obs, settings) for p, (obs, _) in zip(plan.probes, got)]
+    assert all(c["ok"] for c in cells), "\n".join(c["message"] for c in cells if not c["ok"])
+    stdouts = {p.name: _probe_line(obs) for p, (obs, _) in zip(plan.probes, got)}
+    evidence = {p.name: lab.stack_proxy_log(probes.evidence_targets(p, stdouts[p.name]))
+                for p in plan.probes if p.check == PROXY_LOG}
+    verification = probes.report({SCENARIO: plan}, stdouts, evidence, settings)
+    assert verification["ok"], probes.failures(verification)
 
     proxied, tunnels = set(), set()
-    for r, (_, body) in zip(results, probes):
-        if r.expected.outcome != REACHABLE:
+    for p, (_, body) in zip(plan.probes, got):
+        if p.expected != policy.ALLOW:
             continue
+        url, via_listener = p.probe.url, p.verdict.listener is not None
         seen = _origin_saw(body)
-        # the right destination answered, and the path was the expected one: through the proxy
-        # (the origin sees the proxy) or direct (it sees the node's masqueraded uplink); over
-        # https the pod's own TLS arrived with the pod's server name
-        assert seen["local"] == _target(lab, r.cell.url), r.cell.id
-        assert seen["peer"] == (PROXY_IP if r.expected.via_proxy else netlab.NODE_IP), r.cell.id
-        if urlsplit(r.cell.url).scheme == "https":
-            assert seen["sni"] == url_host(r.cell.url), r.cell.id
-        if r.expected.via_proxy:
-            proxied.add(_target(lab, r.cell.url))
-            tunnels.add(_tunnel(lab, r.cell.url))
-    assert proxied, "the matrix has no proxied cell"
+        # the right destination answered, and the path was the planned one: through the listener and
+        # the proxy (the origin sees the proxy) or direct (it sees the node's masqueraded uplink);
+        # over https the pod's own TLS arrived with the pod's server name
+        assert seen["local"] == _target(lab, url), p.name
+        assert seen["peer"] == (PROXY_IP if via_listener else NODE_IP), p.name
+        if urlsplit(url).scheme == "https":
+            assert seen["sni"] == url_host(url), p.name
+        if via_listener:
+            proxied.add(_target(lab, url))
+            tunnels.add(_tunnel(lab, url))
+    assert bool(proxied) == (plan.stage.name == POLICY_STAGE), (plan.stage.name, proxied)
 
-    # squid logged the listener's CONNECT target for exactly the proxied cells...
-    lines = lab.wait_log(lab.squid_log, squid_at, lambda ls: set(_connects(ls)) >= tunnels)
-    assert set(_connects(lines)) == tunnels
+    # squid logged the listener's CONNECT target for exactly the proxied probes, nothing else...
+    lines = _logged(lab, lab.squid_log, squid_at, (lambda ls: set(_connects(ls)) >= tunnels) if tunnels else None)
+    assert set(_connects(lines)) == tunnels, lines
+    if not tunnels:
+        assert lines == [], lines
+    # ...the guard dropped every probe its deny rule covers, at the source pod...
+    guarded = {role_of(p.probe.traffic.source) for p in plan.probes if p.verdict.egress == POLICY_DENY}
+    assert guarded == set(netlab.PODS), [p.name for p in plan.probes]  # both pods name the proxy
+    drops = lab.guard_drops()
+    assert all(drops[pod] > drops_at[pod] for pod in guarded), (drops_at, drops)
     # ...Envoy's tunnel went to the proxy, for connections to the original destination...
-    lines = lab.wait_log(lab.envoy_log, envoy_at,
-                         lambda ls: {e["downstream_local"] for e in _json(ls)} >= proxied)
+    lines = _logged(lab, lab.envoy_log, envoy_at,
+                    (lambda ls: {e["downstream_local"] for e in _json(ls)} >= proxied) if proxied else None)
     entries = _json(lines)
     assert {e["downstream_local"] for e in entries} == proxied
-    assert {e["upstream_host"] for e in entries} == {f"{PROXY_IP}:{settings.proxy_port}"}
-    assert {e["downstream_remote"].rsplit(":", 1)[0] for e in entries} == {POD_IP[ALLOW]}
+    if proxied:
+        assert {e["upstream_host"] for e in entries} == {f"{PROXY_IP}:{settings.proxy_port}"}
+        assert {e["downstream_remote"].rsplit(":", 1)[0] for e in entries} == {POD_IP[ALLOW]}
     # ...and every dns-fail is the DNS stand-in refusing the name under test-allow's DNS rule
-    refused = {url_host(r.cell.url) for r in results if r.expected.outcome == DNS_FAIL}
-    assert refused, "the matrix has no dns-fail cell"
-    asked = lambda ls: refused <= {e["name"] for e in _json(ls) if e["client"] == POD_IP[ALLOW]}  # noqa: E731
-    queries = _json(lab.wait_log(lab.dns_log, dns_at, asked))
-    assert {(e["rcode"], e["reason"]) for e in queries
-            if e["name"] in refused and e["client"] == POD_IP[ALLOW]} == {("NXDOMAIN", "policy")}
+    refused = {url_host(p.probe.url) for p in plan.probes if p.expected == policy.DNS_FAIL}
+    assert bool(refused) == (plan.stage.name == POLICY_STAGE), (plan.stage.name, refused)
+    if refused:
+        asked = lambda ls: refused <= {e["name"] for e in _json(ls) if e["client"] == POD_IP[ALLOW]}  # noqa: E731
+        queries = _json(lab.wait_log(lab.dns_log, dns_at, asked))
+        assert {(e["rcode"], e["reason"]) for e in queries
+                if e["name"] in refused and e["client"] == POD_IP[ALLOW]} == {("NXDOMAIN", "policy")}
 
 
 @pytest.mark.parametrize("port", sorted({p for r in REDIRECTS for p in r.ports}))
@@ -190,7 +252,7 @@ def test_every_redirected_port_is_tunnelled(lab, port):
     url = _url(lab, port)
     squid_at = lab.log_offset(lab.squid_log)
     obs, body = lab.curl(ALLOW, url)
-    assert obs.outcome == REACHABLE, obs
+    assert obs.outcome == policy.ALLOW, obs
     expected = {"local": f"{ALLOWED_IP}:{port}", "peer": PROXY_IP}
     expected.update({"sni": lab.settings.probe_host} if port == 443 else {})
     assert _origin_saw(body) == expected
@@ -245,9 +307,9 @@ def test_security_group_filters_node_and_pod_traffic_on_the_uplink(lab, locked):
         }
         with ThreadPoolExecutor(len(probes)) as pool:
             obs = dict(zip(probes, pool.map(lambda p: lab.curl(p[0], p[1], *p[2])[0], probes.values())))
-        direct = REACHABLE if direct_ok else BLOCKED
+        direct = policy.ALLOW if direct_ok else policy.DROP
         assert {k: o.outcome for k, o in obs.items()} == \
-            {"pod direct": direct, "node direct": direct, "node via proxy": REACHABLE}, obs
+            {"pod direct": direct, "node direct": direct, "node via proxy": policy.ALLOW}, obs
         counts = _counters(lab)
         assert counts["before_sg"] > 0, counts  # the pod's packets reached the sg table un-NATed
         if direct_ok:
@@ -275,7 +337,7 @@ def test_without_original_dst_the_connect_goes_to_the_redirect_address(lab):
                  f"{lab.settings.probe_host}:{port}"}         # the SNI name with the redirect port
         for url in (_url(lab, 80), _url(lab, 443)):
             obs, _ = lab.curl(ALLOW, url)
-            assert obs.outcome == RESET, (url, obs)
+            assert obs.outcome == REFUSED, (url, obs)
         lines = lab.wait_log(lab.squid_log, squid_at, lambda ls: set(_connects(ls)) >= wrong)
         assert set(_connects(lines)) == wrong
         assert all("TCP_DENIED/403" in ln for ln in lines), lines

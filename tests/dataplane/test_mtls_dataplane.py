@@ -7,9 +7,13 @@ network namespaces, every piece rendered by ``model.mtls`` (see ``mtls_lab.py`` 
   (curl exit 56), a client certificate of another CA -> alert too; our certificate directly works;
 - Envoy verifies the backend: a server certificate of another CA, or of our CA but without the
   server name, makes the plain request fail instead of succeeding;
-- ``envoy --mode validate`` accepts the bootstrap.
+- ``envoy --mode validate`` accepts the bootstrap;
+- every probe of the mtls scenario's plan, in each stage (``open``: no redirect, both refused by
+  the backend; ``mtls-injection``: the plain request gets the echo), judged by ``model.probes``.
 
-Judged with ``model.matrix.Observation(...).outcome`` against ``model.mtls.mtls_expected``.
+Expected outcomes come from ``model.probes.plan("mtls", ...)`` (its probes ``inject-plain`` from
+mtls-inject and ``direct-tls`` from mtls-direct, their URLs and curl arguments), observed as
+``model.probes.Observation(...).outcome``.
 """
 from __future__ import annotations
 
@@ -19,19 +23,23 @@ import subprocess
 
 import pytest
 
-from model import mtls
+from model import mtls, policy, probes, scenarios
 from model.lint import sds_references
-from model.matrix import REACHABLE, RESET, Cell
+from model.probes import REFUSED
+from model.scenarios import Context
 from model.settings import load_settings
 
 from . import envoy, mtls_lab
-from .mtls_lab import DENY_POD, MTLS_POD, Backend, MtlsLab
+from .mtls_lab import DIRECT_POD, MTLS_POD, Backend, MtlsLab, role_of
 
 GOOD, OTHER_CA, WRONG_NAME = "203.0.113.83", "203.0.113.84", "203.0.113.85"
 # Non-default names and validities, so nothing can silently rely on the defaults.
-SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "mtlsInjection": "true",
+SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "scenarios": "egress,mtls",
                           "mtlsClientCn": "lab mtls client", "mtlsServerName": "backend.mtls.lab.internal",
                           "pkiCaValidityHours": "48", "pkiCertValidityHours": "24"})
+SCENARIO = "mtls"
+STAGES = scenarios.STAGE_NAMES[SCENARIO]
+INJECT, DIRECT = "inject-plain", "direct-tls"  # the pack's probe keys (names, not expectations)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +96,17 @@ def _delta(before, after):
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
-def _cells():
-    return {c.target: c for c in mtls.mtls_cells(SETTINGS, GOOD)}
+def _planned(address: str = GOOD, stage: str | None = None) -> dict[str, probes.Planned]:
+    """{probe key: planned probe} of the mtls scenario for the backend at ``address``."""
+    plan = probes.plan(SCENARIO, Context(SETTINGS, address), stage)
+    got = {p.probe.key: p for p in plan.probes}
+    assert set(got) == {INJECT, DIRECT}, sorted(got)
+    return got
+
+
+def _run(lab, p: probes.Planned, *extra: str):
+    """A planned probe from its source pod, with its URL and curl arguments: (Observation, body)."""
+    return lab.curl(role_of(p.probe.traffic.source), p.probe.url, *p.probe.curl_args, *extra)
 
 
 def test_certificates_are_built_from_the_spec(lab):
@@ -140,14 +157,31 @@ def test_envoy_runs_the_rendered_resources_with_only_ciliums_additions(lab):
         "cilium-secrets/tls-client-cert", "cilium-secrets/mtls-ca"}
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_planned_probe(lab, stage):
+    """Every probe of the mtls plan at ``stage`` - the stage's objects in force in the lab (``open``:
+    no redirect; ``mtls-injection``: the rendered CCEC and CNP, exactly the lab's backend's) - from
+    its source pod, judged by ``probes.judge`` (with the scenario's ``mtls-echo`` check where the
+    plan applies it)."""
+    plan = probes.plan(SCENARIO, Context(SETTINGS, GOOD), stage)
+    lab.apply_stage(plan.stage.objects)
+    try:
+        cells = [probes.judge(p, _run(lab, p)[0], SETTINGS) for p in plan.probes]
+    finally:
+        lab.set_redirects(lab.backends)
+    assert all(c["ok"] for c in cells), "\n".join(c["message"] for c in cells if not c["ok"])
+    assert {c["probe"].removeprefix(f"{SCENARIO}-") for c in cells} == {INJECT, DIRECT}
+
+
 def test_plain_http_from_the_pod_gets_mtls_injected(lab):
-    cell = _cells()[mtls.PLAIN]
-    assert cell.source == mtls.MTLS_NAMESPACE
+    p = _planned()[INJECT]
+    assert role_of(p.probe.traffic.source) == MTLS_POD and p.check == probes.MTLS_ECHO
     before = _ssl_stats(lab, GOOD)
-    obs, body = lab.curl(MTLS_POD, cell.url, *mtls.curl_extra_args(cell))
-    assert obs.outcome == mtls.mtls_expected(cell).outcome == REACHABLE, (obs, lab.logs())
+    obs, body = _run(lab, p)
+    assert obs.outcome == p.expected == policy.ALLOW, (obs, lab.logs())
     assert obs.http_code == "200"
     assert mtls.check_echo(SETTINGS, body) == [], body
+    assert probes.judge(p, obs, SETTINGS)["ok"]
     headers = mtls.echo_headers(body)
     assert headers["x-ssl-client-cn"] == SETTINGS.mtls_client_cn
     assert headers["x-ssl-client-verify"] == "0"
@@ -158,10 +192,10 @@ def test_plain_http_from_the_pod_gets_mtls_injected(lab):
 
 
 def test_direct_tls_without_a_client_certificate_is_refused_with_an_alert(lab):
-    cell = _cells()[mtls.DIRECT_TLS]
-    assert cell.source != mtls.MTLS_NAMESPACE  # the probe must not be redirected into Envoy
-    obs, body = lab.curl(DENY_POD, cell.url, *mtls.curl_extra_args(cell))
-    assert obs.outcome == mtls.mtls_expected(cell).outcome == RESET, obs
+    p = _planned()[DIRECT]
+    assert role_of(p.probe.traffic.source) == DIRECT_POD  # the probe must not be redirected into Envoy
+    obs, body = _run(lab, p)
+    assert obs.outcome == p.expected == REFUSED, obs
     assert obs.curl_exit == 56, obs  # TLS 1.3: the alert arrives after the handshake
     assert "alert certificate required" in obs.detail, obs.detail
     assert body == ""
@@ -172,45 +206,48 @@ def _direct_with_client_cert(lab, pki: str):
     certs = lab.pki[pki]
     chain = lab.workdir / f"{pki}-client-chain.pem"
     chain.write_text(mtls.chain_pem(certs["client"].cert_pem, certs["intermediate"].cert_pem))
-    cell = _cells()[mtls.DIRECT_TLS]
-    return lab.curl(DENY_POD, cell.url, *mtls.curl_extra_args(cell),
-                    "--cert", str(chain), "--key", str(certs["client"].key))
+    return _run(lab, _planned()[DIRECT], "--cert", str(chain), "--key", str(certs["client"].key))
 
 
 def test_a_client_certificate_of_another_ca_is_refused(lab):
     obs, _ = _direct_with_client_cert(lab, "other")
-    assert obs.outcome == RESET and obs.curl_exit == 56, obs
+    assert obs.outcome == REFUSED and obs.curl_exit == 56, obs
     assert "alert unknown ca" in obs.detail, obs.detail
 
 
 def test_our_client_certificate_directly_is_accepted(lab):
     """Control for the refusals above: same path, same backend, our certificate -> the echo."""
     obs, body = _direct_with_client_cert(lab, "ours")
-    assert obs.outcome == REACHABLE, obs
+    assert obs.outcome == policy.ALLOW, obs
     assert mtls.check_echo(SETTINGS, body) == [], body
 
 
 def test_plain_http_without_envoy_does_not_reach_the_echo(lab):
-    obs, body = lab.curl(DENY_POD, f"http://{GOOD}:{mtls.BACKEND_PORT}/")
-    assert obs.outcome == RESET, obs
+    """The plain request from a pod no listener redirects (mtls-direct) is what the ``open`` stage
+    plans for the injected one: the backend refuses it."""
+    p = _planned(stage=STAGES[0])[INJECT]
+    obs, body = lab.curl(DIRECT_POD, p.probe.url, *p.probe.curl_args)
+    assert obs.outcome == p.expected == REFUSED, obs
     assert body == ""
 
 
 def test_tls_from_the_injected_namespace_is_wrapped_not_passed_through(lab):
-    """Why the direct-TLS probe runs from test-deny: from mtls-inject the CNP redirects port 8083
+    """Why the direct-TLS probe runs from mtls-direct: from mtls-inject the CNP redirects port 8083
     whatever the client speaks, so the pod's ClientHello travels *inside* Envoy's mTLS; haproxy
     answers it with a plain HTTP 400 and the pod's TLS stack chokes on that (curl exit 35)."""
-    obs, _ = lab.curl(MTLS_POD, f"https://{GOOD}:{mtls.BACKEND_PORT}/", "-k")
-    assert obs.outcome == RESET and obs.curl_exit == 35, obs
+    p = _planned()[DIRECT]
+    obs, _ = lab.curl(MTLS_POD, p.probe.url, *p.probe.curl_args)
+    assert obs.outcome == REFUSED and obs.curl_exit == 35, obs
 
 
 @pytest.mark.parametrize("address,stat", [(OTHER_CA, "fail_verify_error"), (WRONG_NAME, "fail_verify_san")])
 def test_envoy_refuses_a_backend_it_cannot_verify(lab, address, stat):
-    cell = Cell(mtls.MTLS_NAMESPACE, mtls.PLAIN, f"http://{address}:{mtls.BACKEND_PORT}/")
+    p = _planned(address)[INJECT]  # the plan for that backend: its CCEC and CNP are the lab's
+    assert p.expected == policy.ALLOW
     before = _ssl_stats(lab, address)
-    obs, body = lab.curl(MTLS_POD, cell.url, *mtls.curl_extra_args(cell))
+    obs, body = _run(lab, p)
     delta = _delta(before, _ssl_stats(lab, address))
-    assert obs.outcome != mtls.mtls_expected(cell).outcome, (obs, body)
-    assert obs.outcome == RESET, obs
+    assert obs.outcome != p.expected, (obs, body)
+    assert obs.outcome == REFUSED, obs
     assert body == ""
     assert delta.get(stat, 0) >= 1 and delta.get("handshake", 0) == 0, delta
