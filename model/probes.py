@@ -60,6 +60,7 @@ class Observation:
     attempts: int = 1             # probe attempts within the convergence window
     elapsed_s: float = 0.0
     history: tuple = ()           # ({"t", "outcome", "http_code", "curl_exit"}, ...)
+    started_at: float = 0.0       # epoch seconds when the last attempt began (0: unknown)
 
     @property
     def outcome(self) -> str:
@@ -74,7 +75,8 @@ def parse(stdout: str) -> Observation:
     d = json.loads(lines[-1])
     return Observation(str(d.get("http_code", "")), d.get("curl_exit"), str(d.get("error", "")),
                        str(d.get("body", "")), str(d.get("remote_ip", "")), int(d.get("attempts", 1)),
-                       float(d.get("elapsed_s", 0.0)), tuple(d.get("history", ())))
+                       float(d.get("elapsed_s", 0.0)), tuple(d.get("history", ())),
+                       float(d.get("started_at") or 0.0))
 
 
 # ------------------------------------------------------------------------------------------ plan
@@ -297,6 +299,14 @@ def evidence_targets(p: Planned, probe_stdout: str) -> list[str]:
     host, port = p.probe.traffic.to.split(":", 1)[1], p.probe.traffic.port
     by_address = connect_target(probe_stdout, port)
     return [t for t in (f"{host}:{port}", by_address) if t] if by_address else []
+
+
+def evidence_command(p: Planned, probe_stdout: str, client_ip: str, **options: Any) -> str:
+    """The proxy-host command that looks for ``p``'s tunnel in squid's log: its evidence targets,
+    logged from ``client_ip`` after the probe's last attempt began (model.remote.proxy_log_command;
+    ``options`` are that function's, e.g. ``window_s``, ``log``)."""
+    return remote.proxy_log_command(client_ip, evidence_targets(p, probe_stdout),
+                                    since=parse(probe_stdout).started_at, **options)
 
 
 # ------------------------------------------------------------------------------------- verification

@@ -58,7 +58,7 @@ label, expect, window, interval, max_time, run = sys.argv[1:7]
 window, interval = float(window), float(interval)
 start, history = time.monotonic(), []
 while True:
-    began = time.monotonic()
+    began, began_at = time.monotonic(), time.time()
     try:
         raw = subprocess.run(["bash", "-c", run], capture_output=True, text=True,
                              timeout=float(max_time) + 60).stdout
@@ -77,7 +77,8 @@ while True:
         break
     time.sleep(interval)
 print(json.dumps(dict(json.loads(label), **obs, outcome=outcome, expected=expect,
-                      attempts=len(history), elapsed_s=elapsed, history=history[-20:])))
+                      attempts=len(history), elapsed_s=elapsed, history=history[-20:],
+                      started_at=round(began_at, 3))))
 """
 
 
@@ -86,7 +87,9 @@ def probe_command(label: dict, run: str, *, expect: str, window_s: int, interval
     """Run ``run`` (model.remote.exec_curl) until its outcome is ``expect`` or ``window_s`` seconds
     have passed (one attempt when 0), after ``setup`` (once); print one JSON line: ``label``'s keys
     and ``http_code``, ``remote_ip``, ``curl_exit``, ``body``, ``error``, ``outcome``, ``expected``,
-    ``attempts``, ``elapsed_s``, ``history``. A timeout is a result (the command exits 0)."""
+    ``attempts``, ``elapsed_s``, ``history``, ``started_at`` (epoch seconds when the last attempt
+    began: the proxy evidence looks only at what was logged after it). A timeout is a result (the
+    command exits 0)."""
     import inspect
 
     from .probes import classify
@@ -97,20 +100,29 @@ def probe_command(label: dict, run: str, *, expect: str, window_s: int, interval
 
 
 def proxy_log_command(client_ip: str, targets: list[str], window_s: int = 30, interval_s: float = 2,
-                      log: str = "/var/log/squid/access.log", tail: int = 2000) -> str:
+                      log: str = "/var/log/squid/access.log", tail: int = 2000, since: float = 0.0,
+                      skew_s: float = 2.0) -> str:
     """On the proxy host: wait (at most ``window_s``) until the access log shows a CONNECT to one of
     ``targets`` (``<name>:<port>`` or ``<ip>:<port>``: what the probe's connection was tunnelled as,
     never a second DNS lookup - CDNs rotate addresses) from ``client_ip``; print one JSON line
     ``{"targets", "connects", "attempts"}`` with the CONNECT targets seen from the kind host (last
-    50). No ``targets`` (the probe never connected) is reported at once."""
-    script = ("import json,subprocess,sys,time; c,targets,log,n,window,pause=sys.argv[1:7]; "
-              "targets=json.loads(targets); end=time.monotonic()+float(window); attempts=0\n"
+    50). No ``targets`` (the probe never connected) is reported at once. With ``since`` (the probe's
+    ``started_at``) only entries logged after it count - squid's native log starts with the epoch
+    time of the transaction's end - less ``skew_s`` for the two hosts' clocks (both on Amazon Time
+    Sync): with TLS tunnelled by name every probe's CONNECT looks alike, so an earlier run's entry
+    must not stand in for this one."""
+    script = ("import json,subprocess,sys,time; c,targets,log,n,window,pause,since=sys.argv[1:8]; "
+              "targets=json.loads(targets); end=time.monotonic()+float(window); attempts=0; since=float(since)\n"
+              "def at(x):\n"
+              " try: return float(x[0])\n"
+              " except ValueError: return 0.0\n"
               "while True:\n"
               " attempts+=1; out=subprocess.run(['sudo','tail','-n',n,log],capture_output=True,text=True).stdout\n"
               " f=[l.split() for l in out.splitlines()]\n"
-              " t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1]]\n"
+              " t=[x[x.index('CONNECT')+1] for x in f if len(x)>6 and x[2]==c and 'CONNECT' in x[:-1] and at(x)>=since]\n"
               " if not targets or set(targets)&set(t) or time.monotonic()+float(pause)>end: break\n"
               " time.sleep(float(pause))\n"
               "print(json.dumps({'targets':targets,'connects':t[-50:],'attempts':attempts}))")
-    args = [client_ip, json.dumps(targets), log, str(tail), str(window_s), str(interval_s)]
+    args = [client_ip, json.dumps(targets), log, str(tail), str(window_s), str(interval_s),
+            str(since - skew_s if since else 0.0)]
     return f"python3 -c {quote(script)} " + " ".join(quote(a) for a in args)

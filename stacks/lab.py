@@ -117,7 +117,7 @@ def declare(settings: Settings) -> dict[str, Any]:
                       for i in range(len(d.static.probes))],
             kind=kind.connection, proxy=proxy.connection, triggers=triggers,
             evidence={p.name: (lambda out, p=p: kind_eip.public_ip.apply(
-                lambda ip: cmds.proxy_log_command(ip, probes.evidence_targets(p, out))))
+                lambda ip: probes.evidence_command(p, out, ip)))
                 for p in d.static.probes if p.check == probes.PROXY_LOG},
             after=[lock, proxy.ready, *guard.policies, *d.component.policies, *d.component.workload_resources,
                    *([mtls.backend] if mtls is not None else [])]))

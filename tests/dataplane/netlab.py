@@ -67,7 +67,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from model import fqdn, remote, scenarios
+from model import fqdn, probes, remote, scenarios
 from model.cilium import ALLOW_NAMESPACE, DENY_NAMESPACE, LISTENER_TYPE
 from model.probes import Observation
 from model.proxy import squid_conf
@@ -833,17 +833,21 @@ class Lab:
         cmd = remote.probe_command(label, kubectl[len(prefix):], expect=planned.expected, window_s=0)
         return self.exec(ns, "bash", "-c", cmd, timeout=30).stdout
 
-    def stack_proxy_log(self, targets: list[str], window_s: int = 10, interval_s: float = 0.2) -> str:
-        """The stack's proxy-evidence command (``remote.proxy_log_command``) on squid's real access
-        log in the proxy namespace, looking for CONNECTs from the kind host (``NODE_IP``). It reads
-        the log with ``sudo tail``; the lab runs as root, so ``sudo`` is a shim that runs the rest."""
+    def stack_proxy_log(self, planned, probe_stdout: str, window_s: int = 10, interval_s: float = 0.2,
+                        targets: list[str] | None = None) -> str:
+        """The stack's proxy-evidence command for ``planned`` given its probe's output
+        (``probes.evidence_command``: its targets, logged after the probe began) on squid's real
+        access log in the proxy namespace, looking for CONNECTs from the kind host (``NODE_IP``);
+        with ``targets``, ``remote.proxy_log_command`` for exactly those. It reads the log with
+        ``sudo tail``; the lab runs as root, so ``sudo`` is a shim that runs the rest."""
         shim = self.path("bin")
         if not (shim / "sudo").exists():
             shim.mkdir(exist_ok=True)
             (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
             (shim / "sudo").chmod(0o755)
-        cmd = remote.proxy_log_command(NODE_IP, targets, window_s=window_s, interval_s=interval_s,
-                                       log=str(self.squid_log))
+        options = dict(window_s=window_s, interval_s=interval_s, log=str(self.squid_log))
+        cmd = (remote.proxy_log_command(NODE_IP, targets, **options) if targets is not None else
+               probes.evidence_command(planned, probe_stdout, NODE_IP, **options))
         return run(["ip", "netns", "exec", self.ns[PROXY], "bash", "-c", cmd], timeout=window_s + 20,
                    env={**self.env, "PATH": f"{shim}:{self.env.get('PATH', '/usr/bin:/bin')}"}).stdout
 

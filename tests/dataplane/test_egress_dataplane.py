@@ -193,7 +193,7 @@ def _check_plan(lab, plan) -> None:
     cells = [probes.judge(p, obs, settings) for p, (obs, _) in zip(plan.probes, got)]
     assert all(c["ok"] for c in cells), "\n".join(c["message"] for c in cells if not c["ok"])
     stdouts = {p.name: _probe_line(obs) for p, (obs, _) in zip(plan.probes, got)}
-    evidence = {p.name: lab.stack_proxy_log(probes.evidence_targets(p, stdouts[p.name]))
+    evidence = {p.name: lab.stack_proxy_log(p, stdouts[p.name])
                 for p in plan.probes if p.check == PROXY_LOG}
     verification = probes.report({SCENARIO: plan}, stdouts, evidence, settings)
     assert verification["ok"], probes.failures(verification)

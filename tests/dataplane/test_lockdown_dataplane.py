@@ -477,12 +477,16 @@ def test_the_stacks_proxy_evidence_finds_the_tunnel(lab):
     port = p.probe.traffic.port
     by_name, by_address = f"{s.probe_host}:{port}", f"{ALLOWED_IP}:{port}"
     assert probes.evidence_targets(p, stdout) == [by_name, by_address]
-    evidence = lab.stack_proxy_log(probes.evidence_targets(p, stdout))
+    evidence = lab.stack_proxy_log(p, stdout)
     verdict = probes.judge_proxy(p, evidence)
     assert verdict["ok"], verdict["message"]
+    # only what squid logged after the probe began counts (squid's own timestamps): the same entry
+    # is no evidence for a probe that began a minute later
+    later = json.dumps({**json.loads(stdout.strip().splitlines()[-1]), "started_at": obs.started_at + 60})
+    assert obs.started_at > 0 and not probes.judge_proxy(p, lab.stack_proxy_log(p, later, window_s=1))["ok"]
     connects = json.loads(evidence)["connects"]
     assert by_name in connects and by_address not in connects, connects  # what squid really logs
     # the old behaviour: only <remote ip>:<port> (probes.connect_target alone) - not in the log
     assert probes.connect_target(stdout, port) == by_address
-    old = probes.judge_proxy(p, lab.stack_proxy_log([by_address], window_s=1))
+    old = probes.judge_proxy(p, lab.stack_proxy_log(p, stdout, window_s=1, targets=[by_address]))
     assert not old["ok"] and "logged no CONNECT" in old["message"], old

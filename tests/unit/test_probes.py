@@ -196,6 +196,27 @@ def test_proxy_log_command_lists_connects_of_the_kind_host_only(tmp_path):
     assert probes.judge_proxy(planned, run.stdout)["ok"] is True
 
 
+def test_proxy_evidence_counts_only_connects_logged_after_the_probe_started(tmp_path):
+    """With TLS tunnelled by name, every probe's CONNECT is ``www.roche.com:443``: an entry from an
+    earlier run must not stand in for this probe's (squid's native log starts with the epoch time
+    the transaction was logged, at its end). The probe reports when its last attempt began."""
+    started = 1_800_000_000.0
+    probe_line = json.dumps({"http_code": "200", "curl_exit": 0, "remote_ip": "93.184.215.14", "started_at": started})
+    assert probes.parse(probe_line).started_at == started
+    planned, _ = _planned("egress", "test-allow-allowed")
+    log = tmp_path / "access.log"
+    log.write_text(f"{started - 600:.3f} 5 {KIND_IP} TCP_TUNNEL/200 10 CONNECT www.roche.com:443 - HIER_DIRECT/1.2.3.4 -\n")
+    cmd = lambda: remote.proxy_log_command(KIND_IP, probes.evidence_targets(planned, probe_line),  # noqa: E731
+                                           since=probes.parse(probe_line).started_at, window_s=1,
+                                           interval_s=0.3, log=str(log))
+    stale = _run(cmd(), _shims(tmp_path, ""))
+    assert json.loads(stale.stdout)["connects"] == [] and not probes.judge_proxy(planned, stale.stdout)["ok"]
+    with log.open("a") as f:
+        f.write(f"{started + 0.8:.3f} 700 {KIND_IP} TCP_TUNNEL/200 10 CONNECT www.roche.com:443 - HIER_DIRECT/1.2.3.4 -\n")
+    fresh = _run(cmd(), _shims(tmp_path, ""))
+    assert probes.judge_proxy(planned, fresh.stdout)["ok"], fresh.stdout
+
+
 def test_proxy_log_command_waits_a_bounded_time_for_the_connect(tmp_path):
     log = tmp_path / "access.log"
     log.write_text("")
