@@ -23,11 +23,9 @@ or the proxy letting it through): its "open" verdict is allow.
 """
 from __future__ import annotations
 
-import yaml
-
 from model.policy import Probe
 
-from . import _k8s
+from . import _k8s, _seed
 from .base import Context, LabProbe, Stage
 
 NAME = "eks-retail"
@@ -106,122 +104,8 @@ def workloads(ctx: Context | None = None) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------- policies
 # aws-samples/eks-workshop-v2 manifests/modules/networking/network-policies/apply-network-policies/*.yaml,
-# copied verbatim (``matchLabels:`` with no value is YAML null: "all namespaces").
-_POLICIES = {
-    # default-deny.yaml — no namespace in the file; the seed: "kubectl apply -n ui -f .../default-deny.yaml"
-    "default-deny": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: default-deny
-  namespace: ui
-spec:
-  podSelector:
-    matchLabels: {}
-  policyTypes:
-    - Egress
-""",
-    "allow-ui-egress": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: ui
-  name: allow-ui-egress
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: ui
-  policyTypes:
-    - Egress
-  egress:
-    - to:
-        - namespaceSelector:
-            matchLabels:
-          podSelector:
-            matchLabels:
-              app.kubernetes.io/component: service
-        - namespaceSelector:
-            matchLabels:
-              kubernetes.io/metadata.name: kube-system
-""",
-    "allow-catalog-ingress-webservice": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: catalog
-  name: allow-catalog-ingress-webservice
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: catalog
-      app.kubernetes.io/component: service
-  ingress:
-    - from:
-        - namespaceSelector:
-            matchLabels:
-              kubernetes.io/metadata.name: ui
-          podSelector:
-            matchLabels:
-              app.kubernetes.io/name: ui
-""",
-    "allow-catalog-ingress-db": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: catalog
-  name: allow-catalog-ingress-db
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: catalog
-      app.kubernetes.io/component: mysql
-  ingress:
-    - from:
-        - podSelector:
-            matchLabels:
-              app.kubernetes.io/name: catalog
-              app.kubernetes.io/component: service
-""",
-    # allow-order-ingress-fail-debug.yaml: podSelector only => only pods of namespace orders
-    "allow-order-ingress-fail-debug": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: orders
-  name: allow-orders-ingress-webservice
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: orders
-      app.kubernetes.io/component: service
-  ingress:
-    - from:
-        - podSelector:
-            matchLabels:
-              app.kubernetes.io/name: ui
-""",
-    # allow-order-ingress-success-debug.yaml: same name, adds the namespaceSelector for ui
-    "allow-order-ingress-success-debug": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: orders
-  name: allow-orders-ingress-webservice
-spec:
-  podSelector:
-    matchLabels:
-      app.kubernetes.io/name: orders
-      app.kubernetes.io/component: service
-  ingress:
-    - from:
-        - namespaceSelector:
-            matchLabels:
-              kubernetes.io/metadata.name: ui
-          podSelector:
-            matchLabels:
-              app.kubernetes.io/name: ui
-""",
-}
+# copied verbatim into model/scenarios/seed_manifests/eks-retail/<key>.yaml (model.scenarios._seed; only
+# default-deny.yaml gains ``namespace: ui``, the seed's ``-n ui``).
 
 _BASE = ("default-deny", "allow-ui-egress", "allow-catalog-ingress-webservice", "allow-catalog-ingress-db")
 _STAGES = (
@@ -243,7 +127,8 @@ _STAGES = (
 
 
 def policy(key: str) -> dict:
-    return yaml.safe_load(_POLICIES[key])
+    """One of the workshop's policy objects (seed_manifests/eks-retail/<key>.yaml), freshly parsed."""
+    return _seed.manifest(NAME, key)
 
 
 STAGES = tuple(name for name, _, _ in _STAGES)

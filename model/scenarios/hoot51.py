@@ -13,11 +13,9 @@ current namespace, ``default``: each object here says so with an explicit ``meta
 """
 from __future__ import annotations
 
-import yaml
-
 from model.policy import Probe
 
-from . import _k8s
+from . import _k8s, _seed
 from .base import Context, LabProbe, Stage
 
 NAME = "hoot51"
@@ -83,173 +81,9 @@ def workloads(ctx: Context | None = None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- policies
-# Each YAML below is copied from the seed (001, "Demo - Cilium & NetworkPolicy"); only
+# The seed's policies are model/scenarios/seed_manifests/hoot51/<key>.yaml (model.scenarios._seed): each
+# file copied from the seed (001, "Demo - Cilium & NetworkPolicy") with its sentence; only
 # ``metadata.namespace: default`` is added where the seed relies on the current namespace.
-_POLICIES = {
-    # "Next, let's deploy a deny all ingress policy"
-    "default-deny-ingress": """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: default-deny-ingress
-  namespace: default
-spec:
-  podSelector: {}
-  policyTypes:
-  - Ingress
-""",
-    # "let's explicitly allow traffic from sleep to httpbin endpoints"
-    "allow-ingress-to-httpbin": """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-to-httpbin
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - podSelector:
-          matchLabels:
-            app: sleep
-""",
-    # "a policy that explicitly allows making calls from the pods in the sleep namespace"
-    "allow-ingress-from-sleep/namespace": """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-from-sleep
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: sleep
-""",
-    # "combine the namespaceSelector with the podSelector" — same name: replaces the one above
-    "allow-ingress-from-sleep/namespace-and-pod": """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-from-sleep
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: sleep
-        podSelector:
-          matchLabels:
-            app: sleep
-""",
-    # "a policy that automatically allows all traffic within a namespace"
-    "allow-ns-ingress": """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ns-ingress
-  namespace: default
-spec:
-  podSelector: {}
-  ingress:
-    - from:
-      - podSelector: {}
-""",
-    # "a policy that denies all egress traffic from the sleep pod"
-    "deny-sleep-egress": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: deny-sleep-egress
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: sleep
-  policyTypes:
-  - Egress
-""",
-    # "a policy that allows all egress traffic from the sleep pod" (to httpbin; the seed names it deny-...)
-    "deny-sleep-to-httpbin-egress": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: deny-sleep-to-httpbin-egress
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: sleep
-  policyTypes:
-  - Egress
-  egress:
-    - to:
-      - podSelector:
-          matchLabels:
-            app: httpbin
-""",
-    # "allows all egress traffic for all pods in the namespace to the core-dns service"
-    "allow-dns-egress": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: allow-dns-egress
-  namespace: default
-spec:
-  podSelector: {}
-  policyTypes:
-  - Egress
-  egress:
-    - to:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: kube-system
-        podSelector:
-          matchLabels:
-            k8s-app: kube-dns
-""",
-    # "deploy a policy that only allows GET requests to /headers"
-    "allow-get-headers": """
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-get-headers
-  namespace: default
-spec:
-  endpointSelector:
-    matchLabels:
-      app: httpbin
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: sleep
-    toPorts:
-    - ports:
-      # Note port 80 here! We aren't talking about the service port, but the "endpoint" port, which is 80.
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: GET
-          path: /headers
-""",
-}
 
 # (stage name, the seed step it reproduces, the policies in force — in the seed's order)
 _STAGES = (
@@ -283,8 +117,8 @@ _STAGES = (
 
 
 def policy(key: str) -> dict:
-    """One of the seed's policy objects, freshly parsed."""
-    return yaml.safe_load(_POLICIES[key])
+    """One of the seed's policy objects (seed_manifests/hoot51/<key>.yaml), freshly parsed."""
+    return _seed.manifest(NAME, key)
 
 
 STAGES = tuple(name for name, _, _ in _STAGES)

@@ -25,11 +25,9 @@ stars), frontend-policy.
 """
 from __future__ import annotations
 
-import yaml
-
 from model.policy import Probe
 
-from . import _k8s
+from . import _k8s, _seed
 from .base import Context, LabProbe, Stage
 
 NAME = "stars"
@@ -84,97 +82,24 @@ def workloads(ctx: Context | None = None) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- policies
-_DEFAULT_DENY = """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: default-deny
-  namespace: {ns}
-spec:
-  podSelector:
-    matchLabels: {{}}
-"""
-_POLICIES = {
+# The seed's policies are model/scenarios/seed_manifests/stars/<file>.yaml (model.scenarios._seed), each
+# with its step: default-deny.yaml verbatim (no namespace: the seed applies it with ``-n stars`` and
+# ``-n client``), backend-policy.yaml and allow-ui/client.yaml as the seed has them, allow-ui/stars.yaml
+# and frontend-policy.yaml with the cross-cluster ipBlock peers replaced by the identities they stand
+# for (the module docstring).
+_POLICIES = {  # stage key -> (manifest file, the namespace ``kubectl apply -n`` gives it, if any)
     # seed step 1: "kubectl apply -n stars ... -f ~/tmp/default-deny.yaml" and "-n client"
-    "default-deny/stars": _DEFAULT_DENY.format(ns="stars"),
-    "default-deny/client": _DEFAULT_DENY.format(ns="client"),
-    # seed step 2, verbatim: "Allow frontend as client of backend"
-    "backend-policy": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: stars
-  name: backend-policy
-spec:
-  podSelector:
-    matchLabels:
-      role: backend
-  ingress:
-    - from:
-      - podSelector:
-          matchLabels:
-            role: frontend
-      ports:
-        - protocol: TCP
-          port: 6379
-""",
-    # seed step 3, verbatim: "Allow management-ui as client of client" (identical to the original)
-    "allow-ui/client": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: client
-  name: allow-ui
-spec:
-  podSelector:
-    matchLabels: {}
-  ingress:
-    - from:
-        - namespaceSelector:
-            matchLabels:
-              role: management-ui
-""",
-    # seed step 4: "Allow management-ui (EKS) as client of the stars namespace services". The seed's
-    # peer is ``ipBlock: {cidr: ${mgmtui_ep}/32}`` (the management-ui pod IP seen across clusters);
-    # on one cluster it is the identity it stands for, the original demo's namespaceSelector
-    # (Calico v3.1 stars-policy/policies/allow-ui.yaml). See the module docstring.
-    "allow-ui/stars": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: allow-ui
-  namespace: stars
-spec:
-  podSelector:
-    matchLabels: {}
-  ingress:
-    - from:
-        - namespaceSelector:
-            matchLabels:
-              role: management-ui
-""",
-    # seed step 5: "Allow client (EKS) as client of frontend (on-prem)". The seed's peer is
-    # ``ipBlock: {cidr: ${client_ep}/32}`` (the client pod IP); on one cluster: the original demo's
-    # namespaceSelector role: client (Calico v3.1 stars-policy/policies/frontend-policy.yaml).
-    "frontend-policy": """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  namespace: stars
-  name: frontend-policy
-spec:
-  podSelector:
-    matchLabels:
-      role: frontend
-  ingress:
-    - from:
-        - namespaceSelector:
-            matchLabels:
-              role: client
-      ports:
-        - protocol: TCP
-          port: 80
-""",
+    "default-deny/stars": ("default-deny", "stars"),
+    "default-deny/client": ("default-deny", "client"),
+    # seed step 2: "Allow frontend as client of backend"
+    "backend-policy": ("backend-policy", None),
+    # seed step 3: "Allow management-ui as client of client" (identical to the original)
+    "allow-ui/client": ("allow-ui/client", None),
+    # seed step 4: "Allow management-ui (EKS) as client of the stars namespace services": the
+    # original demo's namespaceSelector role: management-ui for the seed's ipBlock of the pod IP
+    "allow-ui/stars": ("allow-ui/stars", None),
+    # seed step 5: "Allow client (EKS) as client of frontend (on-prem)": namespaceSelector role: client
+    "frontend-policy": ("frontend-policy", None),
 }
 
 _DENY = ("default-deny/stars", "default-deny/client")
@@ -192,7 +117,9 @@ _STAGES = (
 
 
 def policy(key: str) -> dict:
-    return yaml.safe_load(_POLICIES[key])
+    """One of the policy objects of the stages (a key of _POLICIES), freshly parsed."""
+    file, namespace = _POLICIES[key]
+    return _seed.manifest(NAME, file, namespace=namespace)
 
 
 STAGES = tuple(name for name, _, _ in _STAGES)

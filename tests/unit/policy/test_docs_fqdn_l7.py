@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import pytest
 
+from model.scenarios import hoot51
+
 from .conftest import (ALLOWED, DEFAULT_DENY, NA, check, cluster, cnp, deployment, docs_yaml,
                        namespace, pod, probe, service)
 from .test_docs_services import HTTPBIN_YAML, SLEEP_YAML
@@ -323,34 +325,14 @@ def test_double_star_prefix(host, ok):
 # --------------------------------------------------------------------------------------------
 # HTTP rules (L7 "HTTP"; anchored regexes per ENVOY)
 # --------------------------------------------------------------------------------------------
-ALLOW_GET_HEADERS = """
-    apiVersion: cilium.io/v2
-    kind: CiliumNetworkPolicy
-    metadata:
-      name: allow-get-headers
-    spec:
-      endpointSelector:
-        matchLabels:
-          app: httpbin
-      ingress:
-      - fromEndpoints:
-        - matchLabels:
-            app: sleep
-        toPorts:
-        - ports:
-          # Note port 80 here! We aren't talking about the service port, but the "endpoint" port, which is 80.
-          - port: "80"
-            protocol: TCP
-          rules:
-            http:
-            - method: GET
-              path: /headers
-    """
+# HOOT "L7 policies": the seed's CNP as the hoot51 pack applies it
+# (model/scenarios/seed_manifests/hoot51/allow-get-headers.yaml, with ``namespace: default``)
+ALLOW_GET_HEADERS = hoot51.policy("allow-get-headers")
 
 
 def _hoot_l7(*extra):
     return cluster(docs_yaml(SLEEP_YAML, "default"), docs_yaml(HTTPBIN_YAML, "default"),
-                   deployment("other"), docs_yaml(ALLOW_GET_HEADERS, "default"), *extra)
+                   deployment("other"), ALLOW_GET_HEADERS, *extra)
 
 
 @pytest.mark.parametrize("request_line,expected", [

@@ -2,148 +2,41 @@
 states for that step.
 
 - EKS = seed 004 (/work/shared/seeds/004_62b5bb5d45e01bff.txt, EKS workshop "Network Policy
-  Implementation"), policies copied from aws-samples/eks-workshop-v2
+  Implementation"), policies from aws-samples/eks-workshop-v2
   manifests/modules/networking/network-policies/apply-network-policies/*.yaml, workloads labelled
   as manifests/base-application/* (ports named ``http`` 8080, Services 80 -> ``http``).
 - STARS = seed 003 (/work/shared/seeds/003_d4e1119a144dc003.txt, Calico "Stars" policy demo).
+- HOOT = seed 001 (/work/shared/seeds/001_dd665a99f124401a.txt, Hoot episode 51).
 - DESIGN.md §8 for the verdict vocabulary (egress wins; ``dns-fail`` when the lookup is dropped).
+
+The seeds' manifests and workloads are the scenario packs' (model/scenarios/eks_retail.py, stars.py,
+hoot51.py; the policies are model/scenarios/seed_manifests/<pack>/*.yaml, one copy each): each
+test composes the policies of its seed step itself with ``<pack>.policy(key)``.
 """
 from __future__ import annotations
 
 import pytest
 
-from .conftest import (ALLOWED, DEFAULT_DENY, NA, check, cluster, deployment, docs_yaml, namespace,
-                       probe, service)
+from model.scenarios import eks_retail, hoot51
+from model.scenarios import stars as stars_pack
 
-
-def _app(name, ns, component="service", port=("http", 8080), kind="Deployment"):
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name,
-              "app.kubernetes.io/component": component}
-    wl_name = name if component == "service" else f"{name}-{component}"
-    svc_port = {"port": 80 if port[0] == "http" else port[1], "targetPort": port[0],
-                "protocol": "TCP", "name": port[0]}
-    return [deployment(wl_name, ns, labels=labels, ports=[port], kind=kind),
-            service(wl_name, ns, selector=labels, ports=[svc_port])]
+from .conftest import ALLOWED, DEFAULT_DENY, NA, check, cluster, docs_yaml, probe
 
 
 def retail_store():
-    return [namespace(n) for n in ("ui", "catalog", "orders", "checkout")] + \
-        _app("ui", "ui") + _app("catalog", "catalog") + \
-        _app("catalog", "catalog", component="mysql", port=("mysql", 3306), kind="StatefulSet") + \
-        _app("orders", "orders") + _app("checkout", "checkout")
+    """The workshop's retail store (ui, catalog + catalog-mysql, orders, checkout, carts)."""
+    return eks_retail.workloads()
 
 
-DEFAULT_DENY_EGRESS = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      name: default-deny
-    spec:
-      podSelector:
-        matchLabels: {}
-      policyTypes:
-        - Egress
-    """
-ALLOW_UI_EGRESS = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: ui
-      name: allow-ui-egress
-    spec:
-      podSelector:
-        matchLabels:
-          app.kubernetes.io/name: ui
-      policyTypes:
-        - Egress
-      egress:
-        - to:
-            - namespaceSelector:
-                matchLabels:
-              podSelector:
-                matchLabels:
-                  app.kubernetes.io/component: service
-            - namespaceSelector:
-                matchLabels:
-                  kubernetes.io/metadata.name: kube-system
-    """
-ALLOW_CATALOG_INGRESS_WEBSERVICE = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: catalog
-      name: allow-catalog-ingress-webservice
-    spec:
-      podSelector:
-        matchLabels:
-          app.kubernetes.io/name: catalog
-          app.kubernetes.io/component: service
-      ingress:
-        - from:
-            - namespaceSelector:
-                matchLabels:
-                  kubernetes.io/metadata.name: ui
-              podSelector:
-                matchLabels:
-                  app.kubernetes.io/name: ui
-    """
-ALLOW_CATALOG_INGRESS_DB = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: catalog
-      name: allow-catalog-ingress-db
-    spec:
-      podSelector:
-        matchLabels:
-          app.kubernetes.io/name: catalog
-          app.kubernetes.io/component: mysql
-      ingress:
-        - from:
-            - podSelector:
-                matchLabels:
-                  app.kubernetes.io/name: catalog
-                  app.kubernetes.io/component: service
-    """
-ORDERS_FAIL_DEBUG = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: orders
-      name: allow-orders-ingress-webservice
-    spec:
-      podSelector:
-        matchLabels:
-          app.kubernetes.io/name: orders
-          app.kubernetes.io/component: service
-      ingress:
-        - from:
-            - podSelector:
-                matchLabels:
-                  app.kubernetes.io/name: ui
-    """
-ORDERS_SUCCESS_DEBUG = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: orders
-      name: allow-orders-ingress-webservice
-    spec:
-      podSelector:
-        matchLabels:
-          app.kubernetes.io/name: orders
-          app.kubernetes.io/component: service
-      ingress:
-        - from:
-          - namespaceSelector:
-              matchLabels:
-                kubernetes.io/metadata.name: ui
-            podSelector:
-              matchLabels:
-                app.kubernetes.io/name: ui
-    """
+# default-deny.yaml carries ``namespace: ui``: the seed applies it with ``-n ui`` (the pack's file).
+DEFAULT_DENY_EGRESS = eks_retail.policy("default-deny")
+ALLOW_UI_EGRESS = eks_retail.policy("allow-ui-egress")
+ALLOW_CATALOG_INGRESS_WEBSERVICE = eks_retail.policy("allow-catalog-ingress-webservice")
+ALLOW_CATALOG_INGRESS_DB = eks_retail.policy("allow-catalog-ingress-db")
+ORDERS_FAIL_DEBUG = eks_retail.policy("allow-order-ingress-fail-debug")
+ORDERS_SUCCESS_DEBUG = eks_retail.policy("allow-order-ingress-success-debug")
 
-EGRESS_STAGE = [docs_yaml(DEFAULT_DENY_EGRESS, "ui"), docs_yaml(ALLOW_UI_EGRESS)]
+EGRESS_STAGE = [DEFAULT_DENY_EGRESS, ALLOW_UI_EGRESS]
 
 
 def curl(c, source, target, port=80, **kw):
@@ -166,7 +59,7 @@ def test_eks_default_deny_egress_in_ui():
     "Catalog to checkout should work just fine"; "UI to any other pod or service should be blocked
     ... all outbound connections blocked off" - including the lookup of catalog.catalog
     (DESIGN.md §8: ``dns-fail`` = "the lookup itself is dropped")."""
-    c = cluster(retail_store(), docs_yaml(DEFAULT_DENY_EGRESS, "ui"))
+    c = cluster(retail_store(), DEFAULT_DENY_EGRESS)
     check(curl(c, "catalog/catalog", "checkout/checkout"), "allow", ALLOWED, ALLOWED)
     check(curl(c, "ui/ui", "catalog/catalog"), "dns-fail", "dns-fail", NA)
     check(probe(c, "ui/ui", "catalog/catalog", 8080), "drop", DEFAULT_DENY, NA)
@@ -187,7 +80,7 @@ def test_eks_allow_ui_egress():
 def test_eks_catalog_ingress_webservice():
     """EKS allow-catalog-ingress-webservice.yaml: "From UI to Catalog, this should work fine"; "From
     Order to Catalog, this should be blocked"; "The catalog database component is still open"."""
-    c = cluster(retail_store(), EGRESS_STAGE, docs_yaml(ALLOW_CATALOG_INGRESS_WEBSERVICE))
+    c = cluster(retail_store(), EGRESS_STAGE, ALLOW_CATALOG_INGRESS_WEBSERVICE)
     check(curl(c, "ui/ui", "catalog/catalog"), "allow", ALLOWED, ALLOWED)
     check(curl(c, "orders/orders", "catalog/catalog"), "drop", ALLOWED, DEFAULT_DENY)
     check(curl(c, "orders/orders", "catalog/catalog-mysql", 3306), "allow", ALLOWED, ALLOWED)
@@ -198,8 +91,8 @@ def test_eks_catalog_ingress_db_and_egress_wins():
     component should fail and also from UI pods it should fail"; "Access works from existing pods
     from the catalog namespace". ui's own egress policy (component=service pods only) already drops
     ui -> mysql: egress is judged first and hides the ingress side (DESIGN.md §8)."""
-    c = cluster(retail_store(), EGRESS_STAGE, docs_yaml(ALLOW_CATALOG_INGRESS_WEBSERVICE),
-                docs_yaml(ALLOW_CATALOG_INGRESS_DB))
+    c = cluster(retail_store(), EGRESS_STAGE, ALLOW_CATALOG_INGRESS_WEBSERVICE,
+                ALLOW_CATALOG_INGRESS_DB)
     check(curl(c, "orders/orders", "catalog/catalog-mysql", 3306), "drop", ALLOWED, DEFAULT_DENY)
     check(curl(c, "ui/ui", "catalog/catalog-mysql", 3306), "drop", DEFAULT_DENY, NA)
     check(curl(c, "catalog/catalog", "catalog/catalog-mysql", 3306), "allow", ALLOWED, ALLOWED)
@@ -210,7 +103,7 @@ def test_eks_debugging_pod_selector_without_namespace_selector():
     service. It should succeed ideally / The above communication didn't work"; the diagnosis:
     "namespaceSelector is empty, which means only the current namespace is permitted (orders)".
     The explanation chain must carry that diagnosis (specs/evaluator.md: "say so explicitly")."""
-    c = cluster(retail_store(), EGRESS_STAGE, docs_yaml(ORDERS_FAIL_DEBUG))
+    c = cluster(retail_store(), EGRESS_STAGE, ORDERS_FAIL_DEBUG)
     v = curl(c, "ui/ui", "orders/orders")
     check(v, "drop", ALLOWED, DEFAULT_DENY)
     assert any("namespaceSelector" in line and "orders" in line and "ui/ui" in line
@@ -220,68 +113,21 @@ def test_eks_debugging_pod_selector_without_namespace_selector():
 def test_eks_debugging_fixed():
     """EKS: "Fix network policy" (allow-order-ingress-success-debug.yaml, namespaceSelector
     kubernetes.io/metadata.name=ui + podSelector) - then "Retest" succeeds."""
-    c = cluster(retail_store(), EGRESS_STAGE, docs_yaml(ORDERS_SUCCESS_DEBUG))
+    c = cluster(retail_store(), EGRESS_STAGE, ORDERS_SUCCESS_DEBUG)
     check(curl(c, "ui/ui", "orders/orders"), "allow", ALLOWED, ALLOWED)
 
 
 # --------------------------------------------------------------------------------------------
 # Stars (seed 003), single-cluster part
 # --------------------------------------------------------------------------------------------
-STARS_DEFAULT_DENY = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      name: default-deny
-    spec:
-      podSelector:
-        matchLabels: {}
-    """
-STARS_BACKEND = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: stars
-      name: backend-policy
-    spec:
-      podSelector:
-        matchLabels:
-          role: backend
-      ingress:
-        - from:
-          - podSelector:
-              matchLabels:
-                role: frontend
-          ports:
-            - protocol: TCP
-              port: 6379
-    """
-STARS_ALLOW_UI_CLIENT = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      namespace: client
-      name: allow-ui
-    spec:
-      podSelector:
-        matchLabels: {}
-      ingress:
-        - from:
-            - namespaceSelector:
-                matchLabels:
-                  role: management-ui
-    """
+# default-deny.yaml names no namespace: the seed applies it with ``-n stars`` and ``-n client``.
+STARS_DEFAULT_DENY = (stars_pack.policy("default-deny/stars"), stars_pack.policy("default-deny/client"))
+STARS_BACKEND = stars_pack.policy("backend-policy")
+STARS_ALLOW_UI_CLIENT = stars_pack.policy("allow-ui/client")
 
 
 def stars(*extra):
-    return cluster(namespace("stars"), namespace("client", role="client"),
-                   namespace("management-ui", role="management-ui"),
-                   deployment("frontend", "stars", labels={"role": "frontend"}, ports=[80]),
-                   deployment("backend", "stars", labels={"role": "backend"}, ports=[6379]),
-                   deployment("client", "client", labels={"role": "client"}, ports=[9000]),
-                   deployment("management-ui", "management-ui", labels={"role": "management-ui"},
-                              ports=[9001]),
-                   docs_yaml(STARS_DEFAULT_DENY, "stars"), docs_yaml(STARS_DEFAULT_DENY, "client"),
-                   docs_yaml(STARS_BACKEND), docs_yaml(STARS_ALLOW_UI_CLIENT), *extra)
+    return cluster(stars_pack.workloads(), STARS_DEFAULT_DENY, STARS_BACKEND, STARS_ALLOW_UI_CLIENT, *extra)
 
 
 def test_stars_policies():
@@ -303,6 +149,9 @@ def test_stars_ipblock_of_a_pod_ip_does_not_work_in_one_cilium_cluster():
     cluster, ipBlock never matches a pod IP (cilium/cilium#9209; docs.cilium.io "By default,
     CIDR-based selectors do not match in-cluster entities (pods or nodes).")."""
     client_ip = stars().workloads["client/client"].ip
+    # Deliberately NOT the pack's frontend-policy (seed_manifests/stars/frontend-policy.yaml): the pack
+    # replaced this cross-cluster ipBlock peer by the identity it stands for (namespaceSelector role:
+    # client). This is the seed's own step-5 form, with the pod IP filled in, to show why.
     frontend_policy = docs_yaml(f"""
         kind: NetworkPolicy
         apiVersion: networking.k8s.io/v1
@@ -337,90 +186,18 @@ def test_stars_default_deny_leaves_egress_open(ns):
 # --------------------------------------------------------------------------------------------
 # Hoot 51 (seed 001) "Ingress policies", stage by stage
 # --------------------------------------------------------------------------------------------
-HOOT_DENY_INGRESS = """
-    apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata:
-      name: default-deny-ingress
-    spec:
-      podSelector: {}
-      policyTypes:
-      - Ingress
-    """
-HOOT_ALLOW_TO_HTTPBIN = """
-    apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata:
-      name: allow-ingress-to-httpbin
-      namespace: default
-    spec:
-      podSelector:
-        matchLabels:
-          app: httpbin
-      policyTypes:
-      - Ingress
-      ingress:
-        - from:
-          - podSelector:
-              matchLabels:
-                app: sleep
-    """
-HOOT_ALLOW_FROM_SLEEP_NS = """
-    apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata:
-      name: allow-ingress-from-sleep
-      namespace: default
-    spec:
-      podSelector:
-        matchLabels:
-          app: httpbin
-      policyTypes:
-      - Ingress
-      ingress:
-        - from:
-          - namespaceSelector:
-              matchLabels:
-                kubernetes.io/metadata.name: sleep
-    """
-HOOT_ALLOW_FROM_SLEEP_PODS = """
-    apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata:
-      name: allow-ingress-from-sleep
-    spec:
-      podSelector:
-        matchLabels:
-          app: httpbin
-      policyTypes:
-      - Ingress
-      ingress:
-        - from:
-          - namespaceSelector:
-              matchLabels:
-                kubernetes.io/metadata.name: sleep
-            podSelector:
-              matchLabels:
-                app: sleep
-    """
-HOOT_ALLOW_NS_INGRESS = """
-    apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata:
-      name: allow-ns-ingress
-    spec:
-      podSelector: {}
-      ingress:
-        - from:
-          - podSelector: {}
-    """
+# The pack's files carry ``namespace: default``: the seed applies them in the current namespace.
+HOOT_DENY_INGRESS = hoot51.policy("default-deny-ingress")
+HOOT_ALLOW_TO_HTTPBIN = hoot51.policy("allow-ingress-to-httpbin")
+HOOT_ALLOW_FROM_SLEEP_NS = hoot51.policy("allow-ingress-from-sleep/namespace")
+HOOT_ALLOW_FROM_SLEEP_PODS = hoot51.policy("allow-ingress-from-sleep/namespace-and-pod")
+HOOT_ALLOW_NS_INGRESS = hoot51.policy("allow-ns-ingress")
 
 
 def hoot(*policies):
-    from .test_docs_services import HTTPBIN_YAML, SLEEP_YAML
-    return cluster(namespace("sleep"), docs_yaml(SLEEP_YAML, "default"),
-                   docs_yaml(HTTPBIN_YAML, "default"), docs_yaml(SLEEP_YAML, "sleep"),
-                   deployment("notsleep", "sleep"), [docs_yaml(p, "default") for p in policies])
+    """sleep in default and in sleep, httpbin in default, and notsleep - the "other pods" of the
+    sleep namespace - as the pack deploys them."""
+    return cluster(hoot51.workloads(), list(policies))
 
 
 def curl_headers(c, source):

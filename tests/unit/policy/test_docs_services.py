@@ -3,7 +3,8 @@
 Sources:
 - HOOT = seed 001 (/work/shared/seeds/001_dd665a99f124401a.txt, "Hoot Episode 51 - Kubernetes
   Networking and Cilium - Part 2"), with istio's samples/sleep/sleep.yaml and the
-  samples/httpbin/httpbin.yaml of that time (service port 8000 -> targetPort 80), copied below.
+  samples/httpbin/httpbin.yaml of that time (service port 8000 -> targetPort 80), copied below;
+  the seed's policies are the hoot51 pack's (model/scenarios/seed_manifests/hoot51/).
 - K8S_SVC = https://kubernetes.io/docs/concepts/services-networking/service/
 - CILIUM_L4 = https://docs.cilium.io/en/stable/security/policy/language/#layer-4-examples
 Expected values were written from these texts before running the evaluator.
@@ -11,6 +12,8 @@ Expected values were written from these texts before running the evaluator.
 from __future__ import annotations
 
 import pytest
+
+from model.scenarios import hoot51
 
 from .conftest import (ALLOWED, DEFAULT_DENY, NA, check, cluster, deployment, docs_yaml, namespace,
                        netpol, probe, service)
@@ -104,59 +107,15 @@ HTTPBIN_YAML = """
             ports:
             - containerPort: 80
     """
-# HOOT "Egress policies" (copied)
-DENY_SLEEP_EGRESS = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      name: deny-sleep-egress
-    spec:
-      podSelector:
-        matchLabels:
-          app: sleep
-      policyTypes:
-      - Egress
-    """
-DENY_SLEEP_TO_HTTPBIN_EGRESS = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      name: deny-sleep-to-httpbin-egress
-    spec:
-      podSelector:
-        matchLabels:
-          app: sleep
-      policyTypes:
-      - Egress
-      egress:
-        - to:
-          - podSelector:
-              matchLabels:
-                app: httpbin
-    """
-ALLOW_DNS_EGRESS = """
-    kind: NetworkPolicy
-    apiVersion: networking.k8s.io/v1
-    metadata:
-      name: allow-dns-egress
-    spec:
-      podSelector: {}
-      policyTypes:
-      - Egress
-      egress:
-        - to:
-          - namespaceSelector:
-              matchLabels:
-                kubernetes.io/metadata.name: kube-system
-            podSelector:
-              matchLabels:
-                k8s-app: kube-dns
-    """
+# HOOT "Egress policies": the seed's manifests as the hoot51 pack applies them
+# (model/scenarios/seed_manifests/hoot51/*.yaml, with ``namespace: default``, the current namespace)
+DENY_SLEEP_EGRESS = hoot51.policy("deny-sleep-egress")
+DENY_SLEEP_TO_HTTPBIN_EGRESS = hoot51.policy("deny-sleep-to-httpbin-egress")
+ALLOW_DNS_EGRESS = hoot51.policy("allow-dns-egress")
 
 
 def hoot(*policies):
-    return cluster(docs_yaml(SLEEP_YAML, "default"), docs_yaml(HTTPBIN_YAML, "default"),
-                   [docs_yaml(p, "default") for p in policies])
+    return cluster(docs_yaml(SLEEP_YAML, "default"), docs_yaml(HTTPBIN_YAML, "default"), list(policies))
 
 
 def curl_httpbin(c, via):
@@ -465,7 +424,7 @@ def test_egress_policy_matches_target_port_too(policy_port, expected):
                     egress=[{"to": [{"podSelector": {"matchLabels": {"app": "httpbin"}}}],
                              "ports": [{"port": policy_port}]}])
     c = cluster(docs_yaml(SLEEP_YAML, "default"), docs_yaml(HTTPBIN_YAML, "default"), egress,
-                docs_yaml(ALLOW_DNS_EGRESS, "default"))
+                ALLOW_DNS_EGRESS)
     v = curl_httpbin(c, "service-name")
     if expected == "allow":
         check(v, "allow", ALLOWED, ALLOWED)

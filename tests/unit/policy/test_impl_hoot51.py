@@ -1,229 +1,29 @@
 """The Hoot episode 51 walkthrough (seed /work/shared/seeds/001_*.txt), step by step, end to end.
 
-Each step applies the seed's YAML (copied verbatim) and asserts the outcome the seed states for it.
-Workloads as in the seed: sleep.yaml (curlimages/curl, app=sleep) in ``default`` and in ``sleep``;
-Istio's httpbin (app=httpbin) whose Service maps port 8000 to the endpoint port 80 (the seed's CNP:
-"Note port 80 here! We aren't talking about the service port, but the endpoint port, which is 80").
+Each step applies the seed's YAML and asserts the outcome the seed states for it. The YAML and the
+workloads are the hoot51 scenario pack's (model/scenarios/seed_manifests/hoot51/*.yaml: the seed's
+manifests, one copy each, with ``namespace: default`` where the seed relies on the current
+namespace; model.scenarios.hoot51.workloads()): sleep.yaml (curlimages/curl, app=sleep) in
+``default`` and in ``sleep``; Istio's httpbin (app=httpbin) whose Service maps port 8000 to the
+endpoint port 80 (the seed's CNP: "Note port 80 here! We aren't talking about the service port, but
+the endpoint port, which is 80"); and notsleep (app=notsleep) in ``sleep``, the other pod of that
+namespace (the seed: the combined selector "will restrict any other pods").
 """
 from __future__ import annotations
 
-import yaml
-
 from model.policy import Cluster, Probe, evaluate
-
-SLEEP = """
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: sleep}
----
-apiVersion: v1
-kind: Service
-metadata: {name: sleep, labels: {app: sleep, service: sleep}}
-spec:
-  ports: [{port: 80, name: http}]
-  selector: {app: sleep}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sleep}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: sleep}}
-  template:
-    metadata: {labels: {app: sleep}}
-    spec:
-      serviceAccountName: sleep
-      containers:
-      - name: sleep
-        image: curlimages/curl
-        command: ["/bin/sleep", "infinity"]
-"""
-HTTPBIN = """
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, labels: {app: httpbin, service: httpbin}}
-spec:
-  ports: [{name: http, port: 8000, targetPort: 80}]
-  selector: {app: httpbin}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: httpbin}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: httpbin, version: v1}}
-  template:
-    metadata: {labels: {app: httpbin, version: v1}}
-    spec:
-      containers:
-      - image: docker.io/kennethreitz/httpbin
-        name: httpbin
-        ports: [{containerPort: 80}]
-"""
-DEFAULT_DENY_INGRESS = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: default-deny-ingress
-spec:
-  podSelector: {}
-  policyTypes:
-  - Ingress
-"""
-ALLOW_INGRESS_TO_HTTPBIN = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-to-httpbin
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - podSelector:
-          matchLabels:
-            app: sleep
-"""
-ALLOW_INGRESS_FROM_SLEEP_NS = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-from-sleep
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: sleep
-"""
-ALLOW_INGRESS_FROM_SLEEP_NS_AND_POD = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ingress-from-sleep
-spec:
-  podSelector:
-    matchLabels:
-      app: httpbin
-  policyTypes:
-  - Ingress
-  ingress:
-    - from:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: sleep
-        podSelector:
-          matchLabels:
-            app: sleep
-"""
-ALLOW_NS_INGRESS = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-ns-ingress
-spec:
-  podSelector: {}
-  ingress:
-    - from:
-      - podSelector: {}
-"""
-DENY_SLEEP_EGRESS = """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: deny-sleep-egress
-spec:
-  podSelector:
-    matchLabels:
-      app: sleep
-  policyTypes:
-  - Egress
-"""
-SLEEP_TO_HTTPBIN_EGRESS = """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: deny-sleep-to-httpbin-egress
-spec:
-  podSelector:
-    matchLabels:
-      app: sleep
-  policyTypes:
-  - Egress
-  egress:
-    - to:
-      - podSelector:
-          matchLabels:
-            app: httpbin
-"""
-ALLOW_DNS_EGRESS = """
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: allow-dns-egress
-spec:
-  podSelector: {}
-  policyTypes:
-  - Egress
-  egress:
-    - to:
-      - namespaceSelector:
-          matchLabels:
-            kubernetes.io/metadata.name: kube-system
-        podSelector:
-          matchLabels:
-            k8s-app: kube-dns
-"""
-ALLOW_GET_HEADERS = """
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-get-headers
-spec:
-  endpointSelector:
-    matchLabels:
-      app: httpbin
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: sleep
-    toPorts:
-    - ports:
-      # Note port 80 here! We aren't talking about the service port, but the "endpoint" port, which is 80.
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: GET
-          path: /headers
-"""
+from model.scenarios import hoot51
 
 
-def objects(*texts: str) -> list[dict]:
-    return [d for t in texts for d in yaml.safe_load_all(t) if d]
+def objects(*keys: str) -> list[dict]:
+    """The seed's policies, by their key in the pack (seed_manifests/hoot51/<key>.yaml)."""
+    return [hoot51.policy(k) for k in keys]
 
 
 def workloads() -> list[dict]:
     """kubectl apply -f sleep.yaml; httpbin.yaml; kubectl create ns sleep; sleep.yaml -n sleep; plus
-    another pod in the sleep namespace (the seed: the combined selector "will restrict any other pods")."""
-    in_sleep_ns = objects(SLEEP)
-    for obj in in_sleep_ns:
-        obj["metadata"]["namespace"] = "sleep"
-    other = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "namespace": "sleep",
-                                                             "labels": {"app": "other"}},
-             "spec": {"containers": [{"name": "curl", "image": "curlimages/curl"}]}}
-    return objects(SLEEP, HTTPBIN) + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sleep"}}] \
-        + in_sleep_ns + [other]
+    another pod in the sleep namespace (notsleep)."""
+    return hoot51.workloads()
 
 
 def verdict(policies: list[dict], source: str, via: str = "service-name", request: str | None = "GET /headers"):
@@ -238,13 +38,13 @@ def test_sample_apps_talk_before_any_policy():
 
 def test_default_deny_ingress_times_out():
     # "If we try to send a request this time, it's not going to work - the request will eventually time out."
-    v = verdict(objects(DEFAULT_DENY_INGRESS), "default/sleep")
+    v = verdict(objects("default-deny-ingress"), "default/sleep")
     assert (v.verdict, v.egress, v.ingress) == ("drop", "allow", "drop:default-deny")
     assert "ingress of default/httpbin: selected by NetworkPolicy default/default-deny-ingress (default deny)" in v.why
 
 
 def test_allow_ingress_to_httpbin_from_sleep_pods_of_its_namespace_only():
-    policies = objects(DEFAULT_DENY_INGRESS, ALLOW_INGRESS_TO_HTTPBIN)
+    policies = objects("default-deny-ingress", "allow-ingress-to-httpbin")
     # "If we repeat the request from the sleep workload, we'll see that the traffic is now allowed."
     v = verdict(policies, "default/sleep")
     assert v.verdict == "allow"
@@ -257,24 +57,26 @@ def test_allow_ingress_to_httpbin_from_sleep_pods_of_its_namespace_only():
 
 
 def test_namespace_selector_admits_the_sleep_namespace():
-    policies = objects(DEFAULT_DENY_INGRESS, ALLOW_INGRESS_TO_HTTPBIN, ALLOW_INGRESS_FROM_SLEEP_NS)
+    policies = objects("default-deny-ingress", "allow-ingress-to-httpbin",
+                       "allow-ingress-from-sleep/namespace")
     # "If we send a request from the sleep namespace, we'll be able to access the httpbin workload"
     assert verdict(policies, "sleep/sleep").verdict == "allow"
     # "it's not very restrictive as it allows any pods in the sleep namespace"
-    assert verdict(policies, "sleep/other").verdict == "allow"
+    assert verdict(policies, "sleep/notsleep").verdict == "allow"
 
 
 def test_namespace_and_pod_selector_restrict_other_pods_of_the_namespace():
-    policies = objects(DEFAULT_DENY_INGRESS, ALLOW_INGRESS_TO_HTTPBIN, ALLOW_INGRESS_FROM_SLEEP_NS_AND_POD)
+    policies = objects("default-deny-ingress", "allow-ingress-to-httpbin",
+                       "allow-ingress-from-sleep/namespace-and-pod")
     # "This won't change anything for the requests made from the sleep pods, but it will restrict any
     # other pods from making the requests."
     assert verdict(policies, "sleep/sleep").verdict == "allow"
-    assert verdict(policies, "sleep/other").verdict == "drop"
+    assert verdict(policies, "sleep/notsleep").verdict == "drop"
 
 
 def test_allow_ns_ingress_allows_own_namespace_drops_others():
     # "we can make requests within the default namespace, however, requests from the sleep namespace will be dropped."
-    policies = objects(ALLOW_NS_INGRESS)
+    policies = objects("allow-ns-ingress")
     assert verdict(policies, "default/sleep").verdict == "allow"
     v = verdict(policies, "sleep/sleep")
     assert (v.verdict, v.ingress) == ("drop", "drop:default-deny")
@@ -282,12 +84,12 @@ def test_allow_ns_ingress_allows_own_namespace_drops_others():
 
 def test_egress_steps_dns_fails_by_name_service_ip_works_until_dns_is_allowed():
     # "Since we only modified ingress policies, sending a request from pods works fine"
-    assert verdict(objects(ALLOW_NS_INGRESS), "default/sleep").verdict == "allow"
+    assert verdict(objects("allow-ns-ingress"), "default/sleep").verdict == "allow"
     # deny-sleep-egress: "If we retry the above request, it will fail." - the lookup is the first egress
-    v = verdict(objects(ALLOW_NS_INGRESS, DENY_SLEEP_EGRESS), "default/sleep")
+    v = verdict(objects("allow-ns-ingress", "deny-sleep-egress"), "default/sleep")
     assert (v.verdict, v.egress, v.ingress) == ("dns-fail", "dns-fail", "n/a")
     # + egress to httpbin: "it fails - why is that? The reason is DNS"
-    policies = objects(ALLOW_NS_INGRESS, DENY_SLEEP_EGRESS, SLEEP_TO_HTTPBIN_EGRESS)
+    policies = objects("allow-ns-ingress", "deny-sleep-egress", "deny-sleep-to-httpbin-egress")
     v = verdict(policies, "default/sleep")
     assert (v.verdict, v.egress) == ("dns-fail", "dns-fail")
     assert any(w.startswith("DNS: egress default/sleep -> kube-system/coredns:53/UDP: no rule allows it") for w in v.why)
@@ -296,7 +98,7 @@ def test_egress_steps_dns_fails_by_name_service_ip_works_until_dns_is_allowed():
     assert v.verdict == "allow"
     assert any("allowed by NetworkPolicy default/deny-sleep-to-httpbin-egress egress[0].to[0]" in w for w in v.why)
     # + allow-dns-egress: "This time, sending a request to the httpbin service will work."
-    v = verdict(policies + objects(ALLOW_DNS_EGRESS), "default/sleep")
+    v = verdict(policies + objects("allow-dns-egress"), "default/sleep")
     assert v.verdict == "allow"
     assert any("allowed by NetworkPolicy default/allow-dns-egress egress[0].to[0]" in w for w in v.why)
 
@@ -306,7 +108,7 @@ def test_l7_policy_allows_only_get_headers():
     assert verdict([], "default/sleep", request="POST /post").verdict == "allow"
     assert verdict([], "default/sleep", request="GET /ip").verdict == "allow"
     # "If we try sending a POST request, it will fail with HTTP 403, but GET requests to /headers will work."
-    policies = objects(ALLOW_GET_HEADERS)
+    policies = objects("allow-get-headers")
     v = verdict(policies, "default/sleep", request="POST /post")
     assert (v.verdict, v.egress, v.ingress) == ("l7-deny", "allow", "l7-deny")
     assert verdict(policies, "default/sleep", request="GET /ip").verdict == "l7-deny"

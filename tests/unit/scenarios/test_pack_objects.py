@@ -5,6 +5,8 @@
   Kubernetes' OpenAPI schemas (validate_core, kubernetes-validate), and model.lint.check finds nothing.
 - Stages hold only policy objects; workloads come from workloads() only, identical in every stage.
 - Probe sources can run the probe (sh + curl in the annotated or first container); images pinned.
+- The seed's policies are one YAML file each (model/scenarios/seed_manifests/<pack>/), every file
+  applied by some stage and headed by the seed it comes from.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 from model import lint
 from model.policy import Probe
-from model.scenarios import eks_retail, hoot51, stars
+from model.scenarios import _seed, eks_retail, hoot51, stars
 from model.scenarios.base import PROBE_CONTAINER_ANNOTATION, LabProbe, Stage
 from tests.validation import require_reference, validate_core, validate_cr
 
@@ -84,6 +86,19 @@ def test_cilium_objects_pass_the_crd_schemas(pack):
 def test_hoot51_has_its_cilium_network_policy():
     kinds = [o["kind"] for s in hoot51.stages(None) for o in s.objects]
     assert kinds.count("CiliumNetworkPolicy") == 1
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_every_seed_manifest_is_applied_and_cites_its_seed(pack):
+    in_stages = [o for s in pack.stages(None) for o in s.objects]
+    keys = _seed.keys(pack.NAME)
+    assert keys
+    for key in keys:
+        m = _seed.manifest(pack.NAME, key)
+        assert any((o["kind"], o["metadata"]["name"], o["spec"]) == (m["kind"], m["metadata"]["name"], m["spec"])
+                   for o in in_stages), f"{key}: no stage applies it"
+        first = _seed.path(pack.NAME, key).read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith(f"# Seed {pack.SEED} ("), (key, first)
 
 
 @pytest.mark.parametrize("pack", PACKS)
