@@ -13,8 +13,11 @@ Pure: no Pulumi, no cluster.
 from __future__ import annotations
 
 import pathlib
+from typing import Callable, Iterable
 
 import yaml
+
+from .base import Stage
 
 MANIFESTS = pathlib.Path(__file__).resolve().with_name("seed_manifests")
 
@@ -34,6 +37,17 @@ def manifest(pack: str, key: str, namespace: str | None = None) -> dict:
     if namespace is not None:
         obj["metadata"].setdefault("namespace", namespace)
     return obj
+
+
+def stage_names(steps: Iterable[tuple[str, str, tuple[str, ...]]]) -> tuple[str, ...]:
+    """The names of a pack's ``(name, seed step, policy keys)`` stages, in order."""
+    return tuple(name for name, _, _ in steps)
+
+
+def staged(steps: Iterable[tuple[str, str, tuple[str, ...]]], policy: Callable[[str], dict]) -> list[Stage]:
+    """A pack's stages from ``(name, seed step, policy keys)``: each stage holds every policy in force
+    at that step, freshly parsed by the pack's ``policy(key)``."""
+    return [Stage(name=name, step=step, objects=tuple(policy(k) for k in keys)) for name, step, keys in steps]
 
 
 def keys(pack: str) -> list[str]:

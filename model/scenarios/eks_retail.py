@@ -131,12 +131,11 @@ def policy(key: str) -> dict:
     return _seed.manifest(NAME, key)
 
 
-STAGES = tuple(name for name, _, _ in _STAGES)
+STAGES = _seed.stage_names(_STAGES)
 
 
 def stages(ctx: Context | None = None) -> list[Stage]:
-    return [Stage(name=name, step=step, objects=tuple(policy(k) for k in keys))
-            for name, step, keys in _STAGES]
+    return _seed.staged(_STAGES, policy)
 
 
 # ---------------------------------------------------------------------------------------- probes
