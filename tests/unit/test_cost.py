@@ -10,8 +10,8 @@ import pytest
 
 import model.__main__ as cli
 from model import cost
-from model.scenarios import PACKS
 from model.settings import SettingsError, load_settings
+from scenarios import PACKS
 
 from .harness import run_program
 
