@@ -27,9 +27,12 @@ SCENARIO_ENTRY_POINTS = "cilium_verdicts.scenarios"
 
 
 def installed_scenario_loader() -> ScenarioLoader | None:
-    """The first scenario loader an installed distribution registers, if any."""
+    """The first scenario loader an installed distribution registers and can load, if any."""
     for ep in sorted(entry_points(group=SCENARIO_ENTRY_POINTS), key=lambda e: e.name):
-        return ep.load()
+        try:
+            return ep.load()
+        except ImportError:  # registered, but its modules are gone: no packs, not a traceback
+            continue
     return None
 
 

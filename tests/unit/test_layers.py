@@ -175,7 +175,7 @@ def test_the_checks_catch_a_violation(tmp_path, bad):
 def test_no_two_folders_share_a_name_for_different_things():
     """`policy/` (CrossGuard) and `model/policy/` (the evaluator) once did."""
     dirs = [p for p in ROOT.rglob("*") if p.is_dir() and not any(
-        part.startswith(".") or part in ("venv", "__pycache__", "reference", "node_modules") or part.endswith(".egg-info")
+        part.startswith(".") or part in ("venv", "__pycache__", "reference", "node_modules", "build") or part.endswith(".egg-info")
         for part in p.relative_to(ROOT).parts)]
     names: dict[str, list[str]] = {}
     for d in dirs:

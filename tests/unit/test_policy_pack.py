@@ -462,7 +462,9 @@ def test_pulumi_policy_yaml_and_the_pinned_sdk():
     spec = yaml.safe_load((ROOT / "guardrails" / "PulumiPolicy.yaml").read_text())
     assert spec["runtime"]["name"] == "python" and spec["runtime"]["options"]["virtualenv"] == "../venv"
     assert spec["version"] and spec["description"]
-    requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    assert "pulumi-policy==1.21.0" in requirements
+    import tomllib
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "pulumi-policy==1.21.0" in pins
+    assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e ."  # the program's venv installs it
     import pulumi_policy.version
     assert pulumi_policy.version.VERSION == "1.21.0"

@@ -105,9 +105,13 @@ def test_warnings_go_to_stderr(capsys, apps, tmp_path):
     assert err == "warning: ConfigMap default/x: kind not evaluated (no effect on connectivity)\n"
 
 
-def test_scenario_needs_the_registry(capsys):
+def test_scenario_needs_the_packs(capsys, monkeypatch):
+    """Without the lab's packs registered (cilium-verdicts installed alone), --scenario says what to do."""
+    from cilium_verdicts import cli
+    monkeypatch.setattr(cli, "installed_scenario_loader", lambda: None)
     assert run(capsys, "--scenario", "hoot51", "--stage", "l7") == (
-        2, "", "error: --scenario needs the scenario registry\n")
+        2, "", "error: --scenario needs the lab's scenario packs: install cilium-egress-lab (pip install .) "
+               "or run python -m model verdicts in the lab\n")
 
 
 def test_scenario_loader_supplies_objects_and_probes(capsys):
