@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .kind_releases import KIND_VERSIONS
+
 PROJECT = "cilium-egress-lab"
 
 DEFAULT_CILIUM_VERSION = "1.18.10"
@@ -122,8 +124,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "hosts on purpose.",
               "'auto' or an AMI id such as ami-0a1b2c3d4e5f60718"),
     ConfigKey("kindVersion", "string", DEFAULT_KIND_VERSION,
-              "kind release installed on the kind host.",
-              "a version such as v0.30.0"),
+              "kind release installed on the kind host (the releases whose patch matching and node image the "
+              "tests emulate, model/kind_releases.py).",
+              "one of " + ", ".join(KIND_VERSIONS)),
     ConfigKey("ciliumVersion", "string", DEFAULT_CILIUM_VERSION,
               "Cilium Helm chart version.",
               "a version such as 1.18.10"),
@@ -396,6 +399,13 @@ def _version(prefix_v: bool) -> Callable[[Any], str]:
     return parse
 
 
+def _kind_version(v: Any) -> str:
+    version = _version(prefix_v=True)(v)
+    if version not in KIND_VERSIONS:
+        raise ValueError(f"{version} is not a release the lab emulates and tests")
+    return version
+
+
 _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "restrictEgress": ("restrict_egress", _bool),
     "envName": ("env_name", _env_name),
@@ -409,7 +419,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
     "maxMonthlyCostUsd": ("max_monthly_cost_usd", _int(1, 100000)),
     "amiId": ("ami_id", _ami_id),
-    "kindVersion": ("kind_version", _version(prefix_v=True)),
+    "kindVersion": ("kind_version", _kind_version),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
     "probeUrl": ("probe_url", _url),
     "controlUrl": ("control_url", _url),

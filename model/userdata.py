@@ -135,8 +135,14 @@ def kind_cluster_config(api_address: str) -> dict:
 
     The SANs are *added* with RFC 6902 ``add`` ops: kind applies ``kubeadmConfigPatches`` as RFC
     7386 merge patches, where a ``certSANs`` list would replace kind's own list ([localhost,
-    apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go). No ``version``: the
-    patch then matches ClusterConfiguration of whichever kubeadm API version kind generates."""
+    apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go).
+
+    Empty ``group`` *and* ``version``: kind builds the patch's apiVersion as ``version`` when the group
+    is empty, else ``group + "/" + version`` (pkg/internal/patch/matchinfo.go), and applies it only when
+    that is "" or equal to the document's apiVersion (resource.go ``matches``) - at every tag from
+    v0.20.0 to v0.32.0. An empty apiVersion matches ClusterConfiguration of whichever kubeadm API kind
+    generates (v1beta3 in v0.28-v0.31, v1beta4 for Kubernetes >= 1.36 in v0.32); ``group:
+    kubeadm.k8s.io, version: ""`` ("kubeadm.k8s.io/") matches nothing and is skipped silently."""
     ops = [{"op": "add", "path": "/apiServer/certSANs/-", "value": san} for san in api_cert_sans(api_address)]
     return {
         "kind": "Cluster",
@@ -151,7 +157,7 @@ def kind_cluster_config(api_address: str) -> dict:
             "serviceSubnet": network.KIND_SERVICE_SUBNET,
         },
         "kubeadmConfigPatchesJSON6902": [{
-            "group": "kubeadm.k8s.io", "version": "", "kind": "ClusterConfiguration",
+            "group": "", "version": "", "kind": "ClusterConfiguration",
             "patch": yaml.safe_dump(ops, sort_keys=False)}],
         "nodes": [{"role": "control-plane"}],
     }

@@ -10,14 +10,13 @@ import re
 import subprocess
 from urllib.parse import urlsplit
 
-import json_merge_patch
-import jsonpatch
 import pytest
 import yaml
 
 from model import mtls, userdata
+from model.kind_releases import KIND_VERSIONS
 from model.settings import load_settings
-from tests import sandbox
+from tests import kind_patch, sandbox
 
 KIND, PROXY = "203.0.113.10", "203.0.113.20"
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130"})
@@ -66,58 +65,25 @@ def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "") -
 
 
 # --------------------------------------------------------------------------- certificates (kind)
-def kind_cluster_configuration(api_server_address: str) -> dict:
-    """The ClusterConfiguration kind generates (pkg/cluster/internal/kubeadm/config.go,
-    ConfigTemplateBetaV3/V4): ``certSANs: [localhost, "{{.APIServerAddress}}"]``."""
-    return {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-            "metadata": {"name": "config"}, "apiServer": {"certSANs": ["localhost", api_server_address]}}
-
-
-def apply_kind_patches(doc: dict, cluster: dict) -> dict:
-    """kind pkg/internal/patch/kubeyaml.go: every ``kubeadmConfigPatches`` entry whose kind (and
-    apiVersion, if set) matches is applied as an RFC 7386 JSON *merge* patch (lists are replaced),
-    then every matching ``kubeadmConfigPatchesJSON6902`` entry as an RFC 6902 patch (resource.go
-    ``matches``: kind must match; group/version only if the patch sets them)."""
-    group, version = doc["apiVersion"].split("/")
-    for raw in cluster.get("kubeadmConfigPatches", []):
-        patch = yaml.safe_load(raw)
-        if patch.get("kind") == doc["kind"] and patch.get("apiVersion", doc["apiVersion"]) == doc["apiVersion"]:
-            doc = json_merge_patch.merge(doc, patch)
-    for p in cluster.get("kubeadmConfigPatchesJSON6902", []):
-        if p["kind"] == doc["kind"] and p.get("group", group) in ("", group) and p.get("version") in ("", None, version):
-            doc = jsonpatch.apply_patch(doc, yaml.safe_load(p["patch"]))
-    return doc
-
-
-def kubeadm_sans(cluster: dict) -> set[str]:
-    cfg = kind_cluster_configuration(cluster["networking"]["apiServerAddress"])
-    return set(apply_kind_patches(cfg, cluster)["apiServer"]["certSANs"])
-
-
-def test_kind_merge_patch_emulation_replaces_lists_like_kind_does():
-    """The emulation itself: a certSANs list in a merge patch replaces kind's list (RFC 7386 §2)."""
-    cluster = {"networking": {"apiServerAddress": "0.0.0.0"},
-               "kubeadmConfigPatches": ["kind: ClusterConfiguration\napiServer:\n  certSANs: [1.2.3.4]\n"]}
-    assert kubeadm_sans(cluster) == {"1.2.3.4"}
-    cluster = {"networking": {"apiServerAddress": "0.0.0.0"}, "kubeadmConfigPatchesJSON6902": [
-        {"group": "kubeadm.k8s.io", "version": "", "kind": "ClusterConfiguration",
-         "patch": "- {op: add, path: /apiServer/certSANs/-, value: 1.2.3.4}\n"}]}
-    assert kubeadm_sans(cluster) == {"localhost", "0.0.0.0", "1.2.3.4"}
+# What kind puts into the API server certificate: tests/kind_patch.py, emulated from each accepted
+# release's code (pkg/internal/patch/*.go, pkg/cluster/internal/kubeadm/config.go at the tag).
 
 
 def _server_host(kubeconfig: str) -> str:
     return urlsplit(yaml.safe_load(kubeconfig)["clusters"][0]["cluster"]["server"]).hostname
 
 
-def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path):
+@pytest.mark.parametrize("tag", KIND_VERSIONS)
+def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path, tag):
     """Boot the kind host (emulated), then check the two kubeconfigs anyone uses - the host's own
     (/root/.kube/config: CRD wait, probes) and the operator's (stack output) - against the SANs
     kind would put into the API server certificate."""
-    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": tag})
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
                 {"kind": FAKE_KIND, "curl": FAKE_CURL})
     assert run.returncode == 0, run.output[-3000:]
     cluster = yaml.safe_load((tmp_path / "fake" / "kind-config.yaml").read_text())
-    sans = kubeadm_sans(cluster)
+    sans = set(kind_patch.api_cert_sans(tag, cluster))
     assert _server_host(run.file("/root/.kube/config")) in sans, (run.file("/root/.kube/config"), sans)
     # the operator's kubeconfig: the same pipeline on the host, over SSH (sudo is a pass-through)
     bin_dir = tmp_path / "opbin"
