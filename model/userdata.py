@@ -206,6 +206,36 @@ if [ "$proxy_ok" != 1 ]; then
 fi"""
 
 
+def api_certificate_check(api_address: str, kubeconfig: str = "/root/.kube/config") -> str:
+    """The end of the kind host's boot: a TLS-verified request (kubectl checks the server against
+    the kubeconfig's CA; never ``--insecure-skip-tls-verify``) to the API on 127.0.0.1 - the host's
+    own kubeconfig - and under the Elastic IP the operator's kubeconfig names. The EIP itself is not
+    reachable from the host (the security group admits 6443 only from operatorCidr), so that request
+    goes to loopback with ``--tls-server-name <EIP>``: the same certificate, verified for the EIP's
+    name (Go's x509 matches an IP server name against the IP SANs). A SAN missing from the
+    certificate fails the boot here, with the name, instead of an x509 error in a later step."""
+    q = shlex.quote
+    return f"""api_ready() {{  # api_ready NAME KUBECTL-ARGS...: the API answers /readyz over verified TLS
+  local name=$1 out
+  shift
+  if out=$(kubectl --kubeconfig {kubeconfig} "$@" get --raw /readyz 2>&1); then
+    echo "cilium-egress-lab: API certificate verified for $name (/readyz: $out)"
+    return 0
+  fi
+  echo "cilium-egress-lab: API check for $name failed: $out" >&2
+  return 1
+}}
+for name in 127.0.0.1 {q(api_address)}; do
+  args=()
+  [ "$name" = 127.0.0.1 ] || args=(--tls-server-name "$name")
+  if ! retry 24 5 api_ready "$name" "${{args[@]}}"; then
+    echo "cilium-egress-lab: API CERTIFICATE CHECK FAILED: https://$name:{network.KUBE_API_PORT} is not verified by the \
+cluster CA (is $name among the certificate's SANs? kind-config.yaml kubeadmConfigPatchesJSON6902)" >&2
+    exit 1
+  fi
+done"""
+
+
 def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
                         pinned: dict[str, str] = PINNED_SHA256) -> str:
     proxy_url = f"http://{proxy_ip}:{settings.proxy_port}"
@@ -258,6 +288,7 @@ fi
 mkdir -p /root/.kube
 {kubeconfig_pipeline(HOST_API_SERVER)} > /root/.kube/config
 chmod 0600 /root/.kube/config
+{api_certificate_check(kind_ip)}
 touch {READY_MARKER}
 echo "cilium-egress-lab: kind host ready"
 """

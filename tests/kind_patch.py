@@ -81,3 +81,9 @@ def api_cert_sans(tag: str, cluster: dict) -> list[str]:
     patched = kube_yaml(tag, doc, cluster.get("kubeadmConfigPatches", []),
                         cluster.get("kubeadmConfigPatchesJSON6902", []))
     return patched["apiServer"]["certSANs"]
+
+
+if __name__ == "__main__":  # python -m tests.kind_patch TAG KIND-CONFIG: the SANs, one a line (boot emulation)
+    import sys
+    with open(sys.argv[2]) as f:
+        print("\n".join(api_cert_sans(sys.argv[1], yaml.safe_load(f))))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,21 +17,42 @@ import yaml
 
 from model import mtls, userdata
 from model.kind_releases import KIND_VERSIONS
-from model.settings import load_settings
+from model.settings import DEFAULT_KIND_VERSION, load_settings
 from tests import kind_patch, sandbox
 
+ROOT = Path(__file__).resolve().parents[2]
 KIND, PROXY = "203.0.113.10", "203.0.113.20"
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130"})
 
 # kind get kubeconfig: the server is https://<apiServerAddress>:<apiServerPort> of the kind config
 # (kind pkg/cluster/internal/kubeconfig: the endpoint the node backend publishes), 0.0.0.0 here.
-FAKE_KIND = r'''
+_FAKE_KIND = r'''
 echo "kind $*" >> "$EVENTS"
 case "$1 $2" in
   "get clusters") exit 0 ;;
-  "create cluster") while [ "$1" != --config ]; do shift; done; cp "$2" "$FAKE/kind-config.yaml"; exit 0 ;;
+  "create cluster") while [ "$1" != --config ]; do shift; done; cp "$2" "$FAKE/kind-config.yaml"
+    # the API server certificate's SANs, as the kind release would have kubeadm generate them
+    SANS_PY -m tests.kind_patch "$(cat "$FAKE/kind-tag")" "$FAKE/kind-config.yaml" > "$FAKE/api-sans"; exit 0 ;;
   "get kubeconfig") printf 'apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://0.0.0.0:6443\n  name: kind-egress-lab\n' ;;
 esac
+'''
+FAKE_KIND = _FAKE_KIND.replace("SANS_PY", f"PYTHONPATH={ROOT} {sys.executable}")
+# kubectl get --raw /readyz against the kind API: the server's certificate (the SANs above) is
+# verified for the server name - the kubeconfig's server host, or --tls-server-name - as Go's
+# crypto/x509 does (HostnameError: "x509: certificate is valid for ..., not <name>"), unless
+# --insecure-skip-tls-verify, which the boot must never use.
+FAKE_KUBECTL = r'''
+echo "kubectl $*" >> "$EVENTS"
+kubeconfig=""; name=""; prev=""
+for a in "$@"; do
+  case "$prev" in --kubeconfig) kubeconfig="$a" ;; --tls-server-name) name="$a" ;; esac
+  [ "$a" = --insecure-skip-tls-verify ] && { echo "insecure" >> "$EVENTS"; }
+  prev="$a"
+done
+[ -n "$name" ] || name=$(sed -nE 's#^ *server: https://([^:/]+).*#\1#p' "$kubeconfig" | head -n 1)
+if grep -qx -- "$name" "$FAKE/api-sans"; then echo ok; exit 0; fi
+echo "Unable to connect to the server: tls: failed to verify certificate: x509: certificate is valid for $(paste -sd, "$FAKE/api-sans" | sed 's/,/, /g'), not $name" >&2
+exit 1
 '''
 # curl through the proxy host: squid answers 403 while it still runs its stock config, and the
 # first requests fail outright while the instance has no network path yet.
@@ -53,10 +76,13 @@ FAKE_PINNED = {url: hashlib.sha256(b"fake binary\n").hexdigest() for url in user
 NO_SLEEP = 'echo "sleep $*" >> "$EVENTS"'
 
 
-def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "") -> sandbox.Run:
+def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "",
+          kind_tag: str = DEFAULT_KIND_VERSION) -> sandbox.Run:
     sandbox.require_sandbox()
+    (tmp_path / "fake").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "fake" / "kind-tag").write_text(kind_tag)
     shims = {"apt-get": sandbox.APT_GET, "systemctl": sandbox.SYSTEMCTL, "sleep": NO_SLEEP,
-             "sysctl": sandbox.RECORD, "usermod": sandbox.RECORD, **extra_shims}
+             "sysctl": sandbox.RECORD, "usermod": sandbox.RECORD, "kubectl": FAKE_KUBECTL, **extra_shims}
     # a boot as on a fresh image: unattended-upgrades holds the dpkg lock for a moment when the
     # first apt-get runs, and the first two `apt-get update`s find no network path yet
     setup = ('echo 2 > "$FAKE/offline-updates"\n'
@@ -80,7 +106,7 @@ def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path, tag):
     kind would put into the API server certificate."""
     settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": tag})
     run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
-                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag=tag)
     assert run.returncode == 0, run.output[-3000:]
     cluster = yaml.safe_load((tmp_path / "fake" / "kind-config.yaml").read_text())
     sans = set(kind_patch.api_cert_sans(tag, cluster))
@@ -95,6 +121,41 @@ def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path, tag):
                         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "EVENTS": "/dev/null", "FAKE": str(tmp_path)})
     assert op.returncode == 0, op.stderr
     assert _server_host(op.stdout) == KIND and KIND in sans
+
+
+@pytest.mark.parametrize("tag", KIND_VERSIONS)
+def test_the_boot_ends_with_a_tls_verified_api_request_for_loopback_and_the_eip(tmp_path, tag):
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": tag})
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag=tag)
+    assert run.returncode == 0, run.output[-3000:]
+    checks = [e for e in run.events if e.startswith("kubectl ")]
+    assert checks == ["kubectl --kubeconfig /root/.kube/config get --raw /readyz",
+                      f"kubectl --kubeconfig /root/.kube/config --tls-server-name {KIND} get --raw /readyz"]
+    assert "insecure" not in run.events
+    assert "API certificate verified for 127.0.0.1" in run.output
+    assert f"API certificate verified for {KIND}" in run.output
+    # the checks come after the cluster and before the ready marker
+    assert run.events.index(checks[0]) > next(i for i, e in enumerate(run.events) if e.startswith("kind create"))
+    assert run.output.index(f"API certificate verified for {KIND}") < run.output.index("kind host ready")
+
+
+def test_a_san_missing_from_the_api_certificate_fails_the_boot_naming_it(tmp_path, monkeypatch):
+    """Issue 19's defect: the certSANs patch as it was (group kubeadm.k8s.io, version "") matches no
+    document in kind v0.30.0, so neither the EIP nor 127.0.0.1 is in the certificate."""
+    good = userdata.kind_cluster_config
+
+    def as_before(api_address):
+        cfg = good(api_address)
+        cfg["kubeadmConfigPatchesJSON6902"][0]["group"] = "kubeadm.k8s.io"
+        return cfg
+    monkeypatch.setattr(userdata, "kind_cluster_config", as_before)
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    assert "API CERTIFICATE CHECK FAILED: https://127.0.0.1:6443 is not verified" in run.output
+    assert "x509: certificate is valid for localhost, 0.0.0.0, not 127.0.0.1" in run.output
+    assert not (run.upper / "var" / "upper" / "lib" / "cilium-egress-lab" / "setup-complete").exists()
 
 
 # --------------------------------------------------------------------------- kind host boot
@@ -167,7 +228,7 @@ def test_an_unpinned_version_is_checked_against_its_release_checksum_file(tmp_pa
     if wrong:
         (tmp_path / "fake" / "wrong-sums").write_text("")
     run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
-                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag="v0.29.0")
     fetched = [e for e in run.events if e.startswith("curl ") and e.endswith("kind-linux-amd64.sha256sum")]
     assert fetched, run.events
     if wrong:
