@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import registries
 from .kind_releases import KIND_VERSIONS
 
 PROJECT = "cilium-egress-lab"
@@ -23,12 +24,10 @@ PROJECT = "cilium-egress-lab"
 DEFAULT_CILIUM_VERSION = "1.18.10"
 DEFAULT_KIND_VERSION = "v0.30.0"
 # What the kind host's own boot fetches through the proxy: Ubuntu's archives (apt), GitHub release
-# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads) and
-# quay.io (Cilium's images). A name here also allows every name below it.
-DEFAULT_BOOTSTRAP_DOMAINS = (
-    "archive.ubuntu.com", "security.ubuntu.com", "github.com", "objects.githubusercontent.com",
-    "release-assets.githubusercontent.com", "dl.k8s.io", "docker.io", "production.cloudflare.docker.com",
-    "quay.io")
+# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads: registry,
+# auth and the hosts its blobs redirect to) and quay.io (Cilium's images). A name here also allows every
+# name below it. Each origin's hosts and the source of that list: model/registries.py.
+DEFAULT_BOOTSTRAP_DOMAINS = registries.DEFAULT_BOOTSTRAP_DOMAINS
 
 
 ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
@@ -448,13 +447,15 @@ def parse_key(key: str, value: Any) -> Any:
 
 def load_settings(raw: Mapping[str, Any],
                   public_ip_lookup: Callable[[], str] | None = None,
-                  resolve_operator_cidr: bool = True) -> Settings:
+                  resolve_operator_cidr: bool = True, aws_region: str | None = None) -> Settings:
     """Parse and validate ``raw`` (key -> value or None for "not set").
 
     ``public_ip_lookup`` resolves ``operatorCidr: auto``; it is called at most once, and only
     when every other check passed, so a typo never costs a network round trip. Unknown keys are
     errors too (a misspelt key would otherwise be silently ignored). ``resolve_operator_cidr=False``
-    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it).
+    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it). ``aws_region`` (the
+    stack's ``aws:region``, None: not known) is checked against what the boot needs there
+    (model.registries.region_problems).
     """
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -475,6 +476,8 @@ def load_settings(raw: Mapping[str, Any],
                       if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
             errors.append(f"{key}: {shown(value)} is not accepted{detail}; accepted: {spec.accepted}")
     errors += _cross_checks(values)
+    if "bootstrap_domains" in values:
+        errors += registries.region_problems(aws_region, values["bootstrap_domains"])
     if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:
