@@ -18,6 +18,7 @@ import shlex
 import yaml
 
 from . import network
+from .boot_refusals import CURL_WRITE_OUT, REFUSED_MARK, refusal_functions
 from .proxy import squid_conf
 from .settings import Settings
 
@@ -38,23 +39,31 @@ HOST_API_SERVER = f"https://127.0.0.1:{network.KUBE_API_PORT}"
 APT_GET = "apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5"
 APT_UPDATE = f"{APT_GET} -o APT::Update::Error-Mode=any update -q"
 APT_INSTALL = f"DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a {APT_GET} install -y -q"
-CURL_RETRY = "curl --retry 5 --retry-all-errors --retry-delay 5 --connect-timeout 10"
+# every boot download names the URL it fetched last and the proxy's answer (boot_refusals.CURL_WRITE_OUT)
+CURL_RETRY = ("curl --retry 5 --retry-all-errors --retry-delay 5 --connect-timeout 10 "
+              f"-w {shlex.quote(CURL_WRITE_OUT)}")
 
 # Bounded retries of a network step. The hosts get their Elastic IP associated only after launch,
 # so the first seconds of user-data may run without any path to the internet (and the proxy host
 # boots in parallel): every network step goes through this.
+# Each attempt's stderr is kept (and still shown) so that the final failure can be explained: the
+# kind host defines ``explain_failure`` (model/boot_refusals.py), which names what the proxy refused.
 RETRY_FUNCTION = """retry() {  # retry ATTEMPTS DELAY_SECONDS COMMAND...
-  local attempts=$1 delay=$2 n=1
+  local attempts=$1 delay=$2 n=1 err
   shift 2
-  until "$@"; do
+  err=$(mktemp)
+  until { "$@" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1; do
     if [ "$n" -ge "$attempts" ]; then
       echo "cilium-egress-lab: giving up after $n attempts: $*" >&2
+      if declare -F explain_failure >/dev/null; then explain_failure "$err"; fi
+      rm -f "$err"
       return 1
     fi
     echo "cilium-egress-lab: attempt $n/$attempts failed, retrying in ${delay}s: $*" >&2
     n=$((n + 1))
     sleep "$delay"
   done
+  rm -f "$err"
 }"""
 
 
@@ -187,23 +196,28 @@ def kubeconfig_pipeline(server: str) -> str:
 
 def proxy_wait(proxy_url: str, probe_url: str, attempts: int = 120, delay: int = 5) -> str:
     """Wait until the proxy passes a real request. A TCP connect proves nothing: Ubuntu's squid
-    listens with its stock config (403 for us) before the proxy host writes ours."""
+    listens with its stock config (403 for us) before the proxy host writes ours. If it never
+    passes, the last refusal is explained (explain_failure) like any other network step's."""
     q = shlex.quote
     return f"""echo "cilium-egress-lab: waiting for the proxy {proxy_url} to pass a request (it boots in parallel)"
 proxy_ok=0
+proxy_err=$(mktemp)
 for attempt in $(seq 1 {attempts}); do
-  if curl -fsS -o /dev/null --max-time 15 --proxy {q(proxy_url)} {q(probe_url)}; then
+  if curl -fsS -o /dev/null --max-time 15 -w {q(CURL_WRITE_OUT)} --proxy {q(proxy_url)} {q(probe_url)} 2>"$proxy_err"; then
     echo "cilium-egress-lab: proxy ready (attempt $attempt)"
     proxy_ok=1
     break
   fi
+  cat "$proxy_err" >&2
   echo "cilium-egress-lab: proxy not ready yet (attempt $attempt/{attempts}), next try in {delay}s"
   sleep {delay}
 done
 if [ "$proxy_ok" != 1 ]; then
   echo "cilium-egress-lab: the proxy {proxy_url} never passed a request; see its boot log" >&2
+  explain_failure "$proxy_err"
   exit 1
-fi"""
+fi
+rm -f "$proxy_err\""""
 
 
 def api_certificate_check(api_address: str, kubeconfig: str = "/root/.kube/config") -> str:
@@ -255,6 +269,7 @@ def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
     return _preamble("kind", settings) + f"""
 export HTTP_PROXY={q(proxy_url)} HTTPS_PROXY={q(proxy_url)} NO_PROXY={q(no_proxy())}
 export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
+{refusal_functions()}
 
 {proxy_wait(proxy_url, kubectl_url + ".sha256")}
 
@@ -345,7 +360,8 @@ def ready_command() -> str:
     """
     return (f"cloud-init status --wait >/dev/null || test $? -eq 2; "
             f"test -f {READY_MARKER} || {{ echo 'user-data did not finish: "
-            f"see /var/log/cilium-egress-lab.log' >&2; sudo tail -n 40 /var/log/cilium-egress-lab.log >&2; exit 1; }}")
+            f"see {BOOT_LOG}' >&2; sudo grep -h '{REFUSED_MARK}' {BOOT_LOG} >&2; "
+            f"sudo tail -n 40 {BOOT_LOG} >&2; exit 1; }}")
 
 
 def kubeconfig_command(api_address: str) -> str:
