@@ -298,6 +298,29 @@ def test_a_proxy_that_never_passes_the_first_request_names_the_host(tmp_path):
     assert "REFUSED BY THE PROXY (HTTP 403): dl.k8s.io is not in bootstrapDomains" in run.output
 
 
+# apt through the proxy (http:// sources, plain GET): squid's 403 comes back as the response, and apt
+# reports "Err:N <uri>" / "E: Failed to fetch <uri>  403  Forbidden [IP: <proxy> <port>]" (apt-pkg
+# acquire-item.cc "Failed to fetch %s  %s"). The EC2 images' mirror is <region>.ec2.archive.ubuntu.com.
+APT_BEHIND_PROXY = FAKE_PROXY + r"""
+if [[ " $* " == *" update "* ]] && proxy_refuses eu-central-1.ec2.archive.ubuntu.com; then
+  echo "apt-get $*" >> "$EVENTS"
+  echo "Err:1 http://eu-central-1.ec2.archive.ubuntu.com/ubuntu noble InRelease"
+  echo "  403  Forbidden [IP: 203.0.113.20 3130]"
+  echo "E: Failed to fetch http://eu-central-1.ec2.archive.ubuntu.com/ubuntu/dists/noble/InRelease  403  Forbidden [IP: 203.0.113.20 3130]" >&2
+  exit 100
+fi
+""" + sandbox.APT_GET
+
+
+def test_a_refused_apt_mirror_is_named(tmp_path):
+    _proxy_allows(tmp_path, [d for d in SETTINGS.bootstrap_domains if d != "archive.ubuntu.com"])
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL, "apt-get": APT_BEHIND_PROXY})
+    assert run.returncode != 0
+    assert ("REFUSED BY THE PROXY (HTTP 403): eu-central-1.ec2.archive.ubuntu.com is not in bootstrapDomains"
+            in run.output), run.output[-2000:]
+
+
 def test_the_kind_hosts_user_data_does_not_depend_on_bootstrap_domains():
     """Only the proxy's config carries bootstrapDomains: changing it must not replace the kind host."""
     other = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130",
