@@ -56,6 +56,12 @@ ORIGINS: tuple[Origin, ...] = (
 
 DEFAULT_BOOTSTRAP_DOMAINS: tuple[str, ...] = tuple(e for o in ORIGINS for e in o.entries)
 
+# Not allowed by default, on purpose: ``production.cloudflare.docker.com`` is kept (the allow-list once
+# marked it "Paid plans", now plain "Docker Pull/Push"); a JFrog knowledge-base note (2018, updated 2025)
+# says Docker Hub sent AWS clients in a VPC to a ``docker-images-prod`` S3 bucket of their own region -
+# from Docker Hub's S3 era; today's allow-list names Cloudflare R2 for anonymous pulls. Should a registry
+# move its blobs again, the boot names the refused host and this key (model/boot_refusals.py).
+
 # quay.io's blob storage (quay/quay storage/cloud.py at ffba0c70, 2026-08): CloudFrontedS3Storage hands an
 # S3 pre-signed URL instead of a CDN one when ``is_in_network_request``: the client's IP resolves to AWS
 # *and* to the bucket's region ("We only allow requests within the same region", quay/quay PR #1539).
