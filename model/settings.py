@@ -20,17 +20,18 @@ from urllib.parse import urlsplit
 from cilium_verdicts.fqdn import matches_any
 from scenarios import PACKS, STAGE_NAMES
 
+from . import registries
+from .kind_releases import KIND_VERSIONS
+
 PROJECT = "cilium-egress-lab"
 
 DEFAULT_CILIUM_VERSION = "1.18.10"
 DEFAULT_KIND_VERSION = "v0.30.0"
 # What the kind host's own boot fetches through the proxy: Ubuntu's archives (apt), GitHub release
-# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads) and
-# quay.io (Cilium's images). A name here also allows every name below it.
-DEFAULT_BOOTSTRAP_DOMAINS = (
-    "archive.ubuntu.com", "security.ubuntu.com", "github.com", "objects.githubusercontent.com",
-    "release-assets.githubusercontent.com", "dl.k8s.io", "docker.io", "production.cloudflare.docker.com",
-    "quay.io")
+# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads: registry,
+# auth and the hosts its blobs redirect to) and quay.io (Cilium's images). A name here also allows every
+# name below it. Each origin's hosts and the source of that list: model/registries.py.
+DEFAULT_BOOTSTRAP_DOMAINS = registries.DEFAULT_BOOTSTRAP_DOMAINS
 
 
 ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
@@ -126,8 +127,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "hosts on purpose.",
               "'auto' or an AMI id such as ami-0a1b2c3d4e5f60718"),
     ConfigKey("kindVersion", "string", DEFAULT_KIND_VERSION,
-              "kind release installed on the kind host.",
-              "a version such as v0.30.0"),
+              "kind release installed on the kind host (the releases whose patch matching and node image the "
+              "tests emulate, model/kind_releases.py).",
+              "one of " + ", ".join(KIND_VERSIONS)),
     ConfigKey("ciliumVersion", "string", DEFAULT_CILIUM_VERSION,
               "Cilium Helm chart version.",
               "a version such as 1.18.10"),
@@ -145,7 +147,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "policy, Envoy gets its listeners and AWS applies rule changes asynchronously.",
               "an integer from 0 (one attempt) to 900"),
     ConfigKey("scenarios", "array", ["egress"],
-              "The scenario packs the lab deploys and verifies (model/scenarios).",
+              "The scenario packs the lab deploys and verifies (scenarios/).",
               "a non-empty list of distinct names from: egress, mtls, hoot51, eks-retail, stars"),
     ConfigKey("stages", "object", {},
               "The stage each scenario is at (pulumi config set --path stages.hoot51 deny-sleep-egress); a "
@@ -396,6 +398,13 @@ def _version(prefix_v: bool) -> Callable[[Any], str]:
     return parse
 
 
+def _kind_version(v: Any) -> str:
+    version = _version(prefix_v=True)(v)
+    if version not in KIND_VERSIONS:
+        raise ValueError(f"{version} is not a release the lab emulates and tests")
+    return version
+
+
 _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "restrictEgress": ("restrict_egress", _bool),
     "envName": ("env_name", _env_name),
@@ -409,7 +418,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
     "maxMonthlyCostUsd": ("max_monthly_cost_usd", _int(1, 100000)),
     "amiId": ("ami_id", _ami_id),
-    "kindVersion": ("kind_version", _version(prefix_v=True)),
+    "kindVersion": ("kind_version", _kind_version),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
     "probeUrl": ("probe_url", _url),
     "controlUrl": ("control_url", _url),
@@ -438,13 +447,15 @@ def parse_key(key: str, value: Any) -> Any:
 
 def load_settings(raw: Mapping[str, Any],
                   public_ip_lookup: Callable[[], str] | None = None,
-                  resolve_operator_cidr: bool = True) -> Settings:
+                  resolve_operator_cidr: bool = True, aws_region: str | None = None) -> Settings:
     """Parse and validate ``raw`` (key -> value or None for "not set").
 
     ``public_ip_lookup`` resolves ``operatorCidr: auto``; it is called at most once, and only
     when every other check passed, so a typo never costs a network round trip. Unknown keys are
     errors too (a misspelt key would otherwise be silently ignored). ``resolve_operator_cidr=False``
-    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it).
+    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it). ``aws_region`` (the
+    stack's ``aws:region``, None: not known) is checked against what the boot needs there
+    (model.registries.region_problems).
     """
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -465,6 +476,8 @@ def load_settings(raw: Mapping[str, Any],
                       if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
             errors.append(f"{key}: {shown(value)} is not accepted{detail}; accepted: {spec.accepted}")
     errors += _cross_checks(values)
+    if "bootstrap_domains" in values:
+        errors += registries.region_problems(aws_region, values["bootstrap_domains"])
     if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:

@@ -51,6 +51,11 @@ def test_workloads() -> list[dict]:
 
 
 CURL_CONTAINER = "curl"
+# The packs' HTTP stand-in: hashicorp/http-echo 1.0.0, distroless static nonroot (uid 65532); ``-listen``
+# and ``-text`` flags, a ``/`` handler for every path plus ``/health`` (hashicorp/http-echo main.go at
+# v1.0.0).
+ECHO_IMAGE = "hashicorp/http-echo:1.0.0"
+ECHO_UID = 65532
 
 
 def resources(cpu: str, memory: str, memory_limit: str) -> dict:

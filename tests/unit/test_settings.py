@@ -117,6 +117,9 @@ BAD = [
     ("ciliumVersion", "1.18.10\n", "1.18.10"),
     ("ciliumVersion", "\uff11.18.10", "1.18.10"),
     ("kindVersion", "v0.30.0\n", "v0.30.0"),
+    # issue 19: only the releases whose patch matching the tests emulate (model/kind_releases.py)
+    ("kindVersion", "v0.27.0", "one of v0.28.0, v0.29.0, v0.30.0, v0.31.0"),
+    ("kindVersion", "v0.32.0", "one of v0.28.0, v0.29.0, v0.30.0, v0.31.0"),
     ("proxyPort", "\uff13128", "1 to 65535"),
     ("rootVolumeGb", "3\u0660", "8 to 1024"),
     ("kindInstanceType", "m7i.large\n", "instance type"),
