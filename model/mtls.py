@@ -56,6 +56,7 @@ CNP_NAME = "mtls-injection-policy"
 CLIENT_SECRET = "tls-client-cert"   # kubernetes.io/tls in cilium-secrets: Envoy's client certificate
 CA_SECRET = "mtls-ca"               # Opaque in cilium-secrets, only ca.crt: trust anchors for the backend
 BACKEND_DIR = "/etc/mtls-backend"   # on the proxy host: ca.crt, server.pem (CopyToRemote)
+KEY_FILES = ("server.pem",)         # of those, the one carrying a private key (copied as a Pulumi secret)
 STAT_PREFIX = "mtls-injection"
 CONNECT_TIMEOUT = "5s"
 PLACEHOLDER = "<set by pulumi up>"

@@ -51,7 +51,12 @@ SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44
 
 def policies(stack_config=None) -> dict:
     config = DEV_STACK_CONFIG if stack_config is None else stack_config
-    return {p.name: p for p in pack.policies(lambda: config)}
+    return {p.name: p for p in pack.policies(lambda: config, operator_lookup)}
+
+
+def operator_lookup() -> str:
+    """The pack's operatorCidr auto lookup, answered like the program's (the harness's operator IP)."""
+    return OPERATOR_IP
 
 
 def opts(res: Res | None = None) -> PolicyResourceOptions:
@@ -147,7 +152,7 @@ def test_the_pack_has_one_policy_per_rule_with_its_level():
     made = pack.policies(lambda: {})
     assert [p.name for p in made] == [r.name for r in rules.RULES]
     mandatory = {p.name for p in made if p.enforcement_level == EnforcementLevel.MANDATORY}
-    assert mandatory == {"imdsv2-required", "encrypted-volumes", "no-world-ingress", "admin-ports-operator-only",
+    assert mandatory == {"imdsv2-required", "encrypted-volumes", "no-world-ingress", "admin-ports-operator-only", "locked-egress",
                          "no-key-material-in-commands", "secret-outputs", "cost-ceiling"}
     assert {p.enforcement_level for p in made} == {EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY}
     assert all(p.description.endswith(".") for p in made)
@@ -240,10 +245,11 @@ def test_ssh_from_another_cidr_than_the_operators(unlocked):
     (msg,) = only(unlocked, rule.name, "admin-ports-operator-only", rule,
                   stack_config={"cilium-egress-lab:operatorCidr": "192.0.2.7/32"})
     assert f"open to {OPERATOR_IP}/32; only the operator CIDR 192.0.2.7/32 (stack config" in msg
-    # operatorCidr auto: one address, never a range
+    # operatorCidr auto: exactly the address the program looks up (the pack looks it up the same way)
     (msg,) = only(unlocked, rule.name, "admin-ports-operator-only", bad)
-    assert msg.startswith("kind-demo-sg-ingress-ssh: port 22 (SSH/Kubernetes API) open to 203.0.113.0/24; with "
-                          "operatorCidr auto only the one operator address")
+    assert msg == (f"kind-demo-sg-ingress-ssh: port 22 (SSH/Kubernetes API) open to 203.0.113.0/24; only the operator "
+                   f"CIDR {OPERATOR_IP}/32 (stack config cilium-egress-lab:operatorCidr is auto: your public IPv4, "
+                   "looked up as the program does) may reach it")
     api = unlocked.named("kind-demo-sg-ingress-kube-api")
     (msg,) = only(unlocked, api.name, "admin-ports-operator-only", with_inputs(api, cidrIpv4="198.51.100.0/24"),
                   config=pinned)
@@ -308,7 +314,17 @@ def test_the_ceiling_comes_from_policy_config_then_stack_config_then_the_default
     stack = {**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "110"}
     (msg, _), = violations(policies(stack)["cost-ceiling"], resources)
     assert "$110/month ($0.1507/h, stack config cilium-egress-lab:maxMonthlyCostUsd)" in msg
-    assert violations(policies(stack)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 200}) == []  # policy wins
+    # the pack's ceiling caps the stack's: a stack may lower it, never raise it
+    (msg, _), = violations(policies(stack)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 200})
+    assert "exceeds the ceiling $110/month ($0.1507/h, stack config cilium-egress-lab:maxMonthlyCostUsd)" in msg
+    raised = {**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "100000"}
+    (msg, _), = violations(policies(raised)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 100})
+    assert ("exceeds the ceiling $100/month ($0.1370/h, policy config maxMonthlyCostUsd; the stack's own "
+            "cilium-egress-lab:maxMonthlyCostUsd 100000 is capped by it)") in msg
+    (msg, _), = violations(policies({**raised, "cilium-egress-lab:maxMonthlyCostUsd": "100"})["cost-ceiling"],
+                           resources)
+    assert "exceeds the ceiling $100/month" in msg  # the stack lowers the default 150
+    assert violations(policies(raised)["cost-ceiling"], resources) == []  # 118.68 <= min(150, 100000)
     (msg, _), = violations(policies({"aws:region": "ap-south-1"})["cost-ceiling"], resources)
     assert msg.startswith("aws:region: 'ap-south-1' is not in the price table") and "stack config aws:region" in msg
     (msg, _), = violations(policies({**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "lots"})["cost-ceiling"],
@@ -364,7 +380,7 @@ def _struct(values: dict) -> struct_pb2.Struct:
 
 @pytest.fixture
 def servicer():
-    return _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.policies(lambda: DEV_STACK_CONFIG),
+    return _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.policies(lambda: DEV_STACK_CONFIG, operator_lookup),
                                    EnforcementLevel.ADVISORY)
 
 
@@ -376,8 +392,8 @@ def test_the_sdk_hands_policies_secrets_decrypted(servicer, unlocked):
                                                      properties=_struct(wire)), None)
     (diag,) = response.diagnostics
     assert (diag.policyName, diag.enforcementLevel, diag.urn) == ("no-key-material-in-commands", proto.MANDATORY, "")
-    assert diag.message.startswith("No command's triggers, scripts or environment hold a private key in plain "
-                                   "text.\nkind-demo-cloud-init: triggers holds a private key")
+    assert diag.message.startswith("No command's triggers, scripts, environment or copied file holds a private key "
+                                   "in plain text.\nkind-demo-cloud-init: triggers holds a private key")
     good = servicer.Analyze(proto.AnalyzeRequest(urn=cmd.urn, type=cmd.type, name=cmd.name,
                                                  properties=_struct(json.loads(json.dumps(cmd.inputs)))), None)
     assert list(good.diagnostics) == []
@@ -422,7 +438,7 @@ def test_the_pack_reads_the_stack_config_the_engine_passes(monkeypatch):
         "aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
         "cilium-egress-lab:operatorCidr": "auto", "cilium-egress-lab:envName": "demo"}))
     assert pack.read_stack_config() == {"aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
-                                        "cilium-egress-lab:operatorCidr": "auto"}
+                                        "cilium-egress-lab:operatorCidr": "auto", "cilium-egress-lab:envName": "demo"}
     ctx = pack.context({}, pack.read_stack_config)
     assert rules.ceiling(ctx) == (90.0, "stack config cilium-egress-lab:maxMonthlyCostUsd")
     assert rules.region(ctx) == ("us-east-1", "stack config aws:region")
