@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from model.k8s import CURL_IMAGE, LAB_LABEL
+from model.k8s import CURL_IMAGE, LAB_LABEL, namespace_labels
 
 from .base import PROBE_CONTAINER_ANNOTATION
 
@@ -38,8 +38,9 @@ def curl_sidecar() -> dict:
 
 
 def namespace(name: str, labels: dict | None = None) -> dict:
+    """A pack's namespace: its selector ``labels``, the lab's, and Pod Security baseline (model.k8s)."""
     return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {**LAB_LABEL, **(labels or {})}}}
+            "metadata": {"name": name, "labels": namespace_labels(labels)}}
 
 
 def service_account(ns: str, name: str) -> dict:
