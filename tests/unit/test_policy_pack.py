@@ -182,11 +182,13 @@ def test_every_policy_passes_with_the_operator_cidr_and_ceiling_pinned(every_sce
 
 
 def test_rule_logic_is_pure():
-    """The pack runs exactly policy/rules.py's functions; they import no Pulumi (like model/)."""
-    tree = ast.parse((ROOT / "policy" / "rules.py").read_text())
-    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    assert not [m for m in imported if m.split(".")[0].startswith("pulumi")]
+    """The pack runs exactly policy/rules.py's functions (and policy/shapes.py's); they import no Pulumi
+    (like model/)."""
+    for module in ("rules.py", "shapes.py"):
+        tree = ast.parse((ROOT / "policy" / module).read_text())
+        imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in imported if m.split(".")[0].startswith("pulumi")], module
 
 
 # ------------------------------------------------------------------ bad variants, one per rule
