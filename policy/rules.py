@@ -12,9 +12,8 @@ unknown during preview), so the checks use only the Mapping/Sequence protocols.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from model import cost, mtls
 from model.network import IMDS_HOP_LIMIT, KUBE_API_PORT, SSH_PORT
@@ -217,7 +216,6 @@ def operator_cidr(ctx: Context) -> tuple[str | None, str]:
     if ctx.operator_lookup is None:
         return None, f"{source} and the pack has no way to look the address up"
     try:
-        import ipaddress
         found = f"{ipaddress.IPv4Address(str(ctx.operator_lookup()).strip())}/32"
     except Exception as exc:  # noqa: BLE001 - any failure is reported, never a crash
         return None, f"{source} and looking up your public IPv4 failed ({shown(str(exc))})"
