@@ -83,3 +83,21 @@ def test_the_lab_forms_are_the_ranges_the_model_refuses():
         a = ipaddress.ip_address(address)
         a = a.ipv4_mapped or a
         assert any(a.version == n.version and a in n for n in nets), address
+
+
+ODD_SPELLINGS = ["0177.0.0.1", "2130706433", "0x7f000001", "127.1", "0251.0376.0251.0376", "2852039166"]
+
+
+def test_odd_spellings_of_the_hosts_addresses_are_refused_too(lab):
+    """What settings refuse (model/addresses.py) is what curl and squid make of it: each odd spelling
+    of loopback or the metadata address reaches squid as the address curl reads, and squid refuses it."""
+    from model.addresses import as_curl_reads_it
+    proxy = ("-x", f"http://{PROXY_IP}:{lab.settings.proxy_port}")
+    squid_at = lab.log_offset(lab.squid_log)
+    expected = set()
+    for host in ODD_SPELLINGS:
+        obs, _ = lab.curl(NODE, f"http://{host}/", *proxy)
+        assert (obs.curl_exit, obs.http_code) == (0, "403"), (host, obs)
+        expected.add(("GET", f"http://{as_curl_reads_it(host)}/"))
+    lines = lab.wait_log(lab.squid_log, squid_at, lambda ls: expected <= {(m, u) for _, m, u in _squid(ls)})
+    assert {(m, u) for status, m, u in _squid(lines) if status == "TCP_DENIED/403"} == expected, lines
