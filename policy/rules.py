@@ -141,8 +141,6 @@ def check_imdsv2(r: Resource, ctx: Context) -> list[str]:
     spec = shapes.launch(r.type, r.props)
     if spec is None:
         return []
-    if spec.metadata is None:  # aws-native Instance with a launch template: the template is judged
-        return []
     options, where = spec.metadata, spec.metadata_where
     if options.get("httpEndpoint") == "disabled":
         return []  # no instance metadata service at all

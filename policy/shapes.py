@@ -32,8 +32,9 @@ NATIVE_LAUNCH_TEMPLATE = "aws-native:ec2:LaunchTemplate"
 #             LaunchConfiguration);
 # "template": metadataOptions, blockDeviceMappings[].ebs (aws.ec2 LaunchTemplate);
 # "native-template": launchTemplateData.{metadataOptions, blockDeviceMappings[].ebs};
-# "native-instance": blockDeviceMappings[].ebs, and metadataOptions or a launchTemplate (CloudFormation's
-#             AWS::EC2::Instance takes its metadata options from a launch template).
+# "native-instance": metadataOptions (CloudFormation AWS::EC2::Instance MetadataOptions) and
+#             blockDeviceMappings[].ebs. Options that come only from a referenced launch template cannot
+#             be seen by a resource rule: the instance must state them itself (fail closed).
 LAUNCHERS = {INSTANCE: "instance", SPOT_INSTANCE: "instance", LAUNCH_CONFIGURATION: "instance",
              LAUNCH_TEMPLATE: "template", NATIVE_LAUNCH_TEMPLATE: "native-template",
              NATIVE_INSTANCE: "native-instance"}
@@ -143,11 +144,10 @@ def permissions(r_type: str, props: Mapping[str, Any], direction: str) -> list[P
 @dataclass(frozen=True)
 class Launch:
     """What a launching resource says about instance metadata and volumes."""
-    metadata: Mapping[str, Any] | None       # metadataOptions, None when the type has it elsewhere
+    metadata: Mapping[str, Any]              # the metadata options ({} when not declared)
     metadata_where: str                      # the input path, for messages
     volumes: tuple[tuple[str, Any], ...]     # (input path, the volume's encrypted value)
     no_root: str | None                      # why the root volume's encryption is unknown, if it is
-    template_ref: bool = False               # metadata comes from a referenced launch template
 
 
 def _encrypted_of_mappings(mappings: Any, where: str) -> list[tuple[str, Any]]:
@@ -183,10 +183,9 @@ def launch(r_type: str, props: Mapping[str, Any]) -> Launch | None:
                       tuple(_encrypted_of_mappings(mappings, "launchTemplateData.blockDeviceMappings")),
                       None if _seq(mappings) else "no launchTemplateData.blockDeviceMappings")
     mappings = props.get("blockDeviceMappings")
-    has_template = bool(props.get("launchTemplate"))
-    return Launch(_map(props.get("metadataOptions")) if "metadataOptions" in props or not has_template else None,
-                  "metadataOptions", tuple(_encrypted_of_mappings(mappings, "blockDeviceMappings")),
-                  None if _seq(mappings) else "no blockDeviceMappings", template_ref=has_template)
+    return Launch(_map(props.get("metadataOptions")), "metadataOptions",
+                  tuple(_encrypted_of_mappings(mappings, "blockDeviceMappings")),
+                  None if _seq(mappings) else "no blockDeviceMappings")
 
 
 def is_true(value: Any) -> bool:

@@ -666,6 +666,11 @@ HARM = [
      lambda p: [_template(p, "aws-native:ec2:Instance", "native-instance", imageId="ami-1", instanceType="t3.small",
                           blockDeviceMappings=NATIVE_BDM)],
      "native-instance", "metadataOptions.httpTokens is None", None, None),
+    ("native-instance-options-only-in-a-template", "unlocked", "imdsv2-required",
+     lambda p: [_template(p, "aws-native:ec2:Instance", "native-instance", imageId="ami-1", instanceType="t3.small",
+                          launchTemplate={"launchTemplateId": "lt-0123456789abcdef0", "version": "1"},
+                          blockDeviceMappings=NATIVE_BDM)],
+     "native-instance", "metadataOptions.httpTokens is None", None, None),
     ("native-launch-template-imdsv1", "unlocked", "imdsv2-required",
      lambda p: [_template(p, "aws-native:ec2:LaunchTemplate", "native-lt", launchTemplateData={
          "metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1},
