@@ -21,6 +21,7 @@ from cilium_verdicts.fqdn import matches_any
 from scenarios import PACKS, STAGE_NAMES
 
 from . import registries
+from .addresses import host_address, is_name, refused_range
 from .kind_releases import KIND_VERSIONS
 
 PROJECT = "cilium-egress-lab"
@@ -35,6 +36,10 @@ DEFAULT_BOOTSTRAP_DOMAINS = registries.DEFAULT_BOOTSTRAP_DOMAINS
 
 
 ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
+# The longest value any key accepts, in characters (a list or map: its JSON text). The longest real
+# ones (a URL, a list of domains) are far shorter; a 100 KB probeUrl would become a probe command
+# beyond the kernel's argument limit (E2BIG) on the kind host.
+MAX_VALUE_CHARS = 2048
 
 
 def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
@@ -277,7 +282,13 @@ def _url(v: Any) -> str:
         raise ValueError(f"the port must be a number from 1 to 65535 (got {parts.netloc.rsplit(':', 1)[-1]!r})") from None
     if port == 0:
         raise ValueError("the port must be a number from 1 to 65535 (got '0')")
-    _full(_DOMAIN, url_host(v))
+    host = url_host(v)
+    address = host_address(host)  # ValueError for an IPv6 literal or an address spelt another way
+    if address is None:
+        _full(_DOMAIN, host)
+    elif refused_range(address):
+        raise ValueError(f"{address} is in {refused_range(address)}, a destination the proxy refuses "
+                         "(loopback, metadata, private, ...)")
     return v
 
 
@@ -289,14 +300,17 @@ def _cn(v: Any) -> str:
 
 
 def _dns_name(v: Any) -> str:
-    return _full(_DOMAIN, v, lower=True)
+    name = _full(_DOMAIN, v, lower=True)
+    if not is_name(name):
+        raise ValueError(f"{shown(v)} is an address, not a DNS name (its last label has no letter)")
+    return name
 
 
 def _bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
-    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
-        return v.strip().lower() == "true"
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
     raise ValueError
 
 
@@ -305,7 +319,7 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
         if isinstance(v, bool):
             raise ValueError
         if isinstance(v, str):
-            v = int(_full(r"\s*-?[0-9]+\s*", v))
+            v = int(_full(r"-?[0-9]+", v))
         if not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError
         return v
@@ -342,8 +356,9 @@ def _operator_cidr(v: Any) -> str:
 def _domain_list(pattern: str, what: str) -> Callable[[Any], tuple[str, ...]]:
     def parse(v: Any) -> tuple[str, ...]:
         if isinstance(v, str):
-            text = v.strip()
-            v = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
+            if v != v.strip():
+                raise ValueError("surrounding whitespace")
+            v = json.loads(v) if v.startswith("[") else [p.strip() for p in v.split(",")]
         if not isinstance(v, (list, tuple)) or not v:
             raise ValueError
         out: list[str] = []
@@ -354,6 +369,9 @@ def _domain_list(pattern: str, what: str) -> Callable[[Any], tuple[str, ...]]:
                 raise ValueError(f"{shown(item)} is not {what}") from None
             if len(name) > 253:
                 raise ValueError(f"{shown(item)} is longer than 253 characters")
+            if pattern != _NAME and not is_name(name):
+                raise ValueError(f"{shown(item)} is an address, not a DNS name (its last label has no letter): "
+                                 "the proxy would CONNECT to it by address")
             if name in out:
                 raise ValueError(f"{shown(item)} is listed twice")
             out.append(name)
@@ -381,7 +399,9 @@ def _scenario_list(v: Any) -> tuple[str, ...]:
 
 def _stage_map(v: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(v, str):
-        v = json.loads(v) if v.strip() else {}
+        if v != v.strip():
+            raise ValueError("surrounding whitespace")
+        v = json.loads(v) if v else {}
     if not isinstance(v, dict):
         raise ValueError("expected a map such as {\"hoot51\": \"deny-sleep-egress\"}")
     return tuple(sorted((_full(_NAME, k), _full(_NAME, s)) for k, s in v.items()))
@@ -440,9 +460,30 @@ def parse_key(key: str, value: Any) -> Any:
     spec, (_, parse) = KEYS_BY_NAME[key], _PARSERS[key]
     value = spec.default if value is None else value
     try:
-        return parse(value)
-    except (ValueError, TypeError):
+        return _parse_value(parse, value)
+    except (ValueError, TypeError, RecursionError):
         raise SettingsError([f"{key}: {shown(value)} is not accepted; accepted: {spec.accepted}"]) from None
+
+
+def _size(value: Any) -> int:
+    """A value's length in characters: a string's own, a list's or map's JSON text."""
+    if isinstance(value, str):
+        return len(value)
+    try:
+        return len(json.dumps(value, default=str))
+    except (ValueError, TypeError, RecursionError):
+        return MAX_VALUE_CHARS + 1
+
+
+def _parse_value(parse: Callable[[Any], Any], value: Any) -> Any:
+    """``parse(value)`` behind the limits every key shares: at most MAX_VALUE_CHARS, and nesting that
+    would exhaust the recursion limit (``[[[[...``) is a ValueError, never a RecursionError."""
+    if _size(value) > MAX_VALUE_CHARS:
+        raise ValueError(f"{_size(value):,} characters, longer than the limit of {MAX_VALUE_CHARS:,}")
+    try:
+        return parse(value)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def load_settings(raw: Mapping[str, Any],
@@ -470,7 +511,7 @@ def load_settings(raw: Mapping[str, Any],
         if value is None:
             value = spec.default
         try:
-            values[field] = parse(value)
+            values[field] = _parse_value(parse, value)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             detail = (f" ({_shown_reason(str(exc))})"
                       if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
