@@ -123,6 +123,11 @@ def scenario_objects_and_probes(name: str, stage: str | None):
         pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
     except ValueError as exc:
         raise PolicyInputError(f"--scenario/--stage: {exc}") from None
+    if hasattr(pack, "cluster_objects"):  # a ClusterMesh pack: per-cluster objects (model.policy.mesh)
+        from .policy.mesh import ClusterObjects
+        objects = ClusterObjects(pack.cluster_objects(ctx, st, scenarios.platform_objects(ctx)))
+        objects.policy_default_local_cluster = pack.POLICY_DEFAULT_LOCAL_CLUSTER
+        return objects, [lp.traffic for lp in pack.probes(ctx, st)]
     return ([*pack.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects],
             [lp.traffic for lp in pack.probes(ctx, st)])
 

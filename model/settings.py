@@ -492,6 +492,8 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
         if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")
+    from .scenarios import multi_cluster_refusals  # a ClusterMesh pack needs a two-cluster platform
+    errors += multi_cluster_refusals(v.get("scenarios", ()), v.get("platform"))
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
     if ca is not None and cert is not None and cert > ca:
         errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "
