@@ -30,6 +30,9 @@ from .mtls import MtlsPlatform, declare_mtls_backend
 
 def declare(settings: Settings) -> dict[str, Any]:
     """Declare every resource; return the stack outputs (name -> value or Output)."""
+    if settings.edge_clusters > 1:  # a fleet: N kind hosts behind one shared proxy (stacks/fleet.py)
+        from .fleet import declare as declare_fleet
+        return declare_fleet(settings)
     tags = {"project": PROJECT, "env": settings.env_name}
     net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags,
                                                     flow_logs=settings.flow_logs))
