@@ -44,7 +44,7 @@ from functools import cached_property
 from typing import Iterable, Mapping, Sequence
 
 from .cluster import Cluster, PolicyInputError, Service, Workload
-from .rules import CIDRPeer, Direction, EndpointPeer, EntityPeer, Peer, Policy, Rule, Target, World
+from .rules import Direction, EndpointPeer, EntityPeer, Peer, Policy, Rule, Target, World
 from .selectors import CLUSTER_KEY, cilium_labels
 from .verdict import Probe, Verdict, evaluate
 

@@ -31,7 +31,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import ALLOWED, DEFAULT_DENY, NA, check, deployment, docs_yaml, namespace, netpol, service
+from .conftest import ALLOWED, DEFAULT_DENY, NA, check, deployment, docs_yaml, netpol, service
 
 ALLOW_CROSS_CLUSTER = """
     apiVersion: "cilium.io/v2"
