@@ -42,7 +42,7 @@ ADMIN_PORTS = (SSH_PORT, KUBE_API_PORT)
 # (tests/unit/test_policy_pack.py proves it under mocks). pulumi-policy hands a policy secret values
 # already decrypted (pulumi_policy/policy.py: Analyze/AnalyzeStack deserialize without proxy_secrets),
 # so the pack cannot see secretness and holds every other output to "no key material at all".
-SECRET_OUTPUTS = ("sshPrivateKey", "kubeconfig", SECRET_MATERIAL_OUTPUT)
+SECRET_OUTPUTS = ("sshPrivateKey", "kubeconfig", "kubeconfigs", SECRET_MATERIAL_OUTPUT)  # kubeconfigs: a fleet (stacks/fleet.py)
 REQUIRED_TAGS = ("project", "env")  # stacks/lab.py tags every taggable resource with these
 TAGGED_TYPES = (INSTANCE, VOLUME, VPC, SG, DEFAULT_SG, LOG_GROUP, FLOW_LOG, "aws:ec2/eip:Eip",
                 "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway",

@@ -138,3 +138,14 @@ def test_edge_clusters_is_validated(raw, message):
         load_settings(raw, resolve_operator_cidr=False)
     p = run_program(raw)
     assert p.error is not None and p.resources == []
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["unlocked", "locked"])
+def test_the_policy_pack_passes_on_the_fleet(locked, fleet_unlocked, fleet_locked):
+    """Every guardrail (policy/) holds for N = 3 as for one cluster; the fleet's ``kubeconfigs`` output
+    carries key material on purpose and is a Pulumi secret."""
+    from .test_policy_pack import DEV_STACK_CONFIG, run_all
+    program = fleet_locked if locked else fleet_unlocked
+    config = {**DEV_STACK_CONFIG, **{f"cilium-egress-lab:{k}": str(v) for k, v in N3.items()},
+              "cilium-egress-lab:restrictEgress": str(locked).lower()}
+    assert {name: v for name, v in run_all(program, config).items() if v} == {}

@@ -271,7 +271,7 @@ def test_a_plain_output_with_a_private_key(unlocked):
     bad = stack_resources(unlocked, {**unlocked.outputs, "debugKey": SECRET_MARKER})
     assert violations(policy, bad) == [(
         "stack output 'debugKey' contains private key material ('-----BEGIN OPENSSH PRIVATE KEY-----'…); only "
-        "sshPrivateKey, kubeconfig, mtlsSecretMaterial may, exported as Pulumi secrets", STACK_URN)]
+        "sshPrivateKey, kubeconfig, kubeconfigs, mtlsSecretMaterial may, exported as Pulumi secrets", STACK_URN)]
 
 
 def test_the_outputs_allowed_key_material_are_exported_as_secrets(unlocked, every_scenario_locked):
