@@ -8,27 +8,32 @@ source each rule comes from:
 - **Cluster label.** Cilium gives every endpoint the label ``io.cilium.k8s.policy.cluster=<cluster
   name>`` (selectors.py); in a mesh each workload carries its own cluster's name, so any selector
   (CNP endpoint selectors and NetworkPolicy podSelectors alike) can name it.
-- **Policies are per cluster.** docs.cilium.io "Cluster Mesh / Network Policy" (1.18): "Kubernetes
+Sources at v1.18.10 (cilium/cilium commit 6bf2fe83d2fc, Documentation/ and pkg/):
+
+- **Policies are per cluster.** Documentation/network/clustermesh/policy.rst: "Kubernetes
   security policies are not automatically distributed across clusters, it is your responsibility to
   apply CiliumNetworkPolicy or NetworkPolicy in all clusters." A policy selects subjects only in the
   cluster it is applied to.
-- **Peers span the mesh.** Same page (1.18): "by default policies automatically select endpoints from
+- **Peers span the mesh.** Same page: "by default policies automatically select endpoints from
   all the clusters unless it is explicitly specified. To restrict endpoint selection to the local
   cluster by default you can enable the option --policy-default-local-cluster via the ConfigMap option
   policy-default-local-cluster or the Helm value clustermesh.policyDefaultLocalCluster." A peer whose
   selector names ``io.cilium.k8s.policy.cluster`` keeps exactly that; any other endpoint peer matches
-  every cluster, or only the policy's own cluster when ``policy_default_local_cluster`` (cilium/cilium
-  pkg/k8s/apis/cilium.io/utils/utils.go addClusterFilterByDefault for CNP/CCNP peers;
-  pkg/k8s/network_policy.go parseNetworkPolicyPeer for NetworkPolicy peers, which adds the cluster
-  only "unless the selector explicitly targets another cluster already" - the podSelector is checked).
+  every cluster, or only the policy's own cluster when ``policy_default_local_cluster``
+  (pkg/clustermesh/types/option.go LocalClusterNameForPolicies: the local name only with the option,
+  default false; pkg/k8s/apis/cilium.io/utils/utils.go addClusterFilterByDefault for CNP/CCNP peers, unless
+  the selector has the key; pkg/k8s/network_policy.go parseNetworkPolicyPeer for NetworkPolicy peers,
+  unless the podSelector names the key: isPodSelectorSelectingCluster).
 - **The ``cluster`` entity is the local cluster** (pkg/policy/api/entity.go InitEntities: the entity's
   endpoint selector is ``k8s:io.cilium.k8s.policy.cluster=<local cluster name>``); ``all`` is every
   endpoint of the mesh.
 - **DNS and Services are per cluster.** A pod resolves names with its own cluster's kube-dns; a
   Service selects its own cluster's pods, unless it is a global service: docs.cilium.io "Load-balancing
-  & Service Discovery": "defining a Kubernetes service with identical name and namespace in each
-  cluster and adding the annotation service.cilium.io/global: "true" to declare it global. Cilium will
-  automatically perform load-balancing to pods in both clusters."
+  & Service Discovery" (Documentation/network/clustermesh/services.rst): "defining a Kubernetes service
+  with identical name and namespace in each cluster and adding the annotation service.cilium.io/global:
+  "true" to declare it global. Cilium will automatically perform load-balancing to pods in both
+  clusters."; with ``service.cilium.io/shared: "false"`` a cluster "expose[s] remote endpoint without
+  sharing local endpoints".
 - **Pod addresses.** ClusterMesh needs non-overlapping pod CIDRs: the n-th cluster's pods get the
   single-cluster addresses moved into 10.(244+n).0.0/16.
 - **Envoy listeners** referenced by a policy resolve in the source's cluster.
@@ -49,9 +54,10 @@ from .selectors import CLUSTER_KEY, cilium_labels
 from .verdict import Probe, Verdict, evaluate
 
 GLOBAL_ANNOTATION = "service.cilium.io/global"
-# Cilium >= 1.16 validates cluster.name: at most 32 characters, lower case alphanumerics and '-',
-# starting and ending with an alphanumeric (pkg/clustermesh/types/option.go ValidateClusterName).
-CLUSTER_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+SHARED_ANNOTATION = "service.cilium.io/shared"
+# cluster.name: at most 32 characters matching ^([a-z0-9][-a-z0-9]*)?[a-z0-9]$ (v1.18.10
+# pkg/clustermesh/types/types.go clusterNameMaxLength, clusterNameRegexStr, ValidateClusterName).
+CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]{0,30})?[a-z0-9]$")
 
 
 def check_cluster_name(name: str) -> str:
@@ -185,9 +191,9 @@ class Mesh:
             raise PolicyInputError("a mesh needs at least one cluster")
         clusters = {check_cluster_name(n): list(objs) for n, objs in clusters.items()}
         built = {n: Cluster.from_objects(objs, origins=(origins or {}).get(n)) for n, objs in clusters.items()}
-        global_services = {n: {_key(o) for o in objs if isinstance(o, dict) and o.get("kind") == "Service"
-                               and str(((o.get("metadata") or {}).get("annotations") or {}).get(GLOBAL_ANNOTATION,
-                                                                                               "")).lower() == "true"}
+        global_services = {n: {_key(o): _annotation(o, SHARED_ANNOTATION, "true") == "true" for o in objs
+                               if isinstance(o, dict) and o.get("kind") == "Service"
+                               and _annotation(o, GLOBAL_ANNOTATION, "false") == "true"}
                            for n, objs in clusters.items()}
         workloads: dict[str, MeshWorkload] = {}
         for index, (name, c) in enumerate(built.items()):
@@ -240,13 +246,17 @@ class Mesh:
         return [self.evaluate(p) for p in probes] if probes else self.all_pairs()
 
 
+def _annotation(obj: dict, key: str, default: str) -> str:
+    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(key, default)).lower()
+
+
 def _key(obj: dict) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
 def _services(built: Mapping[str, Cluster], workloads: Mapping[str, MeshWorkload],
-              global_services: Mapping[str, set[str]]) -> dict[str, dict[str, MeshService]]:
+              global_services: Mapping[str, Mapping[str, bool]]) -> dict[str, dict[str, MeshService]]:
     """Per cluster, its Services keyed ``ns/name`` with their backends (global ones across clusters)."""
     by_cluster: dict[str, list[MeshWorkload]] = {}
     for w in workloads.values():
@@ -259,8 +269,9 @@ def _services(built: Mapping[str, Cluster], workloads: Mapping[str, MeshWorkload
         for key, s in c.services.items():
             glob = s.key in global_services[name]
             backends = local[name, s.key]
-            if glob:  # same name and namespace, global in each cluster: every cluster's backends
-                backends = frozenset().union(*(b for (n, k), b in local.items() if k == s.key and k in global_services[n]))
+            if glob:  # same name and namespace, global in each cluster: its own and every sharing cluster's
+                backends = frozenset().union(backends, *(b for (n, k), b in local.items() if n != name and k == s.key
+                                                         and global_services[n].get(k)))
             out[name][key] = MeshService(s.name, s.namespace, s.selector, s.ports, s.cluster_ip, s.builtin,
                                          cluster=name, is_global=glob, backends=backends)
     return out

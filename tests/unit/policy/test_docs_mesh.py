@@ -1,25 +1,30 @@
-"""ClusterMesh policy semantics (model/policy/mesh.py), from Cilium 1.18's documentation and source.
+"""ClusterMesh policy semantics (model/policy/mesh.py), from Cilium 1.18.10's documentation and source.
 
-Sources:
-- MESH = docs.cilium.io/en/v1.18/network/clustermesh/policy/ (Documentation/network/clustermesh/policy.rst):
+Sources, read at v1.18.10 (cilium/cilium commit 6bf2fe83d2fce50283b702d96c6190f7693dc224, "Prepare for
+release v1.18.10", VERSION 1.18.10; the same commit tests/reference/cilium/README.md names):
+- MESH = Documentation/network/clustermesh/policy.rst (docs.cilium.io/en/v1.18/network/clustermesh/policy/):
   "Note that Kubernetes security policies are not automatically distributed across clusters, it is
-  your responsibility to apply CiliumNetworkPolicy or NetworkPolicy in all clusters."
+  your responsibility to apply ``CiliumNetworkPolicy`` or ``NetworkPolicy`` in all clusters."
   "Note that by default policies automatically select endpoints from all the clusters unless it is
   explicitly specified. To restrict endpoint selection to the local cluster by default you can enable
-  the option --policy-default-local-cluster via the ConfigMap option policy-default-local-cluster or
-  the Helm value clustermesh.policyDefaultLocalCluster."
-  The later docs say of this default: "In Cilium v1.18 or lower, policies used to select endpoints
-  from all clusters by default."
-- NP = cilium/cilium pkg/k8s/network_policy.go parseNetworkPolicyPeer (the release with
-  policy-default-local-cluster): "The PodSelector should only reflect to the configured cluster unless
-  the selector explicitly targets another cluster already." - NetworkPolicy peers follow the same rule.
-- ENTITY = pkg/policy/api/entity.go InitEntities: the ``cluster`` entity's endpoint selector is
-  ``io.cilium.k8s.policy.cluster=<local cluster name>``; docs "Entities based": "cluster: Cluster is the
-  logical group of all network endpoints inside of the local cluster".
-- LB = docs.cilium.io "Load-balancing & Service Discovery" (Global Services): "defining a Kubernetes
-  service with identical name and namespace in each cluster and adding the annotation
-  service.cilium.io/global: "true" to declare it global. Cilium will automatically perform
-  load-balancing to pods in both clusters."
+  the option ``--policy-default-local-cluster`` via the ConfigMap option ``policy-default-local-cluster``
+  or the Helm value ``clustermesh.policyDefaultLocalCluster``."
+  "The following policy illustrates how to explicitly allow pods to communicate to all clusters."
+  (allow-cross-cluster-any: ``matchExpressions: [{key: io.cilium.k8s.policy.cluster, operator: Exists}]``)
+- OPTION = pkg/clustermesh/types/option.go: ``PolicyDefaultLocalCluster: false`` by default;
+  LocalClusterNameForPolicies returns the local name only when it is set.
+- NP = pkg/k8s/network_policy.go parseNetworkPolicyPeer: "The PodSelector should only reflect to the
+  configured cluster unless the selector explicitly targets another cluster already" (checked with
+  isPodSelectorSelectingCluster): NetworkPolicy peers follow the same rule as CNP peers
+  (pkg/k8s/apis/cilium.io/utils/utils.go addClusterFilterByDefault).
+- ENTITY = pkg/policy/api/entity.go InitEntities: the ``cluster`` entity's selectors are host,
+  remote-node, init, ingress, health, unmanaged, kube-apiserver and
+  ``k8s:io.cilium.k8s.policy.cluster=<local cluster name>``.
+- LB = Documentation/network/clustermesh/services.rst: "Establishing load-balancing between clusters is
+  achieved by defining a Kubernetes service with identical name and namespace in each cluster and
+  adding the annotation ``service.cilium.io/global: "true"`` to declare it global. Cilium will
+  automatically perform load-balancing to pods in both clusters." and "Below example will expose
+  remote endpoint without sharing local endpoints." (``service.cilium.io/shared: "false"``)
 Expected values were written from these texts before running the evaluator.
 """
 from __future__ import annotations
@@ -39,16 +44,33 @@ ALLOW_CROSS_CLUSTER = """
     metadata:
       name: "allow-cross-cluster"
     spec:
-      description: "Allow x-wing in cluster1 to contact rebel-base in cluster2"
+      description: "Allow x-wing to be deployed in the local cluster to contact rebel-base in cluster2"
       endpointSelector:
         matchLabels:
           name: x-wing
-          io.cilium.k8s.policy.cluster: cluster1
       egress:
       - toEndpoints:
         - matchLabels:
             name: rebel-base
             io.cilium.k8s.policy.cluster: cluster2
+    """
+ALLOW_CROSS_CLUSTER_ANY = """
+    apiVersion: "cilium.io/v2"
+    kind: CiliumNetworkPolicy
+    metadata:
+      name: "allow-cross-cluster-any"
+    spec:
+      description: "Allow x-wing to be deployed in the local cluster to contact rebel-base in any cluster"
+      endpointSelector:
+        matchLabels:
+          name: x-wing
+      egress:
+      - toEndpoints:
+        - matchLabels:
+            name: rebel-base
+          matchExpressions:
+            - key: io.cilium.k8s.policy.cluster
+              operator: Exists
     """
 # The same policy without naming clusters in the peer (MESH: "unless it is explicitly specified").
 ALLOW_ANY_CLUSTER = """
@@ -99,8 +121,9 @@ def test_ids_carry_the_cluster():
 
 
 def test_allow_cross_cluster_selects_only_the_named_cluster():
-    """MESH "Allowing Specific Communication Between Clusters": x-wing in cluster1 may contact
-    rebel-base in cluster2 - and, the egress now being default-deny, nothing else."""
+    """MESH "Allowing Specific Communication Between Clusters": "Allow x-wing to be deployed in the local
+    cluster to contact rebel-base in cluster2" - applied in cluster1; its egress now being default-deny,
+    x-wing may reach nothing else."""
     m = mesh_of(starwars(*docs_yaml(ALLOW_CROSS_CLUSTER, "default")))
     check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster2"), "allow", ALLOWED, ALLOWED)
     check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster1"), "drop", DEFAULT_DENY, NA)
@@ -108,12 +131,24 @@ def test_allow_cross_cluster_selects_only_the_named_cluster():
     check(probe(m, "default/x-wing@cluster2", "default/rebel-base@cluster1"), "allow", ALLOWED, ALLOWED)
 
 
-def test_applied_in_cluster2_the_policy_selects_nothing():
-    """Policies are per cluster: applied only in cluster2, the docs' policy (subject named
-    cluster1) selects no endpoint there, and cluster1's x-wing is not selected either."""
+def test_applied_in_cluster2_the_policy_selects_x_wing_of_cluster2_only():
+    """MESH: policies are "not automatically distributed across clusters": applied only in cluster2
+    ("the local cluster" is then cluster2), it selects cluster2's x-wing, which may reach rebel-base of
+    cluster2 only; cluster1's x-wing is selected by nothing."""
     m = mesh_of(starwars(extra_2=docs_yaml(ALLOW_CROSS_CLUSTER, "default")))
     check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster1"), "allow", ALLOWED, ALLOWED)
     check(probe(m, "default/x-wing@cluster2", "default/rebel-base@cluster2"), "allow", ALLOWED, ALLOWED)
+    check(probe(m, "default/x-wing@cluster2", "default/rebel-base@cluster1"), "drop", DEFAULT_DENY, NA)
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_allow_cross_cluster_any_reaches_every_cluster_with_either_default(local):
+    """MESH: "how to explicitly allow pods to communicate to all clusters": the key named with Exists
+    keeps every cluster even with clustermesh.policyDefaultLocalCluster (utils.go: the filter is added
+    only when the selector lacks the key)."""
+    m = mesh_of(starwars(*docs_yaml(ALLOW_CROSS_CLUSTER_ANY, "default")), local=local)
+    check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster1"), "allow", ALLOWED, ALLOWED)
+    check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster2"), "allow", ALLOWED, ALLOWED)
 
 
 def test_peers_select_every_cluster_by_default():
@@ -208,10 +243,34 @@ def test_global_service_reaches_the_other_cluster():
         probe(mesh_of(local_only), "default/x-wing@cluster1", "default/rebel-base@cluster2", via="service-name")
 
 
+def test_a_global_service_that_does_not_share_exposes_remote_backends_only():
+    """LB: ``service.cilium.io/shared: "false"`` in cluster1 "will expose remote endpoint without sharing
+    local endpoints": cluster1's clients reach cluster2's pod through it, cluster2's clients never reach
+    cluster1's pod through cluster2's global service."""
+    def svc(shared):
+        s = service("rebel-base", "default", {"name": "rebel-base"}, [80])
+        s["metadata"]["annotations"] = {"service.cilium.io/global": "true", **({} if shared else {
+            "service.cilium.io/shared": "false"})}
+        return s
+    base = [deployment("x-wing", labels={"name": "x-wing"}), deployment("rebel-base", labels={"name": "rebel-base"},
+                                                                          ports=(80,))]
+    m = mesh_of({"cluster1": [*base, svc(False)], "cluster2": [*base, svc(True)]})
+    view1, view2 = m.views["cluster1"], m.views["cluster2"]
+    assert sorted(view1.services["default/rebel-base"].backends) == ["default/rebel-base@cluster1",
+                                                                     "default/rebel-base@cluster2"]
+    assert sorted(view2.services["default/rebel-base"].backends) == ["default/rebel-base@cluster2"]
+    from model.policy import PolicyInputError
+    with pytest.raises(PolicyInputError, match="no Service"):
+        probe(m, "default/x-wing@cluster2", "default/rebel-base@cluster1", via="service-name")
+    check(probe(m, "default/x-wing@cluster1", "default/rebel-base@cluster2", via="service-name"), "allow")
+
+
 def test_bad_cluster_name_is_refused():
     from model.policy import PolicyInputError
-    with pytest.raises(PolicyInputError, match="cluster name 'Cluster_1'"):
-        mesh_of({"Cluster_1": []})
+    for bad in ("Cluster_1", "-a", "a-", "a" * 33):  # types.go: ^([a-z0-9][-a-z0-9]*)?[a-z0-9]$, at most 32
+        with pytest.raises(PolicyInputError, match="cluster name"):
+            mesh_of({bad: []})
+    assert sorted(mesh_of({"a": [], "a" * 32: []}).views) == ["a", "a" * 32]
 
 
 def run_cli(*args):

@@ -190,6 +190,15 @@ def test_clustermesh_helm_values_validate_against_the_chart_schema():
         assert v["clustermesh"]["apiserver"]["tls"]["auto"]["method"] == "helm"
     # one CA for the mesh: both releases carry the same tls.ca
     assert values["ccp"]["tls"]["ca"] == values["aws"]["tls"]["ca"]
+    # the agent dials https://<address>:<port> and verifies the peer's server certificate, whose names are
+    # "clustermesh-apiserver.cilium.io", "*.mesh.cilium.io", "clustermesh-apiserver.<ns>.svc" + extraDnsNames
+    # (chart v1.18.10 templates/clustermesh-config/_helpers.tpl, clustermesh-apiserver/tls-helm/server-secret.yaml)
+    for cluster, v in values.items():
+        for peer in v["clustermesh"]["config"]["clusters"]:
+            names = ["clustermesh-apiserver.cilium.io", "*.mesh.cilium.io", "clustermesh-apiserver.kube-system.svc",
+                     *values[peer["name"]]["clustermesh"]["apiserver"]["tls"]["server"]["extraDnsNames"]]
+            assert peer["address"] in names or peer["address"].endswith(".mesh.cilium.io"), (cluster, peer)
+            assert peer["port"] == values[peer["name"]]["clustermesh"]["apiserver"]["service"]["nodePort"]
 
 
 def test_clustermesh_values_are_not_vacuous():
