@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import entry_points
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .cluster import Cluster, PolicyInputError, load_paths
+from .mesh import cli_results
 from .render import FORMATS, render_explain, render_json
 from .verdict import Probe, Verdict, all_pairs, evaluate
 
@@ -45,6 +46,12 @@ def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
                    help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
     p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
     p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
+    # ClusterMesh (cilium_verdicts/mesh.py): one cluster's objects per flag; ids become ns/name@cluster
+    p.add_argument("--cluster", action="append", default=[], metavar="NAME=PATH",
+                   help="a ClusterMesh cluster's objects: its name and a file or directory (repeatable)")
+    p.add_argument("--policy-default-local-cluster", action="store_true", default=None,
+                   help="the Helm value clustermesh.policyDefaultLocalCluster=true: peers without "
+                        "io.cilium.k8s.policy.cluster select the policy's own cluster only")
     return p
 
 
@@ -57,8 +64,8 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         print("error: --scenario needs the lab's scenario packs: install cilium-egress-lab (pip install .) "
               "or run python -m model verdicts in the lab", file=sys.stderr)
         return 2
-    if not args.file and not args.scenario:
-        print("error: give -f PATH (a file or directory) or --scenario NAME", file=sys.stderr)
+    if not args.file and not args.scenario and not args.cluster:
+        print("error: give -f PATH (a file or directory), --cluster NAME=PATH or --scenario NAME", file=sys.stderr)
         return 2
     try:
         cluster, results = _evaluate(args, scenario_loader)
@@ -77,10 +84,13 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
 
 
 def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict]]]:
+    scenario = scenario_loader(args.scenario, args.stage) if args.scenario else None
+    if args.cluster or (scenario and isinstance(scenario[0], Mapping)):  # a ClusterMesh
+        return cli_results(args, scenario)
     objects, origins = load_paths(args.file)
     probes: Sequence[Probe] = ()
-    if args.scenario:
-        extra, probes = scenario_loader(args.scenario, args.stage)
+    if scenario:
+        extra, probes = scenario
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
     cluster = Cluster.from_objects(objects, origins=origins)
@@ -101,4 +111,4 @@ def _explain(cluster: Cluster, results, source: str, target: str) -> list[tuple[
     if port is None:
         raise PolicyInputError(f"--explain: no probe from {src} to {dst} (no declared port?); give TO:PORT")
     probe = Probe(src, dst, port, via="fqdn" if dst.startswith("world:") else "pod-ip")
-    return [(probe, evaluate(cluster, probe))]
+    return [(probe, getattr(cluster, "evaluate_probe", lambda p: evaluate(cluster, p))(probe))]

@@ -4,7 +4,7 @@ stage, its probes, and the verification."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -79,7 +79,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         proxy_eip, proxy_sg, settings.proxy_instance_type,
         kind_eip.public_ip.apply(lambda ip: userdata.proxy_host_user_data(settings, ip))))
 
-    # Kubernetes: Cilium, then every selected scenario (model/scenarios) at its configured stage.
+    # Kubernetes: Cilium, then every selected scenario (scenarios/) at its configured stage.
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
@@ -191,10 +191,3 @@ def verify(settings: Settings, plans: dict[str, pulumi.Output], checks: dict[str
         return report
     return pulumi.Output.all(*[plans[n] for n in names], *[checks[n].stdouts for n in names],
                              *[checks[n].proxy_stdouts for n in names]).apply(conclude)
-
-
-def main(read_settings: Callable[[], Settings], export: Callable[[str, Any], None] = pulumi.export):
-    """The whole program: settings first (fails before any resource), then resources, then outputs."""
-    settings = read_settings()
-    for name, value in declare(settings).items():
-        export(name, value)

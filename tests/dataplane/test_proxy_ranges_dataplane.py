@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from model import policy
+import cilium_verdicts as policy
 from model.probes import REFUSED
 from model.proxy import FORBIDDEN_DESTINATIONS
 

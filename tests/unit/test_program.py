@@ -210,7 +210,7 @@ def test_every_child_has_a_component_parent_and_derived_name(unlocked):
 
 
 def test_the_entry_point_declares_the_same_program(unlocked):
-    """__main__.py (what `pulumi up` runs) only wires settings -> stacks.lab.main -> exports."""
+    """__main__.py (what `pulumi up` runs) only wires settings -> stacks.program.main -> exports."""
     import runpy
 
     import pulumi
