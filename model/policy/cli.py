@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
                    help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
     p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
     p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
+    p.add_argument("--strict-namespaces", action="store_true",
+                   help="a namespace used but not declared is an error (default: inferred, with a warning)")
     return p
 
 
@@ -63,7 +65,7 @@ def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict
         extra, probes = scenario_loader(args.scenario, args.stage)
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
-    cluster = Cluster.from_objects(objects, origins=origins)
+    cluster = Cluster.from_objects(objects, origins=origins, strict_namespaces=args.strict_namespaces)
     results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
     return cluster, results
 

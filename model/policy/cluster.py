@@ -21,7 +21,8 @@ from .netpol import parse_network_policy
 from .rules import DIRECTIONS, Policy
 from .selectors import cilium_labels
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob",
+                  "Pod")
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
 CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", "ClusterRole",
                   "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
@@ -42,8 +43,10 @@ class PolicyInputError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Workload:
-    """A Deployment/StatefulSet/DaemonSet/ReplicaSet/ReplicationController (template labels) or a
-    bare Pod. ``ports``: (name or None, containerPort, protocol)."""
+    """A Deployment/StatefulSet/DaemonSet/ReplicaSet/ReplicationController/Job (template labels), a
+    CronJob (jobTemplate.spec.template) or a bare Pod. ``ports``: (name or None, containerPort,
+    protocol). ``host_network``: the pod shares its node's network namespace, so it is no Cilium
+    endpoint (docs.cilium.io "Endpoint": pods in the host namespace are not managed)."""
     name: str
     namespace: str
     kind: str
@@ -53,6 +56,7 @@ class Workload:
     namespace_labels: Mapping[str, str]
     service_account: str = "default"
     builtin: bool = False
+    host_network: bool = False
 
     @property
     def key(self) -> str:
@@ -110,10 +114,12 @@ class Cluster:
 
     @classmethod
     def from_objects(cls, objects: Iterable[dict], source: str | None = None,
-                     origins: Mapping[int, str] | None = None) -> "Cluster":
+                     origins: Mapping[int, str] | None = None, strict_namespaces: bool = False) -> "Cluster":
         """Build a cluster from plain object dicts. Errors name the object (and its file: ``source``
-        for all objects, or ``origins[index]`` per object as returned by ``load_paths``)."""
-        return _Builder(list(objects), source, origins or {}).build()
+        for all objects, or ``origins[index]`` per object as returned by ``load_paths``). A namespace
+        an object lives in but no Namespace object declares is inferred with only its
+        ``kubernetes.io/metadata.name`` label and a warning; ``strict_namespaces`` makes it an error."""
+        return _Builder(list(objects), source, origins or {}, strict_namespaces).build()
 
     def workload(self, ref: str) -> Workload:
         """``ns/name``, or ``name`` when exactly one namespace has it."""
@@ -130,7 +136,9 @@ class Cluster:
         if not self._index:
             for wl in self.workloads.values():
                 for d in DIRECTIONS:
-                    self._index[wl.key, d] = [p for p in self.policies if _speaks(p, d) and p.subject.matches(wl)]
+                    # a hostNetwork pod is no endpoint: no (non-host) policy selects it
+                    self._index[wl.key, d] = [] if wl.host_network else [
+                        p for p in self.policies if _speaks(p, d) and p.subject.matches(wl)]
         return self._index[w.key, direction]
 
     def dns_server(self) -> tuple[Workload, int] | None:
@@ -184,14 +192,26 @@ def _builtins(ns_labels: dict[str, str]) -> tuple[dict, dict]:
 class _Builder:
     """One pass over the objects; every error names the object and, when known, its file."""
 
-    def __init__(self, objects: list[dict], source: str | None, origins: Mapping[int, str]):
+    def __init__(self, objects: list[dict], source: str | None, origins: Mapping[int, str],
+                 strict_namespaces: bool = False):
         self.objects, self.source, self.origins = objects, source, origins
+        self.strict_namespaces = strict_namespaces
         self.warnings: list[str] = []
 
     def build(self) -> Cluster:
         namespaces = {"default": {NAME_LABEL: "default"}, DNS_NAMESPACE: {NAME_LABEL: DNS_NAMESPACE}}
         for i, obj in self._each("Namespace"):
             namespaces[obj["metadata"]["name"]] = {**_labels(obj["metadata"]), NAME_LABEL: obj["metadata"]["name"]}
+        for i, obj in self._each():
+            ns = obj["metadata"].get("namespace") or "default"
+            if obj["kind"] in CLUSTER_SCOPED or ns in namespaces:
+                continue
+            if self.strict_namespaces:
+                raise self._error(i, obj, f"namespace {ns} is not declared; add a Namespace object "
+                                          "(--strict-namespaces)")
+            namespaces[ns] = {NAME_LABEL: ns}
+            self.warnings.append(f"namespace {ns} is not declared (first used by {_ref(obj)}): inferred with only "
+                                 f"the label {NAME_LABEL}={ns}")
         self.namespaces = namespaces
         workloads, services = _builtins(namespaces[DNS_NAMESPACE])
         listeners, policies, user_workloads, user_services = {}, [], [], []
@@ -272,7 +292,10 @@ def _workload(obj: dict, ns: str, ns_labels: dict, ip: str) -> Workload:
     if obj["kind"] == "Pod":
         meta, pod = obj["metadata"], obj.get("spec") or {}
     else:
-        template = (obj.get("spec") or {}).get("template") or {}
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "CronJob":  # CronJob -> jobTemplate (a Job spec) -> pod template
+            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+        template = spec.get("template") or {}
         meta, pod = template.get("metadata") or {}, template.get("spec") or {}
     ports = []
     for c in pod.get("containers") or []:
@@ -283,7 +306,8 @@ def _workload(obj: dict, ns: str, ns_labels: dict, ip: str) -> Workload:
                                  f"protocol in {PROTOCOLS}")
             ports.append((p.get("name"), p["containerPort"], protocol))
     account = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
-    return Workload(obj["metadata"]["name"], ns, obj["kind"], _labels(meta), tuple(ports), ip, ns_labels, account)
+    return Workload(obj["metadata"]["name"], ns, obj["kind"], _labels(meta), tuple(ports), ip, ns_labels, account,
+                    host_network=pod.get("hostNetwork") is True)
 
 
 def _service(obj: dict, ns: str, ip: str) -> Service:

@@ -50,10 +50,11 @@ def test_errors_name_file_and_object_from_origins(tmp_path):
     (tmp_path / "ns.yaml").write_text(json.dumps(pod("bar", "foo")))
     objects, origins = load_paths([str(tmp_path)])
     with pytest.raises(PolicyInputError) as exc:
-        Cluster.from_objects(objects, origins=origins)
-    assert str(exc.value) == f"{tmp_path / 'ns.yaml'}: Pod foo/bar: namespace foo is not declared; add a Namespace object"
+        Cluster.from_objects(objects, origins=origins, strict_namespaces=True)
+    assert str(exc.value) == (f"{tmp_path / 'ns.yaml'}: Pod foo/bar: namespace foo is not declared; add a Namespace "
+                              "object (--strict-namespaces)")
     with pytest.raises(PolicyInputError, match="^mine.yaml: Pod foo/bar: namespace foo"):
-        Cluster.from_objects(objects, source="mine.yaml")
+        Cluster.from_objects(objects, source="mine.yaml", strict_namespaces=True)
 
 
 def test_unsupported_kinds_are_reported_once_each():
