@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from ..cilium import LISTENER_TYPE
+from . import strict
 from .cnp import parse_cilium_policy
 from .netpol import parse_network_policy
 from .rules import DIRECTIONS, Policy
@@ -222,6 +223,8 @@ class _Builder:
                 continue
             if kind == "Namespace":
                 continue
+            if kind in WORKLOAD_KINDS or kind in POLICY_KINDS:
+                self._guard(i, obj, lambda: strict.validate(obj))
             ns = self._namespace(i, obj)
             if kind in WORKLOAD_KINDS:
                 user_workloads.append((i, obj, ns))
