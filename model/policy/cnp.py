@@ -70,18 +70,22 @@ def _policy(ref: str, spec: dict, namespace: str | None, warnings: list[str]) ->
     enable = spec.get("enableDefaultDeny") or {}
     directions = {}
     for d in ("ingress", "egress"):
-        allows = _rules(ref, d, sections[d], namespace, False, warnings)
-        denies = _rules(ref, d, sections[f"{d}Deny"], namespace, True, warnings)
+        ignored: list[tuple[str, bool]] = []
+        allows = _rules(ref, d, sections[d], namespace, False, warnings, ignored)
+        denies = _rules(ref, d, sections[f"{d}Deny"], namespace, True, warnings, ignored)
         # Default deny in a direction: enableDefaultDeny.<d> if set, else true when the policy has
         # allow or deny rules in it (rule_validation.go Sanitize; docs "Policy Enforcement Modes").
         isolates = enable.get(d)
         if isolates is None:
             isolates = bool(sections[d] or sections[f"{d}Deny"])
-        directions[d] = Direction(bool(isolates), allows, denies)
+        directions[d] = Direction(bool(isolates), allows, denies, ignored)
     return Policy(ref, subject, directions["egress"], directions["ingress"])
 
 
-def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bool, warnings: list[str]) -> list[Rule]:
+def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bool, warnings: list[str],
+           ignored: list[tuple[str, bool]]) -> list[Rule]:
+    """A rule with a field this model does not evaluate is left out (only that rule) and recorded in
+    ``ignored``: the verdicts it might change are marked approximate."""
     section = f"{direction}Deny" if deny else direction
     out = []
     for i, raw in enumerate(raws):
@@ -90,6 +94,7 @@ def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bo
             out.append(_rule(where, direction, raw or {}, namespace, deny))
         except Unsupported as exc:
             warnings.append(f"{ref}: {where}.{exc} is not supported: rule ignored")
+            ignored.append((f"{where}.{exc}", deny))
     return out
 
 

@@ -227,9 +227,12 @@ class Rule:
 
 @dataclass
 class Direction:
+    """``ignored``: rules with a valid field this model does not evaluate, as (label, is a deny rule);
+    they are left out, and the verdicts they might change are marked approximate."""
     isolates: bool
     allows: list[Rule] = field(default_factory=list)
     denies: list[Rule] = field(default_factory=list)
+    ignored: list[tuple[str, bool]] = field(default_factory=list)
 
 
 @dataclass

@@ -7,7 +7,7 @@ first: an egress drop hides the ingress side.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import fqdn
 from .cluster import Cluster, PolicyInputError, Workload, target_port
@@ -47,10 +47,14 @@ class Verdict:
     ingress: str
     why: tuple[str, ...]
     listener: str | None = None
+    approximate: bool = False  # a rule this model does not evaluate might change it (see the why chain)
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "egress": self.egress, "ingress": self.ingress,
-                "why": list(self.why), "listener": self.listener}
+        out = {"verdict": self.verdict, "egress": self.egress, "ingress": self.ingress,
+               "why": list(self.why), "listener": self.listener}
+        if self.approximate:
+            out["approximate"] = True
+        return out
 
 
 @dataclass
@@ -60,9 +64,20 @@ class _Side:
     result: str
     port_rules: list[PortRule | None]
     why: list[str]
+    approximate: bool = False
 
 
 def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
+    """The verdict of one probe, marked ``approximate`` when a side it evaluated has a selecting
+    policy with a rule this model left out that could change that side's result."""
+    sides: list[_Side] = []
+    verdict = _evaluate(cluster, probe, sides)
+    if any(side.approximate for side in sides):
+        return replace(verdict, approximate=True)
+    return verdict
+
+
+def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
     """The verdict of one probe: DNS first (service-name, fqdn), then egress of the source, then
     ingress of the destination; egress wins (an egress drop or 403 hides the ingress side)."""
     src = cluster.workload(probe.source)
@@ -70,12 +85,13 @@ def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
     why: list[str] = []
     learned = False
     if name is not None:
-        learned = _dns(cluster, src, name, why)
+        learned = _dns(cluster, src, name, why, sides)
         if learned is None:
             return Verdict(DNS_FAIL, DNS_FAIL, NOT_EVALUATED, tuple(why))
     if isinstance(dest, World):
         dest = World(dest.address, name, learned)
     egress = _side(cluster, "egress", src, dest, port, probe.protocol, None if isinstance(dest, World) else dest.ports)
+    sides.append(egress)
     why += egress.why
     if egress.result != ALLOW:
         return Verdict(DROP, egress.result, NOT_EVALUATED, tuple(why))
@@ -88,6 +104,7 @@ def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
         why.append(f"{dest.key} is outside the cluster: no ingress side")
         return Verdict(ALLOW, ALLOW, NOT_EVALUATED, tuple(why), listener)
     ingress = _side(cluster, "ingress", dest, src, port, probe.protocol, dest.ports)
+    sides.append(ingress)
     why += ingress.why
     if ingress.result != ALLOW:
         return Verdict(DROP, ALLOW, ingress.result, tuple(why), listener)
@@ -131,7 +148,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _dns(cluster: Cluster, src: Workload, name: str, why: list[str]) -> bool | None:
+def _dns(cluster: Cluster, src: Workload, name: str, why: list[str], sides: list) -> bool | None:
     """The lookup: UDP 53 to the kube-dns backend, egress then ingress. If the allowing egress rules
     all carry ``rules.dns``, Cilium's DNS proxy answers only names matching one of their patterns
     (else REFUSED); an allowing rule without L7 lifts the restriction but the proxy still sees the
@@ -145,6 +162,7 @@ def _dns(cluster: Cluster, src: Workload, name: str, why: list[str]) -> bool | N
     dns, port = server
     why.append(f"DNS: {src.key} looks up {name} at {dns.key}:{port}/UDP")
     egress = _side(cluster, "egress", src, dns, port, "UDP", dns.ports)
+    sides.append(egress)
     why += [f"DNS: {line}" for line in egress.why]
     if egress.result != ALLOW:
         why.append("DNS: lookup dropped: dns-fail")
@@ -157,6 +175,7 @@ def _dns(cluster: Cluster, src: Workload, name: str, why: list[str]) -> bool | N
             return None
         why.append(f"DNS: proxy answers {name} (rules.dns {', '.join(patterns)}) and learns its IPs")
     ingress = _side(cluster, "ingress", dns, src, port, "UDP", dns.ports)
+    sides.append(ingress)
     why += [f"DNS: {line}" for line in ingress.why]
     if ingress.result != ALLOW:
         why.append("DNS: lookup dropped: dns-fail")
@@ -166,6 +185,23 @@ def _dns(cluster: Cluster, src: Workload, name: str, why: list[str]) -> bool | N
 
 def _side(cluster: Cluster, direction: str, subject: Workload, peer: Target, port: int, protocol: str,
           dest_ports) -> _Side:
+    """``_side_l34`` plus the rules left out: an ignored deny rule could only drop an allowed flow; an
+    ignored allow rule could only allow a default-denied one or, with L7 rules on the allowing port
+    rules, lift them (an L3/L4-only allow wildcards L7)."""
+    side = _side_l34(cluster, direction, subject, peer, port, protocol, dest_ports)
+    l7 = any(r is not None and (r.http or r.dns or r.listener) for r in side.port_rules)
+    widen = side.result == DEFAULT_DENY or (side.result == ALLOW and l7)
+    left_out = [f"{p.ref} {where}" for p in cluster.selecting(subject, direction)
+                for where, deny in p.direction(direction).ignored
+                if (side.result == ALLOW if deny else widen)]
+    if left_out:
+        side.why.append(f"approximate: {', '.join(left_out)} is not evaluated and might change this")
+        side.approximate = True
+    return side
+
+
+def _side_l34(cluster: Cluster, direction: str, subject: Workload, peer: Target, port: int, protocol: str,
+              dest_ports) -> _Side:
     """L3/L4 of one direction (docs.cilium.io "Policy Enforcement Modes", "Deny Policies"): not
     selected => allowed; a matching deny rule wins over every allow; else the union of all selecting
     policies' allow rules; nothing matches => dropped if any selecting policy isolates (default

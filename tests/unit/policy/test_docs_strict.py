@@ -126,3 +126,35 @@ def test_vendored_schemas_equal_a_fresh_extraction():
     assert set(json.loads((SCHEMAS / _extract.K8S_FILE).read_text())["kinds"]) == {
         "NetworkPolicy", "Pod", "ReplicationController", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
         "Job", "CronJob"}
+
+
+def test_a_valid_but_unmodelled_field_is_a_warning_that_marks_only_the_verdicts_it_may_change(capsys, tmp_path):
+    """examples/policies/l3/service/service.yaml (docs.cilium.io "Services based": ``toServices``
+    allows egress to a Service's backends) is valid but not modelled: it is named in a warning, only
+    that rule is left out, and only the verdicts it could change (client's default-denied egress) carry
+    ``"approximate": true``. An ignored deny rule (``icmps`` in egressDeny) can only drop what is
+    allowed, so it marks the allowed cells of the pod it selects."""
+    objects = [deployment("client", ports=[80]), deployment("backend", ports=[80]), deployment("other", ports=[80]),
+               cnp("service-rule", endpointSelector={"matchLabels": {"app": "client"}},
+                   egress=[{"toServices": [{"k8sService": {"serviceName": "backend", "namespace": "default"}}]},
+                           {"toEndpoints": [{"matchLabels": {"app": "other"}}]}]),
+               cnp("no-ping", endpointSelector={"matchLabels": {"app": "other"}},
+                   egress=[{"toEntities": ["all"]}],
+                   egressDeny=[{"icmps": [{"fields": [{"type": 8, "family": "IPv4"}]}]}])]
+    path = tmp_path / "in.yaml"
+    path.write_text(yaml.safe_dump_all(objects))
+    assert main(["-f", str(path), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: CiliumNetworkPolicy default/service-rule: egress[0].toServices is not supported: rule ignored" in err
+    cells = {(c["from"], c["to"]): c for c in json.loads(out)["cells"]}
+    client_backend = cells["default/client", "default/backend"]
+    assert (client_backend["verdict"], client_backend["approximate"]) == ("drop", True)
+    assert any("approximate: CiliumNetworkPolicy default/service-rule egress[0].toServices" in w
+               for w in client_backend["why"])
+    # egress[1] still applies and allows client -> other: an extra allow cannot change an allow
+    assert cells["default/client", "default/other"]["verdict"] == "allow"
+    assert "approximate" not in cells["default/client", "default/other"]
+    # other's egress is allowed by toEntities all; the ignored deny rule might drop it
+    assert (cells["default/other", "default/backend"]["verdict"], cells["default/other", "default/backend"]["approximate"]) \
+        == ("allow", True)
+    assert "approximate" not in cells["default/backend", "default/client"]  # no ignored rule in play
