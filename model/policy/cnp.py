@@ -10,6 +10,7 @@ import ipaddress
 
 from .rules import (ALL_PROTOCOLS, CIDRPeer, Direction, EndpointPeer, EntityPeer, FQDNPeer,
                     HTTPRule, Policy, PortRule, PortSpec, Rule)
+from .l7 import UnsupportedHTTP, parse_http
 from .selectors import NAMESPACE_KEY, parse_selector, unsupported_keys
 
 SPEC_KEYS = {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",
@@ -186,14 +187,15 @@ def _port_spec(raw: dict) -> PortSpec:
 
 
 def _http(where: str, raws) -> tuple[HTTPRule, ...] | None:
+    """method, path, host, headers and headerMatches (model/policy/l7.py)."""
     if not raws:
         return None
     out = []
     for j, raw in enumerate(raws):
-        extra = sorted(set(raw) - {"method", "path"})
-        if extra:
-            raise Unsupported(f"{where}.rules.http[{j}].{extra[0]}")
-        out.append(HTTPRule(raw.get("method") or None, raw.get("path") or None))
+        try:
+            out.append(parse_http(raw or {}))
+        except UnsupportedHTTP as exc:
+            raise Unsupported(f"{where}.rules.http[{j}].{exc}") from None
     return tuple(out)
 
 

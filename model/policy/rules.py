@@ -8,11 +8,11 @@ ports means "every peer" / "every port and protocol".
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from .. import fqdn
+from .l7 import HTTPRule
 from .selectors import NAMESPACE_KEY, Selector
 
 if TYPE_CHECKING:
@@ -171,21 +171,6 @@ class PortSpec:
     def text(self) -> str:
         port = "*" if self.port is None else f"{self.port}-{self.end_port}" if self.end_port else str(self.port)
         return f"{port}/{'|'.join(sorted(self.protocols))}"
-
-
-@dataclass(frozen=True)
-class HTTPRule:
-    """rules.http entry: method and path are anchored regexes (docs.cilium.io "Layer 7 Examples";
-    Envoy matches the whole value), missing = any."""
-    method: str | None
-    path: str | None
-
-    def matches(self, method: str, path: str) -> bool:
-        return ((self.method is None or re.fullmatch(self.method, method) is not None)
-                and (self.path is None or re.fullmatch(self.path, path) is not None))
-
-    def text(self) -> str:
-        return f"{self.method or '*'} {self.path or '*'}"
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
+from typing import Mapping
 
 from .. import fqdn
 from .cluster import Cluster, PolicyInputError, Workload, target_port
+from . import l7
 from .rules import PortRule, Target, World
 
 VERDICTS = (ALLOW, DROP, L7_DENY, DNS_FAIL) = ("allow", "drop", "l7-deny", "dns-fail")
@@ -23,7 +25,9 @@ WORLD_DEFAULT_IP = "203.0.113.100"  # TEST-NET-3 (RFC 5737): outside every clust
 @dataclass(frozen=True)
 class Probe:
     """One connection attempt: ``source`` workload dials ``to`` on ``port`` (the service port for
-    service-* probes); ``request`` ("GET /headers") makes it an HTTP request."""
+    service-* probes); ``request`` ("GET /headers") makes it an HTTP request, sent with ``headers``
+    (a mapping or (name, value) pairs; kept as sorted pairs; a ``Host`` header replaces the default,
+    which is the name or address dialled, with ``:port`` unless the port is 80, as curl sends it)."""
     source: str
     to: str
     port: int
@@ -32,11 +36,17 @@ class Probe:
     request: str | None = None
     service: str | None = None
     address: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        pairs = self.headers.items() if isinstance(self.headers, Mapping) else self.headers or ()
+        object.__setattr__(self, "headers", tuple(sorted((str(k), str(v)) for k, v in pairs)))
 
     @property
     def id(self) -> str:
         text = f"{self.source}->{self.to}:{self.port}/{self.protocol} via {self.via}"
-        return f"{text} {self.request}" if self.request else text
+        text = f"{text} {self.request}" if self.request else text
+        return text + "".join(f" [{k}: {v}]" for k, v in self.headers)
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,8 @@ def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
     listener = _listener(cluster, egress, why)
     if listener is False:
         return Verdict(DROP, POLICY_DENY, NOT_EVALUATED, tuple(why))
-    if _l7(egress, probe.request, "egress", why) == L7_DENY:
+    host = _host(cluster, probe, dest)
+    if _l7(egress, probe, host, "egress", why) == L7_DENY:
         return Verdict(L7_DENY, L7_DENY, NOT_EVALUATED, tuple(why), listener)
     if isinstance(dest, World):
         why.append(f"{dest.key} is outside the cluster: no ingress side")
@@ -108,7 +119,7 @@ def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
     why += ingress.why
     if ingress.result != ALLOW:
         return Verdict(DROP, ALLOW, ingress.result, tuple(why), listener)
-    if _l7(ingress, probe.request, "ingress", why) == L7_DENY:
+    if _l7(ingress, probe, host, "ingress", why) == L7_DENY:
         return Verdict(L7_DENY, ALLOW, L7_DENY, tuple(why), listener)
     return Verdict(ALLOW, ALLOW, ALLOW, tuple(why), listener)
 
@@ -254,23 +265,38 @@ def _listener(cluster: Cluster, side: _Side, why: list[str]) -> str | None | boo
     return name
 
 
-def _l7(side: _Side, request: str | None, direction: str, why: list[str]) -> str:
+def _host(cluster: Cluster, probe: Probe, dest) -> str:
+    """The Host header curl sends: the name or address in the URL, ``:port`` unless it is 80."""
+    if isinstance(dest, World):
+        name = dest.name or dest.address
+    elif probe.via in ("service-name", "service-ip"):
+        svc, _ = cluster.service_port(dest, probe.port, probe.protocol, probe.service)
+        name = f"{svc.name}.{svc.namespace}.svc.cluster.local" if probe.via == "service-name" else svc.cluster_ip
+    else:
+        name = dest.ip
+    return name if probe.port == 80 else f"{name}:{probe.port}"
+
+
+def _l7(side: _Side, probe: Probe, host: str, direction: str, why: list[str]) -> str:
     """HTTP rules: enforced only when every allowing port rule carries ``rules.http`` (an L3/L4-only
-    allow of the same peer wildcards L7: pkg/policy/rule.go wildcardL3L4Rule); method and path are
-    anchored regexes, a miss is Envoy's 403 (l7-deny; docs.cilium.io "Layer 7 Examples")."""
+    allow of the same peer wildcards L7: pkg/policy/rule.go wildcardL3L4Rule); a request passes when
+    any rule matches it (method, path, host, headers, headerMatches: model/policy/l7.py), a miss is
+    Envoy's 403 (l7-deny; docs.cilium.io "Layer 7 Examples")."""
     if not side.port_rules or any(r is None or r.http is None for r in side.port_rules):
         return ALLOW
     rules = [h for r in side.port_rules for h in r.http]
     allowed = ", ".join(h.text() for h in rules)
-    if request is None:
+    if probe.request is None:
         why.append(f"{direction}: rules.http ({allowed}) applies to HTTP requests; a bare connection is "
                    "allowed at L4")
         return ALLOW
-    method, _, path = request.partition(" ")
-    if any(h.matches(method, path or "/") for h in rules):
-        why.append(f"{direction}: request {request} matches rules.http ({allowed})")
+    request = l7.request(probe.request, host, dict(probe.headers))
+    shown = probe.request + "".join(f" [{k}: {v}]" for k, v in probe.headers)
+    if any(h.failure(request) is None for h in rules):
+        why.append(f"{direction}: request {shown} matches rules.http ({allowed})")
         return ALLOW
-    why.append(f"{direction}: request {request} matches no rules.http entry ({allowed}): HTTP 403 from Envoy, l7-deny")
+    misses = "; ".join(f"{h.text()}: {h.failure(request)}" for h in rules)
+    why.append(f"{direction}: request {shown} matches no rules.http entry ({misses}): HTTP 403 from Envoy, l7-deny")
     return L7_DENY
 
 

@@ -73,8 +73,10 @@ def test_unsupported_kinds_are_reported_once_each():
     ({"ingress": [{"toPorts": [{"ports": [{"port": "9092", "protocol": "TCP"}], "rules": {"kafka": [{}]}}]}]},
      "CiliumNetworkPolicy default/p: ingress[0].toPorts[0].rules.kafka is not supported: rule ignored"),
     ({"ingress": [{"toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}],
-                                "rules": {"http": [{"method": "GET", "headerMatches": [{"name": "x"}]}]}}]}]},
-     "CiliumNetworkPolicy default/p: ingress[0].toPorts[0].rules.http[0].headerMatches is not supported: rule ignored"),
+                                "rules": {"http": [{"method": "GET", "headerMatches": [
+                                    {"name": "x", "secret": {"name": "s", "namespace": "default"}}]}]}}]}]},
+     "CiliumNetworkPolicy default/p: ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret is not supported: "
+     "rule ignored"),
     ({"egress": [{"toPorts": [{"ports": [{"port": "443"}], "serverNames": ["a.example"]}]}]},
      "CiliumNetworkPolicy default/p: egress[0].toPorts[0].serverNames is not supported: rule ignored"),
     ({"ingress": [{"fromEndpoints": [{"matchLabels": {"reserved:host": ""}}]}]},
