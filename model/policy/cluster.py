@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from ..cilium import LISTENER_TYPE
-from . import strict
+from . import resolve, strict
 from .cnp import parse_cilium_policy
 from .netpol import parse_network_policy
 from .rules import DIRECTIONS, Policy
@@ -25,12 +25,13 @@ from .selectors import cilium_labels
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob",
                   "Pod")
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
-CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", "ClusterRole",
+CIDR_GROUP = "CiliumCIDRGroup"
+CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", CIDR_GROUP, "ClusterRole",
                   "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
                   "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
                   "MutatingWebhookConfiguration", "APIService", "CiliumNode", "CiliumIdentity")
 POLICY_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
-USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service")
+USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service", CIDR_GROUP)
 NAME_LABEL = "kubernetes.io/metadata.name"
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 POD_NETWORK = ipaddress.IPv4Address("10.244.1.0")    # user workloads: 10.244.1.1, .2, ... (10.244.0.0/16)
@@ -215,13 +216,16 @@ class _Builder:
                                  f"the label {NAME_LABEL}={ns}")
         self.namespaces = namespaces
         workloads, services = _builtins(namespaces[DNS_NAMESPACE])
-        listeners, policies, user_workloads, user_services = {}, [], [], []
+        listeners, policies, user_workloads, user_services, groups = {}, [], [], [], {}
         for i, obj in self._each():
             kind = obj["kind"]
             if kind not in USED_KINDS:
                 self.warnings.append(f"{_ref(obj)}: kind not evaluated (no effect on connectivity)")
                 continue
             if kind == "Namespace":
+                continue
+            if kind == CIDR_GROUP:
+                groups[obj["metadata"]["name"]] = self._guard(i, obj, lambda: resolve.cidr_group(obj))
                 continue
             if kind in WORKLOAD_KINDS or kind in POLICY_KINDS:
                 self._guard(i, obj, lambda: strict.validate(obj))
@@ -244,6 +248,8 @@ class _Builder:
         for n, (i, obj, ns) in enumerate(user_services):
             s = self._guard(i, obj, lambda: _service(obj, ns, str(SERVICE_NETWORK + 1 + n)))
             services[s.key] = s
+        self.warnings += resolve.resolve_cidr_groups(policies, groups)
+        self.warnings += resolve.skip_conflicting_named_ports(policies, workloads.values())
         ordered = dict(sorted(workloads.items(), key=lambda kv: (kv[1].namespace, kv[1].name)))
         return Cluster(namespaces, ordered, services, policies, listeners, self.warnings)
 

@@ -63,7 +63,7 @@ class EndpointPeer(Peer):
     _cache: dict = field(default_factory=dict, repr=False)
 
     def matches(self, target: Target) -> bool:
-        if isinstance(target, World):
+        if isinstance(target, World) or target.host_network:  # a hostNetwork pod is no endpoint
             return False
         hit = self._cache.get(target.key)
         if hit is None:
@@ -77,6 +77,9 @@ class EndpointPeer(Peer):
         return self.pods is None or self.pods.matches(w.cilium_labels if self.cilium else w.labels)
 
     def near_miss(self, target: Target) -> str | None:
+        if not isinstance(target, World) and target.host_network:
+            return (f"{self.where}: {target.key} runs in the host network namespace: it is no Cilium endpoint, "
+                    "selectors never match it (it is the host or remote-node entity)")
         if (isinstance(target, World) or self.scope is None or target.namespace == self.scope
                 or self.pods is None or self.pods.empty or not self._pods_match(target)):
             return None
@@ -92,12 +95,20 @@ class EntityPeer(Peer):
     """Cilium entities (docs.cilium.io "Entities based"; pkg/policy/api/entity.go): ``all`` is
     everything, ``world`` everything outside the cluster, ``cluster`` every endpoint of the cluster
     (all namespaces, kube-system included). host, remote-node, kube-apiserver, ingress, init, health,
-    unmanaged and none stand for no workload and no world address of this model."""
+    unmanaged and none stand for no workload and no world address of this model. A hostNetwork pod
+    is no endpoint: its traffic carries the node's identity, ``host`` on its own node and
+    ``remote-node`` elsewhere (docs.cilium.io "Entities based"), both part of ``cluster``; placement is
+    not modelled, so either entity matches it."""
     where: str
     entities: tuple[str, ...]
 
     def matches(self, target: Target) -> bool:
-        wanted = {"all", "world"} if isinstance(target, World) else {"all", "cluster"}
+        if isinstance(target, World):
+            wanted = {"all", "world"}
+        elif target.host_network:
+            wanted = {"all", "cluster", "host", "remote-node"}
+        else:
+            wanted = {"all", "cluster"}
         return bool(wanted & set(self.entities))
 
 
@@ -125,6 +136,17 @@ class CIDRPeer(Peer):
         net = self._contains(target.ip)
         return net and (f"{self.where}: {net} contains {target.key}'s IP {target.ip}, but Cilium never "
                         "matches pod IPs with CIDR rules (cilium#9209)")
+
+
+@dataclass
+class CIDRGroupPeer(CIDRPeer):
+    """toCIDRSet / fromCIDRSet entry naming CiliumCIDRGroup objects (``cidrGroupRef`` or
+    ``cidrGroupSelector``) instead of a cidr: the groups' ``spec.externalCIDRs`` minus ``except``.
+    ``blocks`` is filled once every object is read (Cluster); a group that is not in the input
+    contributes nothing (a warning names it)."""
+    ref: str | None = None
+    selector: Selector | None = None
+    excepts: tuple = ()
 
 
 @dataclass
@@ -158,9 +180,10 @@ class PortSpec:
     port: int | str | None
     end_port: int | None
     protocols: frozenset[str]
+    skipped: str | None = None  # why Cilium drops this port (it then matches nothing)
 
     def matches(self, port: int, protocol: str, dest_ports) -> bool:
-        if protocol not in self.protocols:
+        if protocol not in self.protocols or self.skipped:
             return False
         if self.port is None:
             return True

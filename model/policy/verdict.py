@@ -137,7 +137,7 @@ def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str
         if probe.via != "fqdn":
             raise PolicyInputError(f"probe {probe.id}: a world destination is dialled via fqdn")
         if _is_ip(host):
-            return World(host), probe.port, None
+            return World(host.strip("[]")), probe.port, None
         return World(probe.address or WORLD_DEFAULT_IP, host), probe.port, host
     dest = cluster.workload(probe.to)
     if probe.via == "pod-ip":
@@ -152,8 +152,9 @@ def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str
 
 
 def _is_ip(host: str) -> bool:
+    """An IPv4 or IPv6 literal is dialled as an address, never looked up."""
     try:
-        ipaddress.IPv4Address(host)
+        ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
     return True

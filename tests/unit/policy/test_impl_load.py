@@ -82,9 +82,11 @@ def test_unsupported_kinds_are_reported_once_each():
     ({"ingress": [{"fromEndpoints": [{"matchLabels": {"reserved:host": ""}}]}]},
      "CiliumNetworkPolicy default/p: ingress[0].fromEndpoints[0] label reserved:host is not supported: rule ignored"),
     ({"egress": [{"toEndpoints": [{}], "toCIDR": ["10.0.0.0/8"]}]},
-     "CiliumNetworkPolicy default/p: egress[0]: combining toEndpoints and toCIDR is not supported yet: rejected by Cilium, no effect"),
+     "CiliumNetworkPolicy default/p: egress[0]: combining toEndpoints and toCIDR is not supported yet: rejected by "
+     "Cilium, the whole CiliumNetworkPolicy is not in force"),
     ({"ingress": [{"toPorts": [{"ports": [{"port": "53"}], "rules": {"dns": [{"matchPattern": "*"}]}}]}]},
-     "CiliumNetworkPolicy default/p: ingress[0].toPorts[0]: DNS rules are not allowed on ingress: rejected by Cilium, no effect"),
+     "CiliumNetworkPolicy default/p: ingress[0].toPorts[0]: DNS rules are not allowed on ingress: rejected by Cilium, "
+     "the whole CiliumNetworkPolicy is not in force"),
 ])
 def test_unsupported_or_rejected_cilium_fields_are_named(spec, warning):
     assert Cluster.from_objects([pod("a"), cnp(spec)]).warnings == [warning]
