@@ -1,11 +1,12 @@
 """``python -m model verdicts -f PATH [-f PATH ...] [--format table|json] [--explain FROM TO[:PORT]]``
 
-Reads your own Kubernetes/Cilium YAML (files or directories, multi-document) and prints the verdict of
+Reads your own Kubernetes/Cilium YAML (files or directories, multi-document, kubectl Lists, Helm output;
+checked strictly against the Kubernetes and Cilium schemas) and prints the verdict of
 every ordered pair of distinct workloads on every declared container port of the destination, by pod
 IP. ``--explain`` prints the why chain of every probe of one pair (or of one port). ``--scenario NAME
 [--stage S]`` evaluates a scenario's probes; it needs the scenario registry (``scenario_loader``).
-Bad input: a message on stderr naming the file and object, exit 2, nothing on stdout. Warnings
-(unsupported kinds and fields) go to stderr.
+Bad input: a message on stderr naming the file, object and field, exit 2, nothing on stdout. Warnings
+(unsupported kinds and fields, inferred namespaces) go to stderr.
 """
 from __future__ import annotations
 
