@@ -113,6 +113,7 @@ class Cluster:
     listeners: dict[tuple[str, str, str], frozenset[str]]
     warnings: list[str] = field(default_factory=list)
     _index: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)  # other per-cluster memos (verdict.py)
 
     @classmethod
     def from_objects(cls, objects: Iterable[dict], source: str | None = None,

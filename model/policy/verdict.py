@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .. import fqdn
 from .cluster import Cluster, PolicyInputError, Workload, target_port
@@ -39,6 +39,10 @@ class Probe:
     headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
+        if not self.headers:
+            if self.headers != ():
+                object.__setattr__(self, "headers", ())
+            return
         pairs = self.headers.items() if isinstance(self.headers, Mapping) else self.headers or ()
         object.__setattr__(self, "headers", tuple(sorted((str(k), str(v)) for k, v in pairs)))
 
@@ -108,7 +112,8 @@ def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
     listener = _listener(cluster, egress, why)
     if listener is False:
         return Verdict(DROP, POLICY_DENY, NOT_EVALUATED, tuple(why))
-    host = _host(cluster, probe, dest)
+    def host() -> str:
+        return _host(cluster, probe, dest)
     if _l7(egress, probe, host, "egress", why) == L7_DENY:
         return Verdict(L7_DENY, L7_DENY, NOT_EVALUATED, tuple(why), listener)
     if isinstance(dest, World):
@@ -201,6 +206,8 @@ def _side(cluster: Cluster, direction: str, subject: Workload, peer: Target, por
     ignored allow rule could only allow a default-denied one or, with L7 rules on the allowing port
     rules, lift them (an L3/L4-only allow wildcards L7)."""
     side = _side_l34(cluster, direction, subject, peer, port, protocol, dest_ports)
+    if not _has_ignored(cluster):
+        return side
     l7 = any(r is not None and (r.http or r.dns or r.listener) for r in side.port_rules)
     widen = side.result == DEFAULT_DENY or (side.result == ALLOW and l7)
     left_out = [f"{p.ref} {where}" for p in cluster.selecting(subject, direction)
@@ -210,6 +217,14 @@ def _side(cluster: Cluster, direction: str, subject: Workload, peer: Target, por
         side.why.append(f"approximate: {', '.join(left_out)} is not evaluated and might change this")
         side.approximate = True
     return side
+
+
+def _has_ignored(cluster: Cluster) -> bool:
+    """Whether any policy left a rule out (memoised per cluster)."""
+    found = cluster._memo.get("ignored")
+    if found is None:
+        found = cluster._memo["ignored"] = any(p.egress.ignored or p.ingress.ignored for p in cluster.policies)
+    return found
 
 
 def _side_l34(cluster: Cluster, direction: str, subject: Workload, peer: Target, port: int, protocol: str,
@@ -278,7 +293,7 @@ def _host(cluster: Cluster, probe: Probe, dest) -> str:
     return name if probe.port == 80 else f"{name}:{probe.port}"
 
 
-def _l7(side: _Side, probe: Probe, host: str, direction: str, why: list[str]) -> str:
+def _l7(side: _Side, probe: Probe, host: Callable[[], str], direction: str, why: list[str]) -> str:
     """HTTP rules: enforced only when every allowing port rule carries ``rules.http`` (an L3/L4-only
     allow of the same peer wildcards L7: pkg/policy/rule.go wildcardL3L4Rule); a request passes when
     any rule matches it (method, path, host, headers, headerMatches: model/policy/l7.py), a miss is
@@ -291,7 +306,7 @@ def _l7(side: _Side, probe: Probe, host: str, direction: str, why: list[str]) ->
         why.append(f"{direction}: rules.http ({allowed}) applies to HTTP requests; a bare connection is "
                    "allowed at L4")
         return ALLOW
-    request = l7.request(probe.request, host, dict(probe.headers))
+    request = l7.request(probe.request, host(), dict(probe.headers))
     shown = probe.request + "".join(f" [{k}: {v}]" for k, v in probe.headers)
     if any(h.failure(request) is None for h in rules):
         why.append(f"{direction}: request {shown} matches rules.http ({allowed})")
