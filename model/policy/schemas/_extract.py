@@ -18,7 +18,7 @@ import pathlib
 import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[2]
+REPO = next(p for p in HERE.parents if (p / "tests" / "reference").is_dir())  # wherever the package lives
 K8S_VERSION = "v1.34.0"
 K8S_FILE, CILIUM_FILE = "kubernetes-v1.34.json", "cilium-v1.18.10.json"
 CRDS = REPO / "tests" / "reference" / "cilium" / "v1.18.10" / "crds"
