@@ -13,7 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
-from model import cilium, remote as cmds
+from model import helm
+from model import remote as cmds
 
 
 @dataclass
@@ -34,7 +35,7 @@ class CiliumRelease(pulumi.ComponentResource):
         super().__init__("cilium-egress-lab:cilium:CiliumRelease", name, None, opts)
         self.release = k8s.helm.v3.Release(
             f"{name}-release", chart="cilium", version=args.version, namespace="kube-system",
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=cilium.HELM_REPO),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=helm.HELM_REPO),
             values=args.values, timeout=900, skip_await=False,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider))
         self.crds_ready = remote.Command(

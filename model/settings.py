@@ -15,6 +15,10 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from cilium_verdicts.fqdn import matches_any
+from scenarios import PACKS, STAGE_NAMES
 
 PROJECT = "cilium-egress-lab"
 
@@ -222,7 +226,6 @@ class Settings:
 
     def needs(self, piece: str) -> bool:
         """Does any selected scenario need this platform piece ("proxy", "mtls-backend")?"""
-        from .scenarios import PACKS
         return any(piece in PACKS[name].NEEDS for name in self.scenarios)
 
     def stage_of(self, scenario: str) -> str | None:
@@ -254,14 +257,12 @@ def _full(pattern: str, v: Any, *, lower: bool = False) -> str:
 
 
 def url_host(url: str) -> str:
-    from urllib.parse import urlsplit
     return (urlsplit(url).hostname or "").lower()
 
 
 def _url(v: Any) -> str:
     """An http(s) URL whose every part is checked: scheme, host (a DNS name), port (1-65535), no
     user info, path and query of printable ASCII without spaces."""
-    from urllib.parse import urlsplit
     _full(r"[!-~]+", v)  # printable ASCII, no whitespace or control characters anywhere
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or "*" in v:
@@ -369,7 +370,6 @@ _NAME = r"[a-z0-9][a-z0-9-]{0,62}"
 
 
 def _scenario_list(v: Any) -> tuple[str, ...]:
-    from .scenarios import PACKS
     names = _domain_list(_NAME, f"a scenario (accepted: {', '.join(PACKS)})")(v)
     unknown = [n for n in names if n not in PACKS]
     if unknown:
@@ -474,7 +474,6 @@ def load_settings(raw: Mapping[str, Any],
 
 def _cross_checks(v: dict[str, Any]) -> list[str]:
     """Rules that relate two keys; only run on keys that parsed."""
-    from .fqdn import matches_any
     errors = []
     domains = v.get("allowed_domains")
     if domains and "probe_url" in v and not matches_any(domains, url_host(v["probe_url"])):
@@ -488,7 +487,6 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
             errors.append(f"stages.{scenario}: {shown(scenario)} is not in scenarios {list(v['scenarios'])}; "
                           f"accepted: {KEYS_BY_NAME['stages'].accepted}")
             continue
-        from .scenarios import STAGE_NAMES
         if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent
 
-from model import probes, render, scenarios
+import scenarios
+from model import probes, render
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -373,7 +374,7 @@ def set_scenarios(stack: auto.Stack, names: Iterable[str]) -> None:
 
 def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
     """One scenario's cells of the ``verification`` output in the verdicts JSON contract (with
-    ``observed``), for model.policy.picture."""
+    ``observed``), for cilium_verdicts.picture."""
     sc = ((verification or {}).get("scenarios") or {}).get(scenario) or {}
     keys = ("from", "to", "port", "protocol", "via", "request", "verdict", "egress", "ingress", "why")
     cells = [{**{k: c.get(k) for k in keys}, "observed": c.get("observed")}

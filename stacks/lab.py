@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+import scenarios
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.ec2 import HostArgs
 from components.egress_lock import EgressLock, EgressLockArgs
@@ -18,12 +19,13 @@ from components.network import Network, NetworkArgs
 from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
 from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.proxy_host import ProxyHost
+from components.scenario import Scenario, ScenarioArgs
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
-from components.scenario import Scenario, ScenarioArgs
-from model import cilium, cost, network, probes, remote as cmds, render, scenarios, security_groups as sg, userdata
-from model.scenarios import Context
+from model import cost, helm, network, probes, render, userdata
+from model import security_groups as sg
 from model.settings import PROJECT, Settings
+from scenarios import Context, cilium
 
 from .mtls import MtlsPlatform, declare_mtls_backend
 
@@ -81,7 +83,7 @@ def declare(settings: Settings) -> dict[str, Any]:
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
-        version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
+        version=settings.cilium_version, values=helm.helm_values(settings), provider=provider,
         connection=kind.connection, host_id=kind.instance_id))
     mtls = (declare_mtls_backend(settings, proxy_eip, proxy.connection, proxy.instance_id, proxy.ready)
             if settings.needs("mtls-backend") else None)
