@@ -106,10 +106,14 @@ def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bo
     for i, raw in enumerate(raws):
         where = f"{section}[{i}]"
         try:
-            out.append(_rule(where, direction, raw or {}, namespace, deny))
+            rule = _rule(where, direction, raw or {}, namespace, deny)
         except Unsupported as exc:
             warnings.append(f"{ref}: {where}.{exc} is not supported: rule ignored")
             ignored.append((f"{where}.{exc}", deny))
+            continue
+        out.append(rule)
+        warnings += [f"{ref}: {where}.{pr.where}.{field} is not supported: that HTTP rule is left out"
+                     for pr in rule.ports or () for field in pr.left_out]
     return out
 
 
@@ -206,8 +210,9 @@ def _port_rule(where: str, short: str, raw: dict, direction: str, namespace: str
         raise Rejected(f"{where}: L7 rules need explicit TCP ports (L7 rules can not be used when a port is 0)")
     if rules.get("dns") and any(s.end_port and isinstance(s.port, int) and s.end_port > s.port for s in specs):
         raise Rejected(f"{where}: DNS rules do not support port ranges")
-    return PortRule(short, specs, _http(short, rules.get("http")), _dns(rules.get("dns")),
-                    _listener(listener, namespace) if listener else None)
+    http, left_out = _http(rules.get("http"))
+    return PortRule(short, specs, http, _dns(rules.get("dns")), _listener(listener, namespace) if listener else None,
+                    left_out)
 
 
 def _port_spec(raw: dict) -> PortSpec:
@@ -221,17 +226,18 @@ def _port_spec(raw: dict) -> PortSpec:
     return PortSpec(value or None, int(end) if end else None, ALL_PROTOCOLS if protocol == "ANY" else frozenset({protocol}))
 
 
-def _http(where: str, raws) -> tuple[HTTPRule, ...] | None:
-    """method, path, host, headers and headerMatches (cilium_verdicts/l7.py)."""
+def _http(raws) -> tuple[tuple[HTTPRule, ...] | None, tuple[str, ...]]:
+    """method, path, host, headers and headerMatches (cilium_verdicts/l7.py), and the entries left out
+    (the smallest enclosing rule of a field this model cannot evaluate is that HTTP rule)."""
     if not raws:
-        return None
-    out = []
+        return None, ()
+    out, left_out = [], []
     for j, raw in enumerate(raws):
         try:
             out.append(parse_http(raw or {}))
         except UnsupportedHTTP as exc:
-            raise Unsupported(f"{where}.rules.http[{j}].{exc}") from None
-    return tuple(out)
+            left_out.append(f"rules.http[{j}].{exc}")
+    return tuple(out), tuple(left_out)
 
 
 def _dns(raws) -> tuple[str, ...] | None:

@@ -202,6 +202,7 @@ class PortRule:
     http: tuple[HTTPRule, ...] | None = None
     dns: tuple[str, ...] | None = None
     listener: tuple[str, str, str, str] | None = None  # (kind, namespace, config name, listener name)
+    left_out: tuple[str, ...] = ()  # rules.http entries this model cannot evaluate (they could only allow more)
 
     def matches(self, port: int, protocol: str, dest_ports) -> bool:
         return self.specs is None or any(s.matches(port, protocol, dest_ports) for s in self.specs)

@@ -311,8 +311,12 @@ def _l7(side: _Side, probe: Probe, host: Callable[[], str], direction: str, why:
     if any(h.failure(request) is None for h in rules):
         why.append(f"{direction}: request {shown} matches rules.http ({allowed})")
         return ALLOW
-    misses = "; ".join(f"{h.text()}: {h.failure(request)}" for h in rules)
+    misses = "; ".join(f"{h.text()}: {h.failure(request)}" for h in rules) or "none evaluated"
     why.append(f"{direction}: request {shown} matches no rules.http entry ({misses}): HTTP 403 from Envoy, l7-deny")
+    left_out = [f"{r.where}.{f}" for r in side.port_rules for f in r.left_out]
+    if left_out:
+        why.append(f"approximate: {', '.join(left_out)} is not evaluated and might allow this request")
+        side.approximate = True
     return L7_DENY
 
 

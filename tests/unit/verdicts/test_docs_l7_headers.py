@@ -143,10 +143,14 @@ def test_a_rule_with_headers_is_no_longer_dropped():
 
 
 def test_a_secret_header_match_is_warned_and_approximate():
-    """headerMatches[].secret: the value lives in a Secret the input does not carry; the rule is
-    left out with a warning and the verdicts it could change are approximate."""
+    """headerMatches[].secret: the value lives in a Secret the input does not carry. Only that HTTP rule
+    (the smallest enclosing rule) is left out, with a warning naming the field: the L3/L4 part still
+    applies, and a request the left-out rule might have allowed is an ``approximate`` l7-deny."""
     c = _header_matches({"name": "X-Token", "secret": {"namespace": "default", "name": "token"}})
     assert c.warnings == ["CiliumNetworkPolicy default/hm: ingress[0].toPorts[0].rules.http[0].headerMatches[0]"
-                          ".secret is not supported: rule ignored"]
+                          ".secret is not supported: that HTTP rule is left out"]
     v = probe(c, "default/client", "default/api", 80, request="GET /")
-    assert (v.verdict, v.approximate) == ("drop", True)
+    assert (v.verdict, v.ingress, v.approximate) == ("l7-deny", "l7-deny", True)
+    bare = probe(c, "default/client", "default/api", 80)
+    assert (bare.verdict, bare.approximate) == ("allow", False)
+    assert probe(c, "default/client", "default/api", 8080).verdict == "drop"

@@ -76,7 +76,7 @@ def test_unsupported_kinds_are_reported_once_each():
                                 "rules": {"http": [{"method": "GET", "headerMatches": [
                                     {"name": "x", "secret": {"name": "s", "namespace": "default"}}]}]}}]}]},
      "CiliumNetworkPolicy default/p: ingress[0].toPorts[0].rules.http[0].headerMatches[0].secret is not supported: "
-     "rule ignored"),
+     "that HTTP rule is left out"),
     ({"egress": [{"toPorts": [{"ports": [{"port": "443"}], "serverNames": ["a.example"]}]}]},
      "CiliumNetworkPolicy default/p: egress[0].toPorts[0].serverNames is not supported: rule ignored"),
     ({"ingress": [{"fromEndpoints": [{"matchLabels": {"reserved:host": ""}}]}]},
