@@ -25,8 +25,8 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Repli
                   "Pod")
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
 CIDR_GROUP = "CiliumCIDRGroup"
-CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", CIDR_GROUP, "ClusterRole",
-                  "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
+CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", CIDR_GROUP,
+                  "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
                   "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
                   "MutatingWebhookConfiguration", "APIService", "CiliumNode", "CiliumIdentity")
 POLICY_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
