@@ -26,8 +26,8 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Repli
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
 CIDR_GROUP = "CiliumCIDRGroup"
 CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", CIDR_GROUP,
-                  "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
-                  "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
+                  "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume",
+                  "StorageClass", "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
                   "MutatingWebhookConfiguration", "APIService", "CiliumNode", "CiliumIdentity")
 POLICY_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
 USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service", CIDR_GROUP)
