@@ -2,12 +2,13 @@
 ``python -m cilium_verdicts`` and, in the lab, ``python -m model verdicts``).
 
 What Cilium 1.18 will do with your NetworkPolicies and CiliumNetworkPolicies, offline: reads
-Kubernetes/Cilium YAML or JSON (files or directories, multi-document) and prints the verdict (allow,
+Kubernetes/Cilium YAML or JSON (files or directories, multi-document, kubectl
+Lists, Helm output; checked strictly against the Kubernetes and Cilium schemas) and prints the verdict (allow,
 drop, l7-deny, dns-fail) of every ordered pair of distinct workloads on every declared container port
 of the destination, by pod IP, as a table, JSON or a picture. --explain prints the why chain of one
 pair (or one port). --scenario NAME [--stage S] evaluates a lab scenario's probes at a stage (needs
-the lab's scenario packs installed). Bad input: a message on stderr naming the file and object, exit
-2, nothing on stdout. Warnings (unsupported kinds and fields) go to stderr.
+the lab's scenario packs installed). Bad input: a message on stderr naming the file, object and field,
+exit 2, nothing on stdout. Warnings (unsupported kinds and fields, inferred namespaces) go to stderr.
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
     p.add_argument("--policy-default-local-cluster", action="store_true", default=None,
                    help="the Helm value clustermesh.policyDefaultLocalCluster=true: peers without "
                         "io.cilium.k8s.policy.cluster select the policy's own cluster only")
+    p.add_argument("--strict-namespaces", action="store_true",
+                   help="a namespace used but not declared is an error (default: inferred, with a warning)")
     return p
 
 
@@ -93,7 +96,7 @@ def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict
         extra, probes = scenario
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
-    cluster = Cluster.from_objects(objects, origins=origins)
+    cluster = Cluster.from_objects(objects, origins=origins, strict_namespaces=args.strict_namespaces)
     results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
     return cluster, results
 
