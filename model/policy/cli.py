@@ -2,10 +2,14 @@
 
 Reads your own Kubernetes/Cilium YAML (files or directories, multi-document) and prints the verdict of
 every ordered pair of distinct workloads on every declared container port of the destination, by pod
-IP. ``--explain`` prints the why chain of every probe of one pair (or of one port). ``--scenario NAME
+IP. ``--probe``/``--probes FILE`` evaluate only your probes, in their order (model/policy/probespec.py).
+``--explain`` prints the why chain of every probe of one pair (or of one port). ``--scenario NAME
 [--stage S]`` evaluates a scenario's probes; it needs the scenario registry (``scenario_loader``).
 Bad input: a message on stderr naming the file and object, exit 2, nothing on stdout. Warnings
-(unsupported kinds and fields) go to stderr.
+(unsupported kinds and fields) go to stderr. JSON is compact unless ``--pretty``.
+
+Subcommands: ``verdicts check -f PATH... --expect FILE`` (model/policy/check.py) and ``verdicts diff
+BASE HEAD`` (model/policy/diff.py); without one, the form above.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import sys
 from typing import Callable, Sequence
 
 from .cluster import Cluster, PolicyInputError, load_paths
+from . import probespec
+from .classes import Evaluator
 from .render import FORMATS, render_explain, render_json
 from .verdict import Probe, Verdict, all_pairs, evaluate
 
@@ -29,10 +35,27 @@ def parser() -> argparse.ArgumentParser:
                    help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
     p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
     p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
+    add_probe_arguments(p)
+    p.add_argument("--pretty", action="store_true", help="indented JSON (default: compact)")
     return p
 
 
+def add_probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--probe", action="append", default=[], metavar="PROBE",
+                   help='evaluate only this probe: "FROM -> TO:PORT[/PROTO] [METHOD PATH] '
+                        '[via pod-ip|service-name|service-ip]" (repeatable; TO may be world:HOST)')
+    p.add_argument("--probes", action="append", default=[], metavar="FILE",
+                   help="a YAML list of probes {from, to, port, protocol, via, method, path, headers}")
+
+
 def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        from .check import main as check
+        return check(argv[1:], scenario_loader)
+    if argv[:1] == ["diff"]:
+        from .diff import main as diff
+        return diff(argv[1:])
     args = parser().parse_args(argv)
     if args.scenario and scenario_loader is None:
         print("error: --scenario needs the scenario registry", file=sys.stderr)
@@ -44,7 +67,9 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         cluster, results = _evaluate(args, scenario_loader)
         if args.explain:
             results = _explain(cluster, results, *args.explain)
-            text = render_json(results, cluster) if args.format == "json" else render_explain(results)
+            text = render_json(results, cluster, args.pretty) if args.format == "json" else render_explain(results)
+        elif args.format == "json":
+            text = render_json(results, cluster, args.pretty)
         else:
             text = FORMATS[args.format](results, cluster)
     except PolicyInputError as exc:
@@ -64,7 +89,9 @@ def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
     cluster = Cluster.from_objects(objects, origins=origins)
-    results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
+    if args.probe or args.probes:
+        probes = probespec.probes(cluster, args.probe, args.probes)
+    results = Evaluator(cluster).many(probes) if probes else all_pairs(cluster)
     return cluster, results
 
 

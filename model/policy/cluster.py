@@ -126,12 +126,13 @@ class Cluster:
         raise PolicyInputError(f"unknown workload {ref!r}{hint}")
 
     def selecting(self, w: Workload, direction: str) -> list[Policy]:
-        """Policies that select ``w`` and say something about ``direction`` (index built once)."""
-        if not self._index:
-            for wl in self.workloads.values():
-                for d in DIRECTIONS:
-                    self._index[wl.key, d] = [p for p in self.policies if _speaks(p, d) and p.subject.matches(wl)]
-        return self._index[w.key, direction]
+        """Policies that select ``w`` and say something about ``direction`` (memoised per workload key,
+        so a class's stand-in workload (model/policy/classes.py) is looked up like any other)."""
+        hit = self._index.get((w.key, direction))
+        if hit is None:
+            hit = self._index[w.key, direction] = [p for p in self.policies
+                                                   if _speaks(p, direction) and p.subject.matches(w)]
+        return hit
 
     def dns_server(self) -> tuple[Workload, int] | None:
         """The kube-dns backend and its target port for 53/UDP (None: no DNS server)."""

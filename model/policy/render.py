@@ -28,9 +28,16 @@ def cell(probe: Probe, verdict: Verdict) -> dict:
             "egress": verdict.egress, "ingress": verdict.ingress, "why": list(verdict.why)}
 
 
-def render_json(results: Results, cluster: Cluster) -> str:
-    return json.dumps({"workloads": workloads(results, cluster),
-                       "cells": [cell(p, v) for p, v in results]}, indent=2) + "\n"
+def render_json(results: Results, cluster: Cluster, pretty: bool = False) -> str:
+    """The JSON contract, compact (one line) unless ``pretty``."""
+    return dumps({"workloads": workloads(results, cluster), "cells": [cell(p, v) for p, v in results]}, pretty)
+
+
+def dumps(doc, pretty: bool = False) -> str:
+    """JSON text plus a newline: indented when ``pretty``, else compact (no spaces)."""
+    if pretty:
+        return json.dumps(doc, indent=2) + "\n"
+    return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
 def render_table(results: Results, cluster: Cluster) -> str:

@@ -32,6 +32,7 @@ class Probe:
     request: str | None = None
     service: str | None = None
     address: str | None = None
+    headers: tuple = ()  # HTTP request headers ((name, value), ...), with ``request``
 
     @property
     def id(self) -> str:
@@ -62,11 +63,13 @@ class _Side:
     why: list[str]
 
 
-def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
+def evaluate(cluster: Cluster, probe: Probe, endpoints: tuple[Workload, Workload | None] | None = None) -> Verdict:
     """The verdict of one probe: DNS first (service-name, fqdn), then egress of the source, then
-    ingress of the destination; egress wins (an egress drop or 403 hides the ingress side)."""
-    src = cluster.workload(probe.source)
-    dest, port, name = _resolve(cluster, probe)
+    ingress of the destination; egress wins (an egress drop or 403 hides the ingress side).
+    ``endpoints`` (source, destination workload) stand in for the probe's names (model/policy/classes.py
+    evaluates a class's stand-ins once)."""
+    src = cluster.workload(probe.source) if endpoints is None else endpoints[0]
+    dest, port, name = _resolve(cluster, probe, None if endpoints is None else endpoints[1])
     why: list[str] = []
     learned = False
     if name is not None:
@@ -96,7 +99,7 @@ def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
     return Verdict(ALLOW, ALLOW, ALLOW, tuple(why), listener)
 
 
-def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str | None]:
+def _resolve(cluster: Cluster, probe: Probe, dest: Workload | None = None) -> tuple[Workload | World, int, str | None]:
     """(destination endpoint, the port policies see, the name looked up first or None). Policies
     match the endpoint and the Service's target port, never the service port (docs.cilium.io
     "Layer 4 Examples": L4 policy applies after service port mapping). A service name is looked up
@@ -111,7 +114,7 @@ def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str
         if _is_ip(host):
             return World(host), probe.port, None
         return World(probe.address or WORLD_DEFAULT_IP, host), probe.port, host
-    dest = cluster.workload(probe.to)
+    dest = cluster.workload(probe.to) if dest is None else dest
     if probe.via == "pod-ip":
         return dest, probe.port, None
     if probe.via == "fqdn":
@@ -238,16 +241,19 @@ def _l7(side: _Side, request: str | None, direction: str, why: list[str]) -> str
     return L7_DENY
 
 
-def all_pairs(cluster: Cluster) -> list[tuple[Probe, Verdict]]:
+def pair_probes(cluster: Cluster) -> list[Probe]:
     """Every ordered pair of distinct workloads (built-ins excluded unless user-declared), on every
     declared container port of the destination, by pod IP; ordered by source, destination, port."""
     users = [w for w in cluster.workloads.values() if not w.builtin]
-    out = []
-    for src in users:
-        for dst in users:
-            if dst is src:
-                continue
-            for port, protocol in sorted({(p, proto) for _, p, proto in dst.ports}):
-                probe = Probe(src.key, dst.key, port, protocol=protocol)
-                out.append((probe, evaluate(cluster, probe)))
-    return out
+    ports = {w.key: sorted({(p, proto) for _, p, proto in w.ports}) for w in users}
+    return [Probe(src.key, dst.key, port, protocol=protocol)
+            for src in users for dst in users if dst is not src for port, protocol in ports[dst.key]]
+
+
+def all_pairs(cluster: Cluster, classes: bool = True) -> list[tuple[Probe, Verdict]]:
+    """The verdict of every ``pair_probes`` probe; workloads of one class (model/policy/classes.py)
+    are evaluated once (``classes=False``: every probe on its own, the reference)."""
+    if not classes:
+        return [(p, evaluate(cluster, p)) for p in pair_probes(cluster)]
+    from .classes import Evaluator  # same package; classes builds on evaluate
+    return Evaluator(cluster).many(pair_probes(cluster))
