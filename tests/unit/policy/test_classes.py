@@ -1,0 +1,84 @@
+"""Issue 21 contract 7: equivalence classes give exactly the verdicts (and explanations) of evaluating
+every probe on its own - on every scenario stage, on the synthetic benchmark cluster, and where a pair's
+own identity shows (same-class pairs, CIDR rules containing pod IPs, named ports, self probes)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from model.policy import Cluster, Probe, all_pairs, evaluate
+from model.policy import synthetic
+from model.policy.classes import Evaluator
+from model.policy.verdict import pair_probes
+from model.scenarios import PACKS, Context
+from model.settings import load_settings
+
+
+def _ctx():
+    from model.render import PLACEHOLDER_ADDRESS
+    return Context(load_settings({}, resolve_operator_cidr=False), PLACEHOLDER_ADDRESS)
+
+
+STAGES = [(name, s.name) for name, pack in PACKS.items() for s in pack.stages(_ctx())]
+
+
+def _same(cluster, probes):
+    classed = Evaluator(cluster).many(probes)
+    alone = [(p, evaluate(cluster, p)) for p in probes]
+    assert classed == alone
+
+
+@pytest.mark.parametrize("pack, stage", STAGES)
+def test_every_scenario_stage_classed_equals_alone(pack, stage):
+    ctx = _ctx()
+    from model import scenarios
+    p, st = scenarios.pack(pack), scenarios.stage(pack, ctx, stage)
+    cluster = Cluster.from_objects([*p.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects])
+    probes = [lp.traffic for lp in p.probes(ctx, st)]
+    _same(cluster, probes + pair_probes(cluster))
+
+
+@pytest.mark.parametrize("replicas", [1, 5])
+def test_synthetic_classed_equals_alone(replicas):
+    objects = synthetic.objects(60, 30, replicas=replicas)
+    a = all_pairs(Cluster.from_objects(objects))
+    b = all_pairs(Cluster.from_objects(objects), classes=False)
+    assert a == b and len(a) > 1000
+
+
+def _pod(name, labels, ports=(("http", 8080),), ns="default"):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "x", "ports": [
+                {"name": n, "containerPort": p} for n, p in ports]}]}}
+
+
+def test_identity_cases_stay_exact():
+    """Replicas of one class: a CIDR containing pod IPs (cilium#9209: never matches them, but the chain
+    names the IP), named ports resolved per pod, self probes, service probes."""
+    objects = [_pod(f"web-{i}", {"app": "web"}) for i in range(4)]
+    objects += [_pod("api-0", {"app": "api"}, (("http", 9090),)), _pod("api-1", {"app": "api"}, (("http", 9191),))]
+    objects += [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "cidr"},
+                 "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.244.1.0/30"}}],
+                                                           "ports": [{"port": "http"}]}]}},
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                 "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}}]
+    cluster = Cluster.from_objects(objects)
+    ev = Evaluator(cluster)
+    # web-0..2 have 10.244.1.1-3 (inside the /30), web-3 not: two classes; api-0/api-1 differ in ports
+    assert len({ev.class_of(w).number for w in cluster.workloads.values() if w.name.startswith("web")}) == 2
+    keys = [w.key for w in cluster.workloads.values() if not w.builtin]
+    probes = pair_probes(cluster) + [Probe(k, k, 8080) for k in keys]
+    probes += [Probe(k, "default/web-1", 80, via="service-ip") for k in keys]
+    _same(cluster, probes)
+    near = [line for p, v in ev.many(probes) if p.source == "default/web-1" and p.to == "default/web-2"
+            for line in v.why if "10.244.1" in line]
+    assert near and all("default/web-1's IP 10.244.1.2" in line for line in near), near
+
+
+def test_classes_collapse_replicas():
+    cluster = Cluster.from_objects(synthetic.objects(100, 10, replicas=10))
+    ev = Evaluator(cluster)
+    users = [w for w in cluster.workloads.values() if not w.builtin]
+    assert len(users) == 100 and len({ev.class_of(w).number for w in users}) <= 10
+    assert dataclasses.fields(Probe)  # the cache key covers every Probe field but source and to
