@@ -84,6 +84,10 @@ class Evaluator:
     def classes(self) -> list[WorkloadClass]:
         return list(self._by_key.values())
 
+    def number(self, key: str) -> int:
+        """The class number of a declared workload ``ns/name``."""
+        return self._of[key].number
+
     # ------------------------------------------------------------------ verdicts
     def template_key(self, probe: Probe) -> tuple | None:
         """The cache key of a probe (None: evaluated directly)."""
@@ -95,6 +99,11 @@ class Evaluator:
 
     def template(self, probe: Probe) -> Verdict | None:
         """The class pair's verdict naming the stand-ins (None when this probe is evaluated directly)."""
+        compiled = self.compiled(probe)
+        return None if compiled is None else compiled[0]
+
+    def compiled(self, probe: Probe) -> tuple[Verdict, tuple] | None:
+        """(the stand-ins' verdict, its why lines with slots), or None: evaluate this probe directly."""
         key = self.template_key(probe)
         if key is None:
             return None
@@ -102,44 +111,85 @@ class Evaluator:
             sc = self.class_of(self.cluster.workload(probe.source))
             world = probe.to.startswith("world:")
             dc = None if world else self.class_of(self.cluster.workload(probe.to))
-            stand_in = dataclasses.replace(probe, source=sc.source.key, to=probe.to if world else dc.destination.key)
-            try:
-                verdict = evaluate(self.cluster, stand_in, (sc.source, None if world else dc.destination))
-            except PolicyInputError:
-                verdict = None  # evaluated directly: the error names the real workloads
-            if verdict is not None and dc is sc and any(sc.source.ip in line for line in verdict.why):
-                verdict = None  # the shared IP of two same-class stand-ins: which one is meant is unknown
-            self._templates[key] = verdict
+            self._templates[key] = self._compile(probe, sc, dc)
         return self._templates[key]
 
+    def _compile(self, probe: Probe, sc: WorkloadClass, dc: WorkloadClass | None) -> tuple[Verdict, tuple] | None:
+        """Evaluate the stand-ins once; each why line becomes a str.format pattern with slots {0} source
+        name, {1} destination name, {2} source IP, {3} destination IP (a plain str when it has none)."""
+        stand_in = dataclasses.replace(probe, source=sc.source.key, to=probe.to if dc is None else dc.destination.key)
+        try:
+            verdict = evaluate(self.cluster, stand_in, (sc.source, None if dc is None else dc.destination))
+        except PolicyInputError:
+            return None  # evaluated directly: the error names the real workloads
+        slots = [(sc.source.name, "{0}")] + ([] if dc is None else [(dc.destination.name, "{1}")])
+        ips = [(sc.source.ip, "{2}")] + ([] if dc is None else [(dc.destination.ip, "{3}")])
+        lines = []
+        for line in verdict.why:
+            hits = [(ip, slot) for ip, slot in ips if ip in line and _ip_pattern(ip).search(line)]
+            if dc is sc and hits:
+                return None  # the shared IP of two same-class stand-ins: which one is meant is unknown
+            if "\x00" not in line and not hits:
+                lines.append(line)
+                continue
+            line = line.replace("{", "{{").replace("}", "}}")
+            for name, slot in slots:
+                line = line.replace(name, slot)
+            for ip, slot in hits:
+                line = _ip_pattern(ip).sub(slot, line)
+            lines.append(_Pattern(line))
+        return verdict, tuple(lines)
+
     def verdict(self, probe: Probe) -> Verdict:
-        template = self.template(probe)
-        if template is None:
+        compiled = self.compiled(probe)
+        if compiled is None:
             return evaluate(self.cluster, probe)
         src = self.cluster.workload(probe.source)
-        sc = self.class_of(src)
-        swaps = [(sc.source.name, src.name)]
-        ips = [(sc.source.ip, src.ip)]
-        if not probe.to.startswith("world:"):
-            dst = self.cluster.workload(probe.to)
-            dc = self.class_of(dst)
-            swaps.append((dc.destination.name, dst.name))
-            ips.append((dc.destination.ip, dst.ip))
-        ips = [(a, b) for a, b in ips if a != b]
-        return dataclasses.replace(template, why=tuple(_swap(line, swaps, ips) for line in template.why))
+        dst = None if probe.to.startswith("world:") else self.cluster.workload(probe.to)
+        return _fill(compiled, src, dst)
 
     def many(self, probes: Iterable[Probe]) -> list[tuple[Probe, Verdict]]:
         return [(p, self.verdict(p)) for p in probes]
 
+    def all_pairs(self, probes: Sequence[Probe]) -> list[tuple[Probe, Verdict]]:
+        """``many`` for pod-IP probes between declared workloads (verdict.pair_probes), faster: the
+        class pair's template is looked up by (source class, destination class, port, protocol)."""
+        workloads, of, out = self.cluster.workloads, self._of, []
+        cache: dict[tuple, tuple | None] = {}
+        for p in probes:
+            src, dst = workloads[p.source], workloads[p.to]
+            sc, dc = of[p.source], of[p.to]
+            if len(sc.members) == 1 and len(dc.members) == 1:  # one member pair: nothing to share
+                out.append((p, evaluate(self.cluster, p)))
+                continue
+            key = (sc.number, dc.number, p.port, p.protocol)
+            compiled = cache[key] if key in cache else cache.setdefault(key, self.compiled(p))
+            out.append((p, evaluate(self.cluster, p) if compiled is None else _fill(compiled, src, dst)))
+        return out
 
-def _swap(line: str, names: list[tuple[str, str]], ips: list[tuple[str, str]]) -> str:
-    if "\x00" in line:
-        for stand_in, name in names:
-            line = line.replace(stand_in, name)
-    for old, new in ips:
-        if old in line:
-            line = re.sub(r"(?<![0-9.])" + re.escape(old) + r"(?![0-9]|\.[0-9])", new, line)
-    return line
+
+class _Pattern(str):
+    """A why line with slots for the member's names and IPs."""
+
+
+def _fill(compiled: tuple[Verdict, tuple], src: Workload, dst: Workload | None) -> Verdict:
+    template, lines = compiled
+    values = (src.name, dst.name if dst else "", src.ip, dst.ip if dst else "")
+    verdict = object.__new__(type(template))
+    verdict.__dict__.update(template.__dict__)
+    verdict.__dict__["why"] = tuple(line.format(*values) if type(line) is _Pattern else line for line in lines)
+    return verdict
+
+
+_PATTERNS: dict[str, re.Pattern] = {}
+
+
+def _ip_pattern(ip: str) -> re.Pattern:
+    """The address as a whole (10.244.1.5, not inside 10.244.1.50 or 110.244.1.5)."""
+    found = _PATTERNS.get(ip)
+    if found is None:
+        found = _PATTERNS[ip] = re.compile(r"(?<![0-9.])" + re.escape(ip) + r"(?![0-9]|\.[0-9])")
+    return found
 
 
 def evaluate_all(cluster: Cluster, probes: Sequence[Probe]) -> list[tuple[Probe, Verdict]]:

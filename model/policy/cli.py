@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from .cluster import Cluster, PolicyInputError, load_paths
 from . import probespec
 from .classes import Evaluator
-from .render import FORMATS, render_explain, render_json
+from .render import FORMATS, render_explain, render_json, render_pairs_json
 from .verdict import Probe, Verdict, all_pairs, evaluate
 
 ScenarioLoader = Callable[[str, "str | None"], tuple[Sequence[dict], Sequence[Probe]]]
@@ -64,8 +64,11 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         print("error: give -f PATH (a file or directory) or --scenario NAME", file=sys.stderr)
         return 2
     try:
-        cluster, results = _evaluate(args, scenario_loader)
-        if args.explain:
+        fast = args.format == "json" and not args.pretty and not args.explain  # all pairs: render_pairs_json
+        cluster, results = _evaluate(args, scenario_loader, fast)
+        if results is None:
+            text = render_pairs_json(cluster)
+        elif args.explain:
             results = _explain(cluster, results, *args.explain)
             text = render_json(results, cluster, args.pretty) if args.format == "json" else render_explain(results)
         elif args.format == "json":
@@ -81,7 +84,9 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
     return 0
 
 
-def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict]]]:
+def _evaluate(args, scenario_loader, lazy_pairs: bool = False) -> tuple[Cluster, list[tuple[Probe, Verdict]] | None]:
+    """The cluster and the results of the probes (all pairs when none is given; ``lazy_pairs``: None
+    instead of all pairs, for render_pairs_json)."""
     objects, origins = load_paths(args.file)
     probes: Sequence[Probe] = ()
     if args.scenario:
@@ -91,6 +96,8 @@ def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict
     cluster = Cluster.from_objects(objects, origins=origins)
     if args.probe or args.probes:
         probes = probespec.probes(cluster, args.probe, args.probes)
+    if not probes and lazy_pairs:
+        return cluster, None
     results = Evaluator(cluster).many(probes) if probes else all_pairs(cluster)
     return cluster, results
 

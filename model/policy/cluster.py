@@ -34,6 +34,7 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 POD_NETWORK = ipaddress.IPv4Address("10.244.1.0")    # user workloads: 10.244.1.1, .2, ... (10.244.0.0/16)
 SERVICE_NETWORK = ipaddress.IPv4Address("10.96.1.0")  # user services: 10.96.1.1, ... (10.96.0.0/12)
 DNS_NAMESPACE, DNS_SERVICE = "kube-system", "kube-dns"
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader: ~10x faster, same objects
 
 
 class PolicyInputError(ValueError):
@@ -328,7 +329,7 @@ def _files(paths: Sequence[str]) -> list[pathlib.Path]:
 
 def _documents(path: pathlib.Path) -> list[dict]:
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        docs = [d for d in yaml.load_all(path.read_text(), Loader=_SAFE_LOADER) if d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""

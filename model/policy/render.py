@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Callable, Sequence
 
 from .cluster import Cluster
-from .verdict import ALLOW, DNS_FAIL, DROP, L7_DENY, VERDICTS, Probe, Verdict
+from .verdict import ALLOW, DNS_FAIL, DROP, L7_DENY, VERDICTS, Probe, Verdict, evaluate
 
 Results = Sequence[tuple[Probe, Verdict]]
 SYMBOLS = {ALLOW: ".", DROP: "X", L7_DENY: "L", DNS_FAIL: "D"}
@@ -38,6 +38,58 @@ def dumps(doc, pretty: bool = False) -> str:
     if pretty:
         return json.dumps(doc, indent=2) + "\n"
     return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def render_pairs_json(cluster: Cluster) -> str:
+    """``render_json(all_pairs(cluster), cluster)`` (compact), byte for byte, written without building
+    a Probe, a Verdict or a dict per cell: each class pair's cell (model/policy/classes.py) is dumped
+    once as a %-template with the stand-in names and IPs as slots, then filled per member pair."""
+    from .classes import Evaluator, _ip_pattern
+    ev = Evaluator(cluster)
+    users = [w for w in cluster.workloads.values() if not w.builtin]
+    ports = {w.key: sorted({(p, proto) for _, p, proto in w.ports}) for w in users}
+    number = {w.key: ev.number(w.key) for w in users}
+    classes = ev.classes()
+    pairs: dict[tuple[int, int], list] = {}
+    cells: list[str] = []
+    for s in users:
+        sn = number[s.key]
+        for d in users:
+            if d is s:
+                continue
+            dn = number[d.key]
+            templates = pairs.get((sn, dn))
+            if templates is None:
+                shared = len(classes[sn].members) > 1 or len(classes[dn].members) > 1
+                templates = pairs[sn, dn] = [
+                    _cell_template(ev, Probe(s.key, d.key, port, protocol=protocol), _ip_pattern) if shared else None
+                    for port, protocol in ports[d.key]]
+            values = {"s": s.name, "d": d.name, "si": s.ip, "di": d.ip}
+            for template, (port, protocol) in zip(templates, ports[d.key]):
+                if template is None:  # one member pair (nothing to share), or evaluated directly
+                    probe = Probe(s.key, d.key, port, protocol=protocol)
+                    cells.append(json.dumps(cell(probe, evaluate(cluster, probe)), separators=(",", ":")))
+                else:
+                    cells.append(template % values)
+    head = json.dumps({"workloads": sorted(w.key for w in users)}, separators=(",", ":"))[:-1]
+    return head + ',"cells":[' + ",".join(cells) + "]}\n"
+
+
+def _cell_template(ev, probe: Probe, ip_pattern) -> str | None:
+    compiled = ev.compiled(probe)
+    if compiled is None:
+        return None
+    verdict, _ = compiled
+    src, dst = (ev.cluster.workload(k) for k in (probe.source, probe.to))
+    sc, dc = ev.class_of(src), ev.class_of(dst)
+    stand_in = Probe(sc.source.key, dc.destination.key, probe.port, protocol=probe.protocol)
+    text = json.dumps(cell(stand_in, verdict), separators=(",", ":")).replace("%", "%%")
+    text = text.replace(json.dumps(sc.source.name)[1:-1], "%(s)s").replace(json.dumps(dc.destination.name)[1:-1], "%(d)s")
+    if dc is not sc:  # same class: a why line naming the shared IP was never templated (compiled is None)
+        for ip, slot in ((sc.source.ip, "%(si)s"), (dc.destination.ip, "%(di)s")):
+            if ip in text:
+                text = ip_pattern(ip).sub(slot, text)
+    return text
 
 
 def render_table(results: Results, cluster: Cluster) -> str:

@@ -256,4 +256,4 @@ def all_pairs(cluster: Cluster, classes: bool = True) -> list[tuple[Probe, Verdi
     if not classes:
         return [(p, evaluate(cluster, p)) for p in pair_probes(cluster)]
     from .classes import Evaluator  # same package; classes builds on evaluate
-    return Evaluator(cluster).many(pair_probes(cluster))
+    return Evaluator(cluster).all_pairs(pair_probes(cluster))

@@ -82,3 +82,22 @@ def test_classes_collapse_replicas():
     users = [w for w in cluster.workloads.values() if not w.builtin]
     assert len(users) == 100 and len({ev.class_of(w).number for w in users}) <= 10
     assert dataclasses.fields(Probe)  # the cache key covers every Probe field but source and to
+
+
+@pytest.mark.parametrize("objects", [synthetic.objects(40, 20), synthetic.objects(60, 30, replicas=6)],
+                         ids=["unique", "replicas"])
+def test_pairs_json_is_render_json_byte_for_byte(objects):
+    from model.policy.render import render_json, render_pairs_json
+    cluster = Cluster.from_objects(objects)
+    assert render_pairs_json(cluster) == render_json(all_pairs(Cluster.from_objects(objects), classes=False), cluster)
+
+
+@pytest.mark.parametrize("pack, stage", STAGES[::3])
+def test_pairs_json_on_scenario_stages(pack, stage):
+    from model import scenarios
+    from model.policy.render import render_json, render_pairs_json
+    ctx = _ctx()
+    p, st = scenarios.pack(pack), scenarios.stage(pack, ctx, stage)
+    objects = [*p.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects]
+    cluster = Cluster.from_objects(objects)
+    assert render_pairs_json(cluster) == render_json(all_pairs(Cluster.from_objects(objects), classes=False), cluster)
