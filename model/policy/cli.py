@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from .cluster import Cluster, PolicyInputError, load_paths
 from . import probespec
 from .classes import Evaluator
-from .render import FORMATS, render_explain, render_json, render_pairs_json
+from .render import FORMATS, PICTURES, render_explain, render_json, render_pairs_json
 from .verdict import Probe, Verdict, all_pairs, evaluate
 
 ScenarioLoader = Callable[[str, "str | None"], tuple[Sequence[dict], Sequence[Probe]]]
@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
             text = render_json(results, cluster, args.pretty) if args.format == "json" else render_explain(results)
         elif args.format == "json":
             text = render_json(results, cluster, args.pretty)
+        elif args.format in PICTURES:
+            text = FORMATS[args.format](results, cluster, title=title(args))
         else:
             text = FORMATS[args.format](results, cluster)
     except PolicyInputError as exc:
@@ -82,6 +84,17 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         print(f"warning: {warning}", file=sys.stderr)
     sys.stdout.write(text)
     return 0
+
+
+def title(args) -> str:
+    """What a picture shows: the scenario and stage, and/or the input files."""
+    parts = []
+    if args.scenario:
+        parts.append(f"scenario {args.scenario}, stage {args.stage or '(its last)'}")
+    if args.file:
+        parts.append(", ".join(args.file))
+    probes = len(args.probe) + len(args.probes)
+    return "verdicts: " + " + ".join(parts) + (" (your probes)" if probes else "")
 
 
 def _evaluate(args, scenario_loader, lazy_pairs: bool = False) -> tuple[Cluster, list[tuple[Probe, Verdict]] | None]:

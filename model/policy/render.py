@@ -129,13 +129,21 @@ def render_explain(results: Results) -> str:
 FORMATS: dict[str, Callable[[Results, Cluster], str]] = {"table": render_table, "json": render_json}
 
 
-def _picture(name: str) -> Callable[[Results, Cluster], str]:
-    """The picture formats (model/policy/picture.py) on the JSON contract's dict."""
-    def fmt(results: Results, cluster: Cluster) -> str:
+PICTURES = ("svg", "html", "graph")
+
+
+def _picture(name: str) -> Callable[..., str]:
+    """The picture formats (model/policy/picture.py) on the JSON contract's dict, with a title; a
+    picture that refuses (the graph past its size) is bad input."""
+    def fmt(results: Results, cluster: Cluster, title: str = "") -> str:
+        from .cluster import PolicyInputError
         from .picture import FORMATS as PICTURES
-        return PICTURES[name]({"workloads": workloads(results, cluster),
-                               "cells": [cell(p, v) for p, v in results]}, "")
+        try:
+            return PICTURES[name]({"workloads": workloads(results, cluster),
+                                   "cells": [cell(p, v) for p, v in results]}, title)
+        except ValueError as exc:
+            raise PolicyInputError(f"--format {name}: {exc}") from None
     return fmt
 
 
-FORMATS.update({name: _picture(name) for name in ("svg", "html", "graph")})
+FORMATS.update({name: _picture(name) for name in PICTURES})
