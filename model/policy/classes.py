@@ -19,11 +19,12 @@ the synthetic cluster).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from typing import Iterable, Mapping, Sequence
 
 from .cluster import Cluster, PolicyInputError, Workload
-from .rules import DIRECTIONS, EndpointPeer, EntityPeer, FQDNPeer
+from .rules import DIRECTIONS, CIDRPeer, EndpointPeer, EntityPeer, FQDNPeer
 from .verdict import Probe, Verdict, evaluate
 
 _IDENTITY = ("name", "ip")  # what a class's members may differ in
@@ -65,8 +66,26 @@ class Evaluator:
     def key(self, w: Workload) -> tuple:
         fields = tuple((f.name, _frozen(getattr(w, f.name))) for f in dataclasses.fields(w)
                        if f.name not in _IDENTITY)
-        ip = tuple((peer.matches(w), peer.near_miss(w) is not None) for peer in self._ip_peers)
-        return fields + (("ip-signature", ip),)
+        return fields + (("ip-signature", self._ip_signature(w)),)
+
+    def _ip_signature(self, w: Workload) -> tuple:
+        """Per non-label peer: (matches, has a remark). A CIDR peer never matches a pod (cilium#9209)
+        and remarks exactly when a block holds the IP (rules.CIDRPeer), so its bits come from the
+        parsed address once instead of one parse per peer."""
+        address = ipaddress.ip_address(w.ip)
+        out = []
+        for peer in self._ip_peers:
+            blocks = getattr(peer, "blocks", None) if type(peer) is CIDRPeer else None
+            if blocks is None:
+                out.append((peer.matches(w), peer.near_miss(w) is not None))
+            else:
+                out.append((False, any(address in net and not any(address in e for e in excepts)
+                                       for net, excepts in blocks)))
+        return tuple(out)
+
+    def fields_key(self, w: Workload) -> tuple:
+        """The class key without the IP signature (what a workload is, whatever the CIDR rules say)."""
+        return self.key(w)[:-1]
 
     def class_of(self, w: Workload) -> WorkloadClass:
         found = self._of.get(w.key)

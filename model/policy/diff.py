@@ -150,9 +150,12 @@ def diff_all_pairs(base: Side, head: Side) -> dict[str, list[dict]]:
     for k in order:
         groups.setdefault(tuple(side.evaluator.class_of(side.cluster.workloads[k]).number
                                 if k in side.cluster.workloads else None for side in (base, head)), []).append(k)
+    touched = _touched(base, head, groups)
     changed: list[tuple[str, str, int, str]] = []
-    for sources in groups.values():
-        for targets in groups.values():
+    for sg, sources in groups.items():
+        for tg, targets in groups.items():
+            if not (touched[sg, "egress"] or touched[tg, "ingress"]):
+                continue  # no policy that decides this pair differs between BASE and HEAD
             pair = next(((s, t) for s in sources[:2] for t in targets[:2] if s != t), None)
             if pair is None:
                 continue
@@ -166,6 +169,26 @@ def diff_all_pairs(base: Side, head: Side) -> dict[str, list[dict]]:
     rank = {k: i for i, k in enumerate(order)}
     changed.sort(key=lambda c: (rank[c[0]], rank[c[1]], c[2], c[3]))
     return diff_probes(base, head, [Probe(s, t, port, protocol=protocol) for s, t, port, protocol in changed])
+
+
+def _touched(base: Side, head: Side, groups: dict[tuple, list[str]]) -> dict[tuple, bool]:
+    """(group, direction) -> whether a pod-IP verdict with the group on that side (egress: source,
+    ingress: destination) may differ: the workload is missing or is another workload on one side, a
+    policy selecting it for that direction exists on one side only (policies compared by their parsed
+    form), or the Envoy listeners differ. Anything else decides the pair identically on both sides."""
+    def shapes(side: Side) -> set[str]:
+        return {repr(p) for p in side.cluster.policies}
+    changed = shapes(base) ^ shapes(head)
+    listeners = base.cluster.listeners != head.cluster.listeners
+    out = {}
+    for group, members in groups.items():
+        ws = [side.cluster.workloads.get(members[0]) for side in (base, head)]
+        moved = (listeners or None in ws
+                 or base.evaluator.fields_key(ws[0]) != head.evaluator.fields_key(ws[1]))
+        for direction in ("egress", "ingress"):
+            out[group, direction] = moved or any(
+                repr(p) in changed for side, w in zip((base, head), ws) for p in side.cluster.selecting(w, direction))
+    return out
 
 
 def _verdict(v: Verdict | str) -> str:

@@ -101,3 +101,24 @@ def test_pairs_json_on_scenario_stages(pack, stage):
     objects = [*p.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects]
     cluster = Cluster.from_objects(objects)
     assert render_pairs_json(cluster) == render_json(all_pairs(Cluster.from_objects(objects), classes=False), cluster)
+
+
+def test_diff_skips_only_pairs_no_changed_policy_decides(tmp_path, monkeypatch):
+    """verdicts diff compares only class pairs a changed policy (or a changed workload) decides; the
+    result equals comparing every class pair."""
+    import yaml
+    from model.policy import diff
+    base = synthetic.objects(120, 30, replicas=4)
+    head = [o for o in base if o["metadata"]["name"] not in ("cnp0", "np1", "np27")]
+    head[20] = {**head[20], "metadata": {**head[20]["metadata"], "labels": {"app": "moved", "tier": "db"}}}
+    head.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",  # default deny egress in ns0
+                 "metadata": {"name": "deny", "namespace": "ns0"},
+                 "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
+    for name, objects in (("base", base), ("head", head)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(objects))
+    sides = [diff._side(n.upper(), str(tmp_path / f"{n}.yaml")) for n in ("base", "head")]
+    fast = diff.diff_all_pairs(*sides)
+    monkeypatch.setattr(diff, "_touched", lambda b, h, groups: {(g, d): True for g in groups
+                                                                for d in ("egress", "ingress")})
+    full = diff.diff_all_pairs(*sides)
+    assert fast == full and sum(map(len, full.values())) > 100
