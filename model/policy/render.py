@@ -40,6 +40,9 @@ def dumps(doc, pretty: bool = False) -> str:
     return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., separators) without a new encoder per call
+
+
 def render_pairs_json(cluster: Cluster) -> str:
     """``render_json(all_pairs(cluster), cluster)`` (compact), byte for byte, written without building
     a Probe, a Verdict or a dict per cell: each class pair's cell (model/policy/classes.py) is dumped
@@ -68,7 +71,7 @@ def render_pairs_json(cluster: Cluster) -> str:
             for template, (port, protocol) in zip(templates, ports[d.key]):
                 if template is None:  # one member pair (nothing to share), or evaluated directly
                     probe = Probe(s.key, d.key, port, protocol=protocol)
-                    cells.append(json.dumps(cell(probe, evaluate(cluster, probe)), separators=(",", ":")))
+                    cells.append(_COMPACT(cell(probe, evaluate(cluster, probe))))
                 else:
                     cells.append(template % values)
     head = json.dumps({"workloads": sorted(w.key for w in users)}, separators=(",", ":"))[:-1]
@@ -83,7 +86,7 @@ def _cell_template(ev, probe: Probe, ip_pattern) -> str | None:
     src, dst = (ev.cluster.workload(k) for k in (probe.source, probe.to))
     sc, dc = ev.class_of(src), ev.class_of(dst)
     stand_in = Probe(sc.source.key, dc.destination.key, probe.port, protocol=probe.protocol)
-    text = json.dumps(cell(stand_in, verdict), separators=(",", ":")).replace("%", "%%")
+    text = _COMPACT(cell(stand_in, verdict)).replace("%", "%%")
     text = text.replace(json.dumps(sc.source.name)[1:-1], "%(s)s").replace(json.dumps(dc.destination.name)[1:-1], "%(d)s")
     if dc is not sc:  # same class: a why line naming the shared IP was never templated (compiled is None)
         for ip, slot in ((sc.source.ip, "%(si)s"), (dc.destination.ip, "%(di)s")):

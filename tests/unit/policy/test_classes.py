@@ -122,3 +122,10 @@ def test_diff_skips_only_pairs_no_changed_policy_decides(tmp_path, monkeypatch):
                                                                 for d in ("egress", "ingress")})
     full = diff.diff_all_pairs(*sides)
     assert fast == full and sum(map(len, full.values())) > 100
+
+
+def test_listener_type_is_the_labs():
+    """cluster.py keeps its own copy (the evaluator imports nothing from the lab model but fqdn)."""
+    from model import cilium
+    from model.policy import cluster
+    assert cluster.LISTENER_TYPE == cilium.LISTENER_TYPE
