@@ -55,27 +55,45 @@ def render_pairs_json(cluster: Cluster) -> str:
     classes = ev.classes()
     pairs: dict[tuple[int, int], list] = {}
     cells: list[str] = []
-    for s in users:
-        sn = number[s.key]
-        for d in users:
+    rows = [(w, number[w.key], ports[w.key]) for w in users]
+    for s, sn, _ in rows:
+        partials: dict[int, list] = {}  # destination class -> per port: this source's part of the template
+        for d, dn, d_ports in rows:
             if d is s:
                 continue
-            dn = number[d.key]
-            templates = pairs.get((sn, dn))
-            if templates is None:
-                shared = len(classes[sn].members) > 1 or len(classes[dn].members) > 1
-                templates = pairs[sn, dn] = [
-                    _cell_template(ev, Probe(s.key, d.key, port, protocol=protocol), _ip_pattern) if shared else None
-                    for port, protocol in ports[d.key]]
-            values = {"s": s.name, "d": d.name, "si": s.ip, "di": d.ip}
-            for template, (port, protocol) in zip(templates, ports[d.key]):
-                if template is None:  # one member pair (nothing to share), or evaluated directly
+            per_port = partials.get(dn)
+            if per_port is None:
+                templates = pairs.get((sn, dn))
+                if templates is None:
+                    shared = len(classes[sn].members) > 1 or len(classes[dn].members) > 1
+                    templates = pairs[sn, dn] = [
+                        _cell_template(ev, Probe(s.key, d.key, port, protocol=protocol), _ip_pattern)
+                        if shared else None for port, protocol in d_ports]
+                per_port = partials[dn] = [_partial(t, s) for t in templates]
+            if len(per_port) == 1 and type(per_port[0]) is tuple:  # the usual case, quickly
+                cells.append(d.name.join(per_port[0]))
+                continue
+            for part, (port, protocol) in zip(per_port, d_ports):
+                if part is None:  # one member pair (nothing to share), or evaluated directly
                     probe = Probe(s.key, d.key, port, protocol=protocol)
                     cells.append(_COMPACT(cell(probe, evaluate(cluster, probe))))
+                elif type(part) is tuple:  # only the destination's name left to fill in
+                    cells.append(d.name.join(part))
                 else:
-                    cells.append(template % values)
+                    cells.append(part % {"d": d.name, "di": d.ip})
     head = json.dumps({"workloads": sorted(w.key for w in users)}, separators=(",", ":"))[:-1]
     return head + ',"cells":[' + ",".join(cells) + "]}\n"
+
+
+def _partial(template: str | None, source) -> tuple[str, ...] | str | None:
+    """A cell template with the source filled in: the pieces around the destination's name (joined
+    with it), or a %-template still (the destination's IP in it, or a literal %)."""
+    if template is None:
+        return None
+    part = template.replace("%(s)s", source.name).replace("%(si)s", source.ip)
+    if "%(di)s" in part or "%%" in part:
+        return part
+    return tuple(part.split("%(d)s"))
 
 
 def _cell_template(ev, probe: Probe, ip_pattern) -> str | None:
