@@ -138,7 +138,7 @@ def _expectation(cluster: Cluster, i: int, entry: dict, where: str) -> Expectati
     base = {"to": target, "port": entry["port"], "protocol": entry.get("protocol"), "via": entry.get("via"),
             "method": method, "path": path}
     probes = [probespec.probe(cluster, {"from": s, **{k: v for k, v in base.items() if v is not None}}, where)
-              for s in sources if s not in excluded_keys and s != target]
+              for s in sources if s not in excluded_keys and (s != target or "*" not in str(entry["from"]))]
     if not probes:
         raise PolicyInputError(f"{where}: from {entry['from']!r} matches no workload (after except)")
     return Expectation(i, entry, entry["verdict"], probes)

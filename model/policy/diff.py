@@ -176,9 +176,9 @@ def _touched(base: Side, head: Side, groups: dict[tuple, list[str]]) -> dict[tup
     ingress: destination) may differ: the workload is missing or is another workload on one side, a
     policy selecting it for that direction exists on one side only (policies compared by their parsed
     form), or the Envoy listeners differ. Anything else decides the pair identically on both sides."""
-    def shapes(side: Side) -> set[str]:
-        return {repr(p) for p in side.cluster.policies}
-    changed = shapes(base) ^ shapes(head)
+    shapes = [{id(p): repr(p) for p in side.cluster.policies} for side in (base, head)]
+    differ = set(shapes[0].values()) ^ set(shapes[1].values())
+    changed = {i for shape in shapes for i, text in shape.items() if text in differ}
     listeners = base.cluster.listeners != head.cluster.listeners
     out = {}
     for group, members in groups.items():
@@ -187,7 +187,7 @@ def _touched(base: Side, head: Side, groups: dict[tuple, list[str]]) -> dict[tup
                  or base.evaluator.fields_key(ws[0]) != head.evaluator.fields_key(ws[1]))
         for direction in ("egress", "ingress"):
             out[group, direction] = moved or any(
-                repr(p) in changed for side, w in zip((base, head), ws) for p in side.cluster.selecting(w, direction))
+                id(p) in changed for side, w in zip((base, head), ws) for p in side.cluster.selecting(w, direction))
     return out
 
 
