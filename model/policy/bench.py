@@ -78,7 +78,7 @@ def expectations(objects: list[dict], count: int = 40) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.policy.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the code to compare with")
     parser.add_argument("--nca", default="/work/venv-nca/bin/nca", help="network-config-analyzer's nca")
     parser.add_argument("--workloads", type=int, default=200)
