@@ -37,6 +37,8 @@ def _frozen(value):
         return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted((_frozen(v) for v in value), key=repr))
     return value
 
 
@@ -114,7 +116,7 @@ class Evaluator:
             return None
         src = self.cluster.workload(probe.source)
         to = probe.to if probe.to.startswith("world:") else self.class_of(self.cluster.workload(probe.to)).number
-        return (self.class_of(src).number, to) + tuple(getattr(probe, f) for f in _PROBE_FIELDS)
+        return (self.class_of(src).number, to) + tuple(_frozen(getattr(probe, f)) for f in _PROBE_FIELDS)
 
     def template(self, probe: Probe) -> Verdict | None:
         """The class pair's verdict naming the stand-ins (None when this probe is evaluated directly)."""
