@@ -27,8 +27,14 @@ import jinja2
 import markupsafe
 
 VERDICT_ORDER = ("allow", "drop", "l7-deny", "dns-fail")
-VERDICT_COLOURS = {"allow": "#2e9e44", "drop": "#d62f2f", "l7-deny": "#f2a007", "dns-fail": "#8e44ad"}
+# Light green and dark red stay apart for deuteranopes too (lightness; tests/unit/verdicts/test_picture.py
+# simulates deuteranopia with Machado et al. 2009); glyphs and hatching say the verdict without colour.
+VERDICT_COLOURS = {"allow": "#3fb86a", "drop": "#b3202a", "l7-deny": "#f2a007", "dns-fail": "#7b3fa8"}
 VERDICT_LABELS = {"allow": "allow", "drop": "drop", "l7-deny": "L7 deny (403)", "dns-fail": "DNS fail"}
+VERDICT_GLYPHS = {"allow": "\u2713", "drop": "\u2715", "l7-deny": "\u2298", "dns-fail": "?"}  # ✓ ✕ ⊘ ?
+VERDICT_INK = {"allow": "#102a18", "drop": "#ffffff", "l7-deny": "#2b1d00", "dns-fail": "#ffffff"}
+# hatching over the colour (none for allow): drop diagonal, l7-deny dots, dns-fail horizontal lines
+VERDICT_HATCH = {"drop": "diagonal", "l7-deny": "dots", "dns-fail": "horizontal"}
 NOT_PROBED = "#d5d9de"
 SELF_PAIR = "#eceef1"
 MISMATCH_STROKE = "#111111"
@@ -135,6 +141,12 @@ class Picture:
         self.ns_colour = {ns: NAMESPACE_PALETTE[i % len(NAMESPACE_PALETTE)] for i, ns in enumerate(namespaces)}
         self.ns_colour[WORLD_GROUP] = "#555555"
         self.max_probes = max((len(v) for v in self.pairs.values()), default=1)
+        self.repeats = repeats(self.cells)
+        self.group_sizes: dict[str, int] = {}  # a graph by namespace: workloads per ``ns/*`` node
+
+    def summary(self, i: int) -> str:
+        """summary() of cell ``i``, telling identical probes apart."""
+        return summary(self.cells[i]) + repeat_text(self.repeats.get(i))
 
     def allowed_pairs(self) -> dict[tuple[str, str], list[int]]:
         """(from, to) -> indices of the allowed probes, for pairs with at least one."""
@@ -157,10 +169,23 @@ def summary(cell: dict) -> str:
     return line
 
 
-def _probe_label(cell: dict) -> str:
+def _probe_label(cell: dict, repeat: tuple[int, int] | None = None) -> str:
     request = cell.get("request") or ""
     method = request.split(" ", 1)[0] if request else ""
-    return f"{cell['port']}{' ' + method if method else ''}"
+    return f"{cell['port']}{' ' + method if method else ''}{f' #{repeat[0]}' if repeat else ''}"
+
+
+def repeats(cells: list[dict]) -> dict[int, tuple[int, int]]:
+    """Identical probes (same pair, port, protocol, request and via: e.g. eks-retail's catalog ->
+    catalog-mysql before and after ``kubectl rollout restart``): cell index -> (n, of), in input order."""
+    seen: dict[tuple, list[int]] = defaultdict(list)
+    for i, c in enumerate(cells):
+        seen[(c["from"], c["to"], c["port"], c.get("protocol"), c.get("request"), c.get("via"))].append(i)
+    return {i: (n, len(group)) for group in seen.values() if len(group) > 1 for n, i in enumerate(group, 1)}
+
+
+def repeat_text(repeat: tuple[int, int] | None) -> str:
+    return f" [identical probe #{repeat[0]} of {repeat[1]}, in probe order]" if repeat else ""
 
 
 def _probe_signature(cell: dict) -> str:
@@ -197,6 +222,45 @@ def _sub_cells(x: float, y: float, size: float, k: int) -> list[tuple[float, flo
         w, h = size / in_row, size / n_rows
         out.append((x + sub_c * w, y + sub_r * h, w, h))
     return out
+
+
+def _hatch(id_prefix: str, verdict: str) -> dw.Pattern:
+    """The hatching pattern of a verdict (VERDICT_HATCH), white over the colour."""
+    kind = VERDICT_HATCH[verdict]
+    pattern = dw.Pattern(6, 6, id=f"{id_prefix}-hatch-{verdict}", class_="hatch", data_verdict=verdict,
+                         **({"patternTransform": "rotate(45)"} if kind == "diagonal" else {}))
+    if kind == "dots":
+        pattern.append(dw.Circle(3, 3, 1.1, fill="#ffffff", fill_opacity="0.75"))
+    else:
+        pattern.append(dw.Line(0, 3, 6, 3, stroke="#ffffff", stroke_width="1.4", stroke_opacity="0.6"))
+    return pattern
+
+
+GLYPH_SIZE, LABEL_SIZE = 10, 10
+
+
+def _mark_probe(marks: dw.Group, probe: dict, i: int, repeat, box, show_labels: bool) -> None:
+    """The verdict's glyph, and the probe label beside it where both fit inside the sub-cell (so the
+    labels of a pair's sub-cells never run into each other); the glyph alone where only it fits."""
+    sx, sy, sw, sh = box
+    verdict = probe["verdict"]
+    glyph_w = _text_width("M", GLYPH_SIZE)
+    if sw < glyph_w + 2 or sh < GLYPH_SIZE + 2:
+        return  # too small for text: the hatching tells the verdict
+    ink = VERDICT_INK[verdict]
+    # the full label, else (identical probes) at least their number: "#2"
+    options = [_probe_label(probe, repeat)] if show_labels else []
+    options += [f"#{repeat[0]}"] if repeat else []
+    label = next((t for t in options if glyph_w + 3 + _text_width(t, LABEL_SIZE) + 4 <= sw), None)
+    with_label = label is not None and sh >= LABEL_SIZE + 4
+    label_w = _text_width(label, LABEL_SIZE) if with_label else 0
+    x = sx + sw / 2 - ((glyph_w + 3 + label_w) / 2 if with_label else 0)
+    marks.append(dw.Text(VERDICT_GLYPHS[verdict], GLYPH_SIZE, _r(x + glyph_w / 2 if with_label else x),
+                         _r(sy + sh / 2), text_anchor="middle", dominant_baseline="central", fill=ink,
+                         font_weight="bold", class_="probe-glyph", data_i=str(i), data_verdict=verdict))
+    if with_label:
+        marks.append(dw.Text(label, LABEL_SIZE, _r(x + glyph_w + 3), _r(sy + sh / 2), text_anchor="start",
+                             dominant_baseline="central", fill=ink, class_="probe-label", data_i=str(i)))
 
 
 def _common_probe_set(pic: Picture) -> tuple[list[int], int]:
@@ -255,10 +319,15 @@ def _build_matrix(pic: Picture, title: str, id_prefix: str = "m", swatches: bool
                    role="img", aria_label=_a(title or "connectivity matrix"), class_="matrix")
     background = dw.Rectangle(0, 0, _r(width), 100, fill="#ffffff")
     d.append(background)
-    if title:
-        d.append(dw.Text(title, 18, pad, 24, font_weight="bold", fill="#222", class_="title"))
 
-    labels = dw.Group(class_="labels")
+    # Headers: drawn after the cells, each on its own background, so the HTML page can keep them in
+    # view while the matrix scrolls (it moves these groups; see _PAGE's script).
+    labels = dw.Group(class_="labels row-header")
+    labels.append(dw.Rectangle(0, _r(top), _r(left), _r(n_rows * cell), fill="#ffffff", class_="header-bg"))
+    col_header = dw.Group(class_="labels col-header")
+    col_header.append(dw.Rectangle(_r(left), 0, _r(width - left), _r(top), fill="#ffffff", class_="header-bg"))
+    corner = dw.Group(class_="corner")
+    corner.append(dw.Rectangle(0, 0, _r(left), _r(top), fill="#ffffff", class_="header-bg"))
     for n, (group, members) in enumerate(pic.row_groups):
         y = top + row_index[members[0]] * cell
         h = len(members) * cell
@@ -276,17 +345,17 @@ def _build_matrix(pic: Picture, title: str, id_prefix: str = "m", swatches: bool
                                   data_endpoint=_a(e)))
     for group, members, x, w, level in ns_placed:
         colour = pic.ns_colour.get(group, "#555")
-        labels.append(dw.Rectangle(_r(x + 1), _r(top - 4), _r(w - 2), 4, fill=colour))
-        labels.append(dw.Text(group, font + 1, _r(x + w / 2), _r(title_h + ns_band - 8 - level * 16),
-                              text_anchor="middle", font_weight="bold", fill=colour,
-                              class_="ns-label col-ns", data_group=_a(group)))
+        col_header.append(dw.Rectangle(_r(x + 1), _r(top - 4), _r(w - 2), 4, fill=colour))
+        col_header.append(dw.Text(group, font + 1, _r(x + w / 2), _r(title_h + ns_band - 8 - level * 16),
+                                  text_anchor="middle", font_weight="bold", fill=colour,
+                                  class_="ns-label col-ns", data_group=_a(group)))
         for e in members:
             cx, cy = _r(left + col_index[e] * cell + cell / 2), _r(top - 10)
-            labels.append(dw.Text(split_endpoint(e)[1], font, cx, cy, fill="#222",
-                                  transform=f"rotate(-{angle} {cx} {cy})", class_="col-label",
-                                  data_endpoint=_a(e)))
-    d.append(labels)
+            col_header.append(dw.Text(split_endpoint(e)[1], font, cx, cy, fill="#222",
+                                      transform=f"rotate(-{angle} {cx} {cy})", class_="col-label",
+                                      data_endpoint=_a(e)))
 
+    hatches = {v: _hatch(id_prefix, v) for v in VERDICT_HATCH}
     cells = dw.Group(class_="cells")
     marks = dw.Group(class_="marks", pointer_events="none")
     for r, src in enumerate(pic.rows):
@@ -318,20 +387,25 @@ def _build_matrix(pic: Picture, title: str, id_prefix: str = "m", swatches: bool
                 if mismatch:
                     attrs.update(data_mismatch="true", stroke=MISMATCH_STROKE, stroke_width="2.5")
                     inset = 1.25  # the thick border stays inside the sub-cell
-                rect = dw.Rectangle(_r(sx + inset), _r(sy + inset), _r(max(sw - 2 * inset, 1)),
-                                    _r(max(sh - 2 * inset, 1)), **attrs)
-                rect.append_title(summary(probe))
+                repeat = pic.repeats.get(i)
+                if repeat:
+                    attrs["data_repeat"] = f"{repeat[0]}/{repeat[1]}"
+                box = (_r(sx + inset), _r(sy + inset), _r(max(sw - 2 * inset, 1)), _r(max(sh - 2 * inset, 1)))
+                rect = dw.Rectangle(*box, **attrs)
+                rect.append_title(pic.summary(i))
                 cells.append(rect)
+                if probe["verdict"] in hatches:  # the verdict without colour, at any size
+                    cells.append(dw.Rectangle(*box, fill=hatches[probe["verdict"]], pointer_events="none",
+                                              class_="probe-hatch", data_i=str(i),
+                                              data_hatch=VERDICT_HATCH[probe["verdict"]]))
                 if mismatch:
                     marks.append(dw.Text("!", _r(max(min(sh * 0.75, 20), 10)), _r(sx + sw / 2), _r(sy + sh / 2),
                                          text_anchor="middle", dominant_baseline="central",
                                          font_weight="bold", fill="#111", stroke="#ffffff",
                                          stroke_width="2.5", paint_order="stroke", class_="mismatch-mark",
                                          data_i=str(i)))
-                elif show_labels:
-                    marks.append(dw.Text(_probe_label(probe), 10, _r(sx + sw / 2), _r(sy + sh / 2),
-                                         text_anchor="middle", dominant_baseline="central",
-                                         fill="#ffffff", class_="probe-label"))
+                else:
+                    _mark_probe(marks, probe, i, repeat, (sx, sy, sw, sh), show_labels)
     d.append(cells)
     d.append(marks)
 
@@ -344,7 +418,12 @@ def _build_matrix(pic: Picture, title: str, id_prefix: str = "m", swatches: bool
         sep.append(dw.Line(x, _r(top - 4), x, _r(top + n_rows * cell)))
     sep.append(dw.Rectangle(_r(left), _r(top), n_cols * cell, n_rows * cell, fill="none"))
     d.append(sep)
-    d.append(dw.Text("from \u2193   to \u2192", 11, pad, _r(top - 10), fill="#666", font_style="italic"))
+    d.append(labels)
+    d.append(col_header)
+    if title:
+        corner.append(dw.Text(title, 18, pad, 24, font_weight="bold", fill="#222", class_="title"))
+    corner.append(dw.Text("from \u2193   to \u2192", 11, pad, _r(top - 10), fill="#666", font_style="italic"))
+    d.append(corner)
 
     y = top + n_rows * cell + 14
     y = _draw_legend(d, pic, pad, y, width, swatches)
@@ -413,6 +492,13 @@ def matrix_svg(result: dict, title: str = "") -> str:
 # The graph (Stars-like: nodes, arrows only for allowed pairs)
 # ---------------------------------------------------------------------------------------------
 
+def _node_name(pic: Picture, endpoint: str) -> str:
+    ns, name = split_endpoint(endpoint)
+    if name == "*" and ns in pic.group_sizes:  # a namespace node
+        return f"{ns} ({pic.group_sizes[ns]} workload{'s' if pic.group_sizes[ns] != 1 else ''})"
+    return name
+
+
 def _build_graph(pic: Picture, title: str, id_prefix: str = "g") -> dw.Drawing:
     allowed = pic.allowed_pairs()
     nodes = list(dict.fromkeys(pic.rows + [e for e in pic.cols if e.startswith(f"{WORLD_GROUP}:")]))
@@ -420,7 +506,7 @@ def _build_graph(pic: Picture, title: str, id_prefix: str = "g") -> dw.Drawing:
     n = len(nodes)
     node_r = 22
     radius = max(150, n * 30)
-    label_room = max([_text_width(split_endpoint(e)[1], 12) for e in nodes] + [40]) + node_r + 12
+    label_room = max([_text_width(_node_name(pic, e), 12) for e in nodes] + [40]) + node_r + 12
     pad = 20
     title_h = 36 if title else 10
     cy = title_h + node_r + 34 + radius
@@ -455,7 +541,11 @@ def _build_graph(pic: Picture, title: str, id_prefix: str = "g") -> dw.Drawing:
         g = dw.Group(class_="edge", data_from=_a(src), data_to=_a(dst), data_ports=_a(port_text))
         if mismatch:
             g.args["data-mismatch"] = "true"
-        g.append_title("; ".join(summary(pic.cells[i]) for i in pic.pairs[(src, dst)]))
+        probes = pic.pairs[(src, dst)]
+        g.append_title("; ".join(pic.summary(i) for i in probes[:8])
+                       + (f"; \u2026 {len(probes) - 8} more probes" if len(probes) > 8 else ""))
+        if len(ports) > 4:
+            port_text = ", ".join(str(p) for p in ports[:4]) + ", \u2026"
         x1, y1, a1 = pos[src]
         x2, y2, _ = pos[dst]
         if src == dst:  # a loop outside the circle
@@ -511,7 +601,7 @@ def _build_graph(pic: Picture, title: str, id_prefix: str = "g") -> dw.Drawing:
         lx, ly = x + math.cos(a) * (node_r + 8), y + math.sin(a) * (node_r + 8)
         anchor = "middle" if abs(math.cos(a)) < 0.3 else ("start" if math.cos(a) > 0 else "end")
         base = "central" if abs(math.sin(a)) < 0.7 else ("hanging" if math.sin(a) > 0 else "auto")
-        g.append(dw.Text(name, 12, lx, ly, text_anchor=anchor, dominant_baseline=base, fill="#222",
+        g.append(dw.Text(_node_name(pic, e), 12, lx, ly, text_anchor=anchor, dominant_baseline=base, fill="#222",
                          font_weight="bold", class_="node-label"))
         node_group.append(g)
     d.append(node_group)
@@ -541,8 +631,30 @@ def _build_graph(pic: Picture, title: str, id_prefix: str = "g") -> dw.Drawing:
 
 
 def graph_svg(result: dict, title: str = "") -> str:
-    """The graph view as a standalone SVG document: an arrow per pair with an allowed probe."""
-    return _build_graph(Picture(result), title).as_svg()
+    """The graph view as a standalone SVG document: an arrow per pair with an allowed probe. Past
+    GRAPH_MAX_WORKLOADS workloads the nodes are namespaces (an arrow where any workload of one may reach
+    one of the other); past that many namespaces it refuses (ValueError): a hairball says nothing."""
+    pic = Picture(result)
+    if len(pic.workloads) > GRAPH_MAX_WORKLOADS:
+        pic = _namespace_picture(pic)
+    return _build_graph(pic, title).as_svg()
+
+
+def _namespace_picture(pic: Picture) -> Picture:
+    """The same cells between namespaces (``ns/*``; world destinations stay)."""
+    def group(endpoint: str) -> str:
+        return endpoint if endpoint.startswith(f"{WORLD_GROUP}:") else f"{split_endpoint(endpoint)[0]}/*"
+    sizes = Counter(split_endpoint(w)[0] for w in pic.workloads if not w.startswith(f"{WORLD_GROUP}:"))
+    nodes = list(dict.fromkeys(group(w) for w in pic.workloads)
+                 | dict.fromkeys(group(c["to"]) for c in pic.cells))
+    if len(nodes) > GRAPH_MAX_WORKLOADS:
+        raise ValueError(f"graph: {len(pic.workloads)} workloads in {len(nodes)} namespaces and world "
+                         f"destinations are too many to draw (at most {GRAPH_MAX_WORKLOADS} nodes); "
+                         "use the matrix (--format svg or html)")
+    grouped = Picture({"workloads": [group(w) for w in pic.workloads],
+                       "cells": [{**c, "from": group(c["from"]), "to": group(c["to"])} for c in pic.cells]})
+    grouped.group_sizes = dict(sizes)
+    return grouped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,7 +676,7 @@ h2 { font-size: 16px; margin: 22px 0 8px; }
 .sw { display: inline-block; width: 14px; height: 14px; border: 1px solid #999; }
 .sw.mismatch { border: 3px solid #111; width: 10px; height: 10px; }
 .layout { display: flex; align-items: flex-start; gap: 20px; }
-.figure { overflow: auto; max-width: 100%; flex: 0 1 auto; }
+.figure { overflow: auto; max-width: 100%; max-height: 85vh; flex: 0 1 auto; }
 #detail { position: sticky; top: 12px; flex: 0 0 320px; max-width: 320px; border: 1px solid #ccd;
   border-radius: 6px; padding: 10px 12px; background: #fbfbfd; font-size: 13px; min-height: 80px; }
 #detail.pinned { border-color: #1565c0; box-shadow: 0 0 0 2px #1565c0 inset; }
@@ -584,6 +696,7 @@ svg .probe.selected, svg .noprobe.selected { stroke: #1565c0; stroke-width: 3; }
 table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #dde; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f1f3f6; }
+thead th { position: sticky; top: 0; z-index: 1; }
 tr.mismatch td { background: #fff1f1; }
 td ol { margin: 0; padding-left: 18px; }
 @media (max-width: 1100px) { .layout { flex-direction: column; } #detail { position: static; flex: none; max-width: none; } }
@@ -654,6 +767,7 @@ td ol { margin: 0; padding-left: 18px; }
     row("port", c.port + "/" + (c.protocol || "TCP"));
     row("via", c.via);
     row("request", c.request);
+    row("identical probe", c.repeat);
     row("verdict", badge(c.verdict));
     if (c.observed !== undefined) {
       var o = el("span"); o.appendChild(badge(c.observed));
@@ -681,6 +795,17 @@ td ol { margin: 0; padding-left: 18px; }
     pin(t);
   });
   document.addEventListener("keydown", function (e) { if (e.key === "Escape" && pinned) { unpin(); show(null); } });
+  var fig = document.getElementById("matrix"), svg = fig.querySelector("svg");
+  var sticky = [[".row-header", 1, 0], [".col-header", 0, 1], [".corner", 1, 1]].map(function (s) {
+    return [svg ? svg.querySelector(s[0]) : null, s[1], s[2]];
+  });
+  function stick() {  /* the row and column headers stay in view while the matrix scrolls */
+    var box = svg.getBoundingClientRect(), k = box.width ? svg.viewBox.baseVal.width / box.width : 1;
+    sticky.forEach(function (s) {
+      if (s[0]) { s[0].setAttribute("transform", "translate(" + fig.scrollLeft * k * s[1] + "," + fig.scrollTop * k * s[2] + ")"); }
+    });
+  }
+  if (svg) { fig.addEventListener("scroll", stick); }
   var m = /^#cell-([0-9]+)$/.exec(window.location.hash);  /* page.html#cell-N opens with cell N pinned */
   if (m) { var t = document.querySelector('.probe[data-i="' + m[1] + '"]'); if (t) { pin(t); } }
 })();
@@ -700,19 +825,22 @@ def page_html(result: dict, title: str = "") -> str:
     graph = (_build_graph(pic, "", id_prefix="g").as_svg(header="")
              if 0 < len(pic.workloads) <= GRAPH_MAX_WORKLOADS else "")
     rows = [dict(src=c["from"], dst=c["to"], port=f"{c['port']}/{c.get('protocol') or 'TCP'}",
-                 via=c.get("via") or "", request=c.get("request") or "", verdict=c["verdict"],
+                 via=c.get("via") or "",
+                 request=(c.get("request") or "") + repeat_text(pic.repeats.get(i)), verdict=c["verdict"],
                  observed=c["observed"] if has_observed(c) else "", egress=c.get("egress") or "",
                  ingress=c.get("ingress") or "", why=[str(w) for w in c.get("why") or []],
-                 mismatch=is_mismatch(c)) for c in pic.cells]
+                 mismatch=is_mismatch(c)) for i, c in enumerate(pic.cells)]
     fields = ("from", "to", "port", "protocol", "via", "request", "verdict", "observed", "egress", "ingress", "why")
     cells_json = [{k: c[k] for k in fields if c.get(k) is not None or k == "request"} for c in pic.cells]
+    for i, (n, of) in pic.repeats.items():
+        cells_json[i]["repeat"] = f"#{n} of {of}, in probe order"
     return _TEMPLATE.render(
         title=title, font=markupsafe.Markup(FONT), colours=VERDICT_COLOURS, legend=_legend_items(pic),
         # drawsvg output: text escaped by drawsvg, attributes by _a(); it is markup by construction
         matrix=markupsafe.Markup(matrix), graph=markupsafe.Markup(graph),
         cells=pic.cells, rows=rows, cells_json=cells_json, pairs=len(pic.pairs), workloads=pic.workloads,
         on_cluster=pic.on_cluster, mismatches=[i for i, c in enumerate(pic.cells) if is_mismatch(c)],
-        summaries=[summary(c) for c in pic.cells])
+        summaries=[pic.summary(i) for i in range(len(pic.cells))])
 
 
 def _svg_format(result: dict, title: str) -> str:
