@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from importlib.metadata import entry_points
 from typing import Callable, Mapping, Sequence
 
 from . import check, diff, probespec
@@ -37,6 +36,7 @@ SCENARIO_ENTRY_POINTS = "cilium_verdicts.scenarios"
 
 def installed_scenario_loader() -> ScenarioLoader | None:
     """The first scenario loader an installed distribution registers and can load, if any."""
+    from importlib.metadata import entry_points  # stdlib, but slow to import: only when asked
     for ep in sorted(entry_points(group=SCENARIO_ENTRY_POINTS), key=lambda e: e.name):
         try:
             return ep.load()
