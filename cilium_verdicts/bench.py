@@ -28,10 +28,10 @@ import yaml
 
 from . import synthetic
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository (cilium_verdicts/ is at its top)
 BASELINE_REF = "a7b4005"  # main before issue 21
 ENTRY = f"import sys; from {__package__}.cli import main; sys.exit(main())"
-BASELINE_ENTRY = "import sys; from cilium_verdicts.cli import main; sys.exit(main())"
+BASELINE_ENTRY = "import sys; from model.policy.cli import main; sys.exit(main())"  # the layout at BASELINE_REF
 
 
 def run(argv: list[str], cwd: pathlib.Path, out: pathlib.Path, repeat: int) -> tuple[float, float, int]:
