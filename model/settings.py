@@ -78,6 +78,18 @@ class ConfigKey:
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("platform", "string", "aws",
+              "Where the lab runs: aws (two EC2 hosts, today's stack), local (kind on your Docker or Podman, "
+              "no cloud account) or existing (a cluster you already run Cilium >= 1.16 on, kubeconfigPath). "
+              "A stack keeps its platform: switching is refused.",
+              "aws, local or existing"),
+    ConfigKey("kubeconfigPath", "string", "",
+              "platform existing: the kubeconfig file of the cluster (~ is expanded). Nothing at cluster level "
+              "is created or deleted there.",
+              "a file path; required with platform existing, unset otherwise"),
+    ConfigKey("kubeContext", "string", "",
+              "platform existing: the kubeconfig context to use (empty: the file's current context).",
+              "a context name from the kubeconfig, or empty; only with platform existing"),
     ConfigKey("restrictEgress", "boolean", False,
               "Lock the kind host's egress to the proxy (plus DNS and NTP). Only egress rules change.",
               "true or false"),
@@ -187,6 +199,9 @@ def pulumi_config_block() -> dict[str, dict]:
 
 @dataclass(frozen=True)
 class Settings:
+    platform: str
+    kubeconfig_path: str
+    kube_context: str
     restrict_egress: bool
     env_name: str
     operator_cidr: str
@@ -396,7 +411,25 @@ def _version(prefix_v: bool) -> Callable[[Any], str]:
     return parse
 
 
+def _platform(v: Any) -> str:
+    from .platforms import PLATFORMS
+    if v not in PLATFORMS:
+        raise ValueError
+    return v
+
+
+def _path(v: Any) -> str:
+    return _full(r"[^\x00-\x1f]{0,4096}", v).strip()
+
+
+def _context(v: Any) -> str:
+    return _full(r"[A-Za-z0-9@:_./-]{0,253}", v)
+
+
 _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "platform": ("platform", _platform),
+    "kubeconfigPath": ("kubeconfig_path", _path),
+    "kubeContext": ("kube_context", _context),
     "restrictEgress": ("restrict_egress", _bool),
     "envName": ("env_name", _env_name),
     "operatorCidr": ("operator_cidr", _operator_cidr),
@@ -465,7 +498,8 @@ def load_settings(raw: Mapping[str, Any],
                       if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
             errors.append(f"{key}: {shown(value)} is not accepted{detail}; accepted: {spec.accepted}")
     errors += _cross_checks(values)
-    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
+    # operatorCidr guards SSH and the API of the EC2 hosts: only the aws platform has any
+    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr and values["platform"] == "aws":
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:
         raise SettingsError(errors)
@@ -492,10 +526,31 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
         if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")
+    errors += _platform_checks(v)
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
     if ca is not None and cert is not None and cert > ca:
         errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "
                       f"accepted: {KEYS_BY_NAME['pkiCertValidityHours'].accepted}")
+    return errors
+
+
+def _platform_checks(v: dict[str, Any]) -> list[str]:
+    """platform with its own keys, and every selected scenario against what the platform offers
+    (model.platforms: an impossible pair is refused, naming both)."""
+    from .platforms import needs_problems
+    platform = v.get("platform")
+    if platform is None:
+        return []
+    errors = []
+    if platform == "existing" and v.get("kubeconfig_path") == "":
+        errors.append("kubeconfigPath: required with platform 'existing' (pulumi config set kubeconfigPath "
+                      "~/.kube/config); accepted: " + KEYS_BY_NAME["kubeconfigPath"].accepted)
+    for key, field in (("kubeconfigPath", "kubeconfig_path"), ("kubeContext", "kube_context")):
+        if platform != "existing" and v.get(field):
+            errors.append(f"{key}: {shown(v[field])} is only used with platform 'existing' (platform is "
+                          f"{platform!r}): pulumi config rm {key}; accepted: {KEYS_BY_NAME[key].accepted}")
+    if "scenarios" in v and "restrict_egress" in v:
+        errors += needs_problems(platform, v["scenarios"], v["restrict_egress"])
     return errors
 
 

@@ -40,6 +40,15 @@ def stage(name: str, ctx: Context, stage_name: str | None = None) -> Stage:
 
 def platform_objects(ctx: Context) -> tuple[dict, ...]:
     """Policy objects the platform itself installs with Cilium, in force for every scenario at every
-    stage: the egress proxy's guard (model.cilium.proxy_guard_policy)."""
+    stage: the egress proxy's guard (model.cilium.proxy_guard_policy) where the stack runs a proxy
+    (aws, local), and on local with restrictEgress the lock (model.local.lock_policy). On existing
+    nothing: the stack adds no cluster-wide policy to a cluster it does not own."""
     from model import cilium
-    return (cilium.proxy_guard_policy(ctx.settings, ctx.proxy_address),)
+    platform = getattr(ctx.settings, "platform", "aws")
+    if platform == "existing":
+        return ()
+    objects = (cilium.proxy_guard_policy(ctx.settings, ctx.proxy_address),)
+    if platform == "local" and ctx.settings.restrict_egress:
+        from model import local
+        objects += (local.lock_policy(ctx.settings, ctx.proxy_address),)
+    return objects

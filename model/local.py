@@ -1,0 +1,156 @@
+"""The local platform: kind on the user's Docker or Podman, created and deleted by local commands
+(pulumi-command local.Command), the egress proxy as a container on kind's network, and the egress
+lock as a CiliumClusterwideNetworkPolicy. Pure: commands and objects only.
+
+The cluster comes from the same kind config model as aws (model.userdata.kind_cluster_config: no
+default CNI, no kube-proxy), Cilium from the same Helm release and values (model.cilium.helm_values:
+the agent reaches the API at ``egress-lab-control-plane:6443`` on kind's network, as on the kind
+host), the proxy from the same squid config model (model.proxy.squid_conf) and allow-list.
+
+The lock (``restrictEgress``) is weaker than aws's security group: it is a Cilium policy, so it holds
+only for pods Cilium enforces. hostNetwork pods and the kind node itself (and so anything on the
+user's machine) are not affected; the security group on aws stops the whole host.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+
+import yaml
+
+from . import network
+from .proxy import squid_conf
+from .settings import Settings
+from .userdata import KIND_CLUSTER_NAME, kind_cluster_config
+
+CLUSTER = KIND_CLUSTER_NAME
+KUBE_CONTEXT = f"kind-{CLUSTER}"              # kind v0.30.0 kubeconfig.ContextForCluster: "kind-" + name
+KUBECTL = f"kubectl --context {KUBE_CONTEXT}"  # the user's kubectl, kind's context in the user's kubeconfig
+NODE_CONTAINER = f"{CLUSTER}-control-plane"   # kind's node container (also the Helm values' k8sServiceHost)
+KIND_NETWORK = "kind"                         # the container network kind creates its nodes on
+PROXY_CONTAINER = f"{CLUSTER}-proxy"
+PROXY_IMAGE = "ubuntu:24.04"                  # the same Ubuntu release (and squid package) as the aws proxy host
+LOCK_NAME = "egress-lock"
+SQUID_CONF = "/etc/squid/squid.conf"
+SQUID_LOG = "/var/log/squid/access.log"
+# Helm and kubectl versions the lab is tested with on local (the emulation tests answer as these do)
+HELM_VERSION = "v3.19.0"
+KUBECTL_VERSION = "v1.34.1"
+
+
+def owner(project: str, stack: str) -> str:
+    """The value of model.platforms.OWNER_LABEL on the node of the cluster this stack creates: a label
+    value (at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends)."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{project}.{stack}")[:63].strip("-_.")
+    return text or "cilium-egress-lab"
+
+
+def cluster_config_yaml(owner_value: str) -> str:
+    return yaml.safe_dump(kind_cluster_config(None, owner_value), sort_keys=False)
+
+
+def _env(engine: str) -> str:
+    return "KIND_EXPERIMENTAL_PROVIDER=podman " if engine == "podman" else ""
+
+
+def create_cluster_command(engine: str) -> str:
+    """Create the cluster from the config on stdin (``kind create cluster --config -``) unless it exists
+    already - the preflight (model.platforms.local_preflight) has refused one this stack did not create."""
+    env = _env(engine)
+    return (f"{env}kind get clusters 2>/dev/null | grep -qx {CLUSTER} || "
+            f"{env}kind create cluster --name {CLUSTER} --config -")
+
+
+def delete_cluster_command(engine: str) -> str:
+    return f"{_env(engine)}kind delete cluster --name {CLUSTER}"
+
+
+def kubeconfig_command(engine: str) -> str:
+    """kind's kubeconfig for the cluster (server https://127.0.0.1:<random port>)."""
+    return f"{_env(engine)}kind get kubeconfig --name {CLUSTER}"
+
+
+def address_command(engine: str, container: str) -> str:
+    """The container's IPv4 address on kind's network."""
+    fmt = "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % KIND_NETWORK
+    return f"{engine} inspect -f {shlex.quote(fmt)} {shlex.quote(container)}"
+
+
+def proxy_install_script(settings: Settings, node_ip: str) -> str:
+    """Run inside the proxy container (``bash -s``): squid from Ubuntu's archive with the lab's config
+    (only the kind node may use it; allowedDomains + bootstrapDomains), started as a daemon."""
+    conf = squid_conf(settings.proxy_port, [network.host_cidr(node_ip)], settings.allowed_domains,
+                      settings.bootstrap_domains)
+    return f"""#!/bin/bash
+set -euo pipefail
+if ! command -v squid >/dev/null; then
+  apt-get update -q </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q squid </dev/null
+fi
+cat > {SQUID_CONF} <<'LAB_EOF'
+{conf.rstrip()}
+LAB_EOF
+squid -k parse -f {SQUID_CONF}
+if squid -k check -f {SQUID_CONF} 2>/dev/null; then squid -k reconfigure -f {SQUID_CONF}; else squid -f {SQUID_CONF}; fi
+echo "cilium-egress-lab: proxy container ready"
+"""
+
+
+def proxy_create_command(engine: str, owner_value: str) -> str:
+    """Start the proxy container on kind's network (replacing one this stack left), then run the install
+    script from stdin in it."""
+    q = shlex.quote
+    return (f"{engine} rm -f {PROXY_CONTAINER} >/dev/null 2>&1; "
+            f"{engine} run -d --name {PROXY_CONTAINER} --network {KIND_NETWORK} "
+            f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity >/dev/null && "
+            f"{engine} exec -i {PROXY_CONTAINER} bash -s")
+
+
+def proxy_delete_command(engine: str) -> str:
+    return f"{engine} rm -f {PROXY_CONTAINER}"
+
+
+def proxy_log_reader(engine: str) -> tuple[str, ...]:
+    """What runs ``tail`` on squid's log (model.remote.proxy_log_command's ``reader``)."""
+    return (engine, "exec", PROXY_CONTAINER)
+
+
+# ------------------------------------------------------------------------------------------------ lock
+def listener_namespaces(settings: Settings, proxy_address: str) -> tuple[str, ...]:
+    """Namespaces whose pods the configured stages send through an Envoy listener: a deny rule wins
+    over every allow, including a listener redirect (docs.cilium.io "Deny Policies"), so the lock must
+    leave them to their own policy - which, having egress rules, already drops every other
+    connection to the world (default deny)."""
+    from .scenarios import Context, stage
+    ctx = Context(settings, proxy_address)
+    out = set()
+    for name in settings.scenarios:
+        for obj in stage(name, ctx, settings.stage_of(name)).objects:
+            if obj["kind"] == "CiliumNetworkPolicy" and any(
+                    port.get("listener") for rule in obj["spec"].get("egress", [])
+                    for port in rule.get("toPorts", [])):
+                out.add(obj["metadata"]["namespace"])
+    return tuple(sorted(out))
+
+
+def lock_policy(settings: Settings, proxy_address: str) -> dict:
+    """CiliumClusterwideNetworkPolicy ``egress-lock`` (restrictEgress on local): pods may not open a
+    connection to the world except to the proxy container - the security group's rule on aws, as a
+    Cilium policy. Not kube-system (CoreDNS forwards to the container runtime's resolver), not the
+    namespaces whose world traffic goes through a listener (listener_namespaces). No default deny.
+    hostNetwork pods and the node are not endpoints this policy selects."""
+    exempt = sorted({"kube-system", *listener_namespaces(settings, proxy_address)})
+    return {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumClusterwideNetworkPolicy",
+        "metadata": {"name": LOCK_NAME},
+        "spec": {
+            "description": "restrictEgress on the local platform: no pod reaches the world except the egress "
+                           "proxy (weaker than a security group: hostNetwork pods and the node bypass it).",
+            "endpointSelector": {"matchExpressions": [
+                {"key": "k8s:io.kubernetes.pod.namespace", "operator": "NotIn", "values": exempt}]},
+            "enableDefaultDeny": {"egress": False, "ingress": False},
+            "egressDeny": [{"toCIDRSet": [{"cidr": network.ANYWHERE,
+                                           "except": [network.host_cidr(proxy_address)]}]}],
+        },
+    }
