@@ -55,9 +55,10 @@ def _env(engine: str) -> str:
 
 def create_cluster_command(engine: str) -> str:
     """Create the cluster from the config on stdin (``kind create cluster --config -``) unless it exists
-    already - the preflight (model.platforms.local_preflight) has refused one this stack did not create."""
+    already - the preflight (model.platforms.local_preflight) has refused one this stack did not create.
+    The listing gets no stdin: the config on stdin is for ``create`` alone."""
     env = _env(engine)
-    return (f"{env}kind get clusters 2>/dev/null | grep -qx {CLUSTER} || "
+    return (f"{env}kind get clusters </dev/null 2>/dev/null | grep -qx {CLUSTER} || "
             f"{env}kind create cluster --name {CLUSTER} --config -")
 
 
@@ -100,9 +101,9 @@ def proxy_create_command(engine: str, owner_value: str) -> str:
     """Start the proxy container on kind's network (replacing one this stack left), then run the install
     script from stdin in it."""
     q = shlex.quote
-    return (f"{engine} rm -f {PROXY_CONTAINER} >/dev/null 2>&1; "
+    return (f"{engine} rm -f {PROXY_CONTAINER} </dev/null >/dev/null 2>&1; "
             f"{engine} run -d --name {PROXY_CONTAINER} --network {KIND_NETWORK} "
-            f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity >/dev/null && "
+            f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity </dev/null >/dev/null && "
             f"{engine} exec -i {PROXY_CONTAINER} bash -s")
 
 
