@@ -23,6 +23,7 @@ from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent
 
 from model import probes, render, scenarios
+from model.platforms import PLATFORM_OUTPUT, check_switch
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -41,23 +42,48 @@ def has_aws_credentials(env: Mapping[str, str], home: Path) -> bool:
 
 
 def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping[str, str] | None = None,
-                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which) -> str | None:
-    """None when the lab can run here, else why not and what to do (the first blocker first)."""
+                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which,
+                  aws: bool = True) -> str | None:
+    """None when the lab can run here, else why not and what to do (the first blocker first).
+    ``aws`` False: the local/existing platforms, which need no AWS credentials (see
+    platform_preconditions for their tools)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     reasons = []
     if not which("pulumi"):
         reasons.append("no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/iac/download-install/) "
                        "so that `pulumi version` works")
-    if not has_aws_credentials(env, home):
+    if aws and not has_aws_credentials(env, home):
         reasons.append("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or "
                        "AWS_WEB_IDENTITY_TOKEN_FILE, or run `aws configure` (~/.aws/credentials)")
     if passphrase and "PULUMI_CONFIG_PASSPHRASE" not in env and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         reasons.append("no PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export the passphrase "
                        "that encrypts this stack's secrets")
-    if opt_in and env.get(OPT_IN_VAR) != "1":
+    if aws and opt_in and env.get(OPT_IN_VAR) != "1":
         reasons.append(f"not opted in: set {OPT_IN_VAR}=1 to run it; it creates billable AWS resources "
                        "(two EC2 instances, two EIPs, two gp3 volumes) for about 30 minutes")
+    if not reasons:
+        return None
+    return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
+
+
+EXISTING_KUBECONFIG_VAR = "LAB_EXISTING_KUBECONFIG"   # the existing-platform acceptance run's cluster
+EXISTING_CONTEXT_VAR = "LAB_EXISTING_CONTEXT"
+
+
+def platform_preconditions(platform: str, env: Mapping[str, str] | None = None,
+                           which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """None when an acceptance run on ``platform`` (local, existing) can run here, else why not: the
+    pulumi CLI, and the platform's tools on PATH (model.platforms); existing also needs a kubeconfig
+    in LAB_EXISTING_KUBECONFIG."""
+    from model.platforms import LOCAL_TOOLS, missing_tools
+    env = os.environ if env is None else env
+    reasons = [] if which("pulumi") else ["no `pulumi` CLI on PATH: install it "
+                                           "(https://www.pulumi.com/docs/iac/download-install/)"]
+    reasons += missing_tools(which, LOCAL_TOOLS if platform == "local" else ("kubectl",))
+    if platform == "existing" and not env.get(EXISTING_KUBECONFIG_VAR):
+        reasons.append(f"no {EXISTING_KUBECONFIG_VAR}: set it to the kubeconfig of a cluster running Cilium >= 1.16 "
+                       f"(and {EXISTING_CONTEXT_VAR} to a context, optionally)")
     if not reasons:
         return None
     return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
@@ -382,13 +408,35 @@ def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
     return {"workloads": workloads, "cells": cells}
 
 
+class PlatformSwitchRefused(RuntimeError):
+    """The stack exists on one platform and its config now names another."""
+
+
+def recorded_platform(outputs: Mapping[str, Any]) -> str | None:
+    """The platform a deployed stack runs on: its ``platform`` output; a stack deployed before
+    platforms existed (outputs, but none of them ``platform``) runs on aws; no outputs: none yet."""
+    if PLATFORM_OUTPUT in outputs:
+        return str(getattr(outputs[PLATFORM_OUTPUT], "value", outputs[PLATFORM_OUTPUT]))
+    return "aws" if outputs else None
+
+
+def refuse_platform_switch(stack: auto.Stack) -> None:
+    """Before any preview or update: a stack that exists keeps its platform (model.platforms.check_switch)."""
+    configured = settings_from_config(stack.get_all_config()).platform
+    problem = check_switch(recorded_platform(stack.outputs()), configured)
+    if problem:
+        raise PlatformSwitchRefused(problem)
+
+
 def up(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None) -> auto.UpResult:
+    refuse_platform_switch(stack)
     return stack.up(on_event=on_event, color="never")
 
 
 def preview(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None,
             expect_no_changes: bool = False) -> tuple[auto.PreviewResult, list[EngineEvent]]:
     """Preview; returns the result and this preview's own engine events (also passed to ``on_event``)."""
+    refuse_platform_switch(stack)
     events: list[EngineEvent] = []
 
     def record(event: EngineEvent) -> None:
