@@ -171,6 +171,7 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
         *("#   " + line for line in values.splitlines()),
         f"# proxy address: {proxy_address}",
         "# scenarios (stage): " + ", ".join(f"{n} ({settings.stage_of(n) or 'last'})" for n in settings.scenarios),
+        *platform_note(settings, proxy_address),
     ]
     if has_placeholder_secrets(settings) and mtls_material is None:
         lines = _wrap(placeholder_warning())
@@ -181,6 +182,22 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
                    "(seal or encrypt the Secrets)."]
     body = yaml.safe_dump_all(lab_objects(settings, proxy_address, mtls_material), sort_keys=False)
     return "\n".join(header) + "\n---\n" + body
+
+
+def platform_note(settings: Settings, proxy_address: str) -> list[str]:
+    """Header lines on what the platform adds: local's egress lock (below, commented out, while
+    restrictEgress is false; among the objects when true), existing's lack of platform policies."""
+    if settings.platform == "existing":
+        return ["# platform existing: no platform policy is applied (no proxy guard, no lock); scenarios only"]
+    if settings.platform != "local":
+        return [f"# platform {settings.platform}"]
+    from .local import lock_policy
+    if settings.restrict_egress:
+        return [f"# platform local: restrictEgress=true, so the egress lock (CiliumClusterwideNetworkPolicy "
+                f"{lock_policy(settings, proxy_address)['metadata']['name']}) is among the objects below"]
+    lock = yaml.safe_dump(lock_policy(settings, proxy_address), sort_keys=False).rstrip()
+    return ["# platform local: restrictEgress=true would add this egress lock (not applied now):",
+            *("#   " + line for line in lock.splitlines())]
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:
