@@ -155,3 +155,60 @@ def lock_policy(settings: Settings, proxy_address: str) -> dict:
                                            "except": [network.host_cidr(proxy_address)]}]}],
         },
     }
+
+
+# ------------------------------------------------------------------------------------------ mTLS backend
+MTLS_CONTAINER = f"{CLUSTER}-mtls"
+
+
+def mtls_create_command(engine: str, owner_value: str) -> str:
+    """The mTLS backend's container shares the proxy container's network namespace (``--network
+    container:``): one address for the egress proxy and the backend, as the proxy host is on aws."""
+    q = shlex.quote
+    return (f"{engine} rm -f {MTLS_CONTAINER} </dev/null >/dev/null 2>&1; "
+            f"{engine} run -d --name {MTLS_CONTAINER} --network container:{PROXY_CONTAINER} "
+            f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity </dev/null >/dev/null && "
+            f"{engine} exec -i {MTLS_CONTAINER} bash -s")
+
+
+def mtls_delete_command(engine: str) -> str:
+    return f"{engine} rm -f {MTLS_CONTAINER}"
+
+
+def _write(path: str, body: str, mode: str) -> str:
+    tag = "LAB_EOF"
+    assert tag not in body
+    return f"install -m {mode} /dev/null {shlex.quote(path)}\ncat > {shlex.quote(path)} <<'{tag}'\n{body.rstrip()}\n{tag}"
+
+
+def mtls_backend_script(files: dict[str, str]) -> str:
+    """Run inside the mTLS container (``bash -s``; it carries the server key: a secret input): the
+    same haproxy config and echo server as the aws backend (model.mtls), started without systemd -
+    the echo server as the unprivileged ``nobody``, haproxy dropping to ``haproxy`` after start-up.
+    Re-running it restarts both with the new files."""
+    from .mtls import BACKEND_DIR, ECHO_PORT, ECHO_SCRIPT, echo_server_py, haproxy_cfg
+    q = shlex.quote
+    return f"""#!/bin/bash
+set -euo pipefail
+if ! command -v haproxy >/dev/null || ! command -v python3 >/dev/null; then
+  apt-get update -q </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy python3 </dev/null
+fi
+install -d -m 0750 -o root -g haproxy {q(BACKEND_DIR)}
+{_write(BACKEND_DIR + "/ca.crt", files["ca.crt"], "0644")}
+{_write(BACKEND_DIR + "/server.pem", files["server.pem"], "0640")}
+chown root:haproxy {q(BACKEND_DIR)}/ca.crt {q(BACKEND_DIR)}/server.pem
+mkdir -p {q(ECHO_SCRIPT.rsplit("/", 1)[0])}
+{_write(ECHO_SCRIPT, echo_server_py(), "0755")}
+{_write("/etc/haproxy/haproxy.cfg", haproxy_cfg(BACKEND_DIR, run_as="haproxy"), "0644")}
+haproxy -c -f /etc/haproxy/haproxy.cfg </dev/null
+for pid in /run/mtls-echo.pid /run/mtls-haproxy.pid; do
+  if [ -s "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+done
+setpriv --reuid=nobody --regid=nogroup --clear-groups nohup python3 {q(ECHO_SCRIPT)} {ECHO_PORT} \\
+  </dev/null >/var/log/mtls-echo.log 2>&1 &
+echo $! > /run/mtls-echo.pid
+nohup haproxy -f /etc/haproxy/haproxy.cfg </dev/null >/var/log/mtls-haproxy.log 2>&1 &
+echo $! > /run/mtls-haproxy.pid
+echo "cilium-egress-lab: mTLS backend container ready"
+"""

@@ -5,8 +5,8 @@ are reached only through an injected ``which`` (shutil.which) and ``run`` (argv 
 - ``aws``: today's stack - two EC2 hosts (kind + Cilium, the egress proxy / mTLS backend), the
   security-group lock.
 - ``local``: kind on the user's Docker or Podman, created and deleted by local commands; the egress
-  proxy as a container on kind's network; the lock is a CiliumClusterwideNetworkPolicy (model.local).
-  No mTLS backend yet: the ``mtls`` scenario is refused there.
+  proxy as a container on kind's network and the mTLS backend in that container's network namespace
+  (one address, as the proxy host is on aws); the lock is a CiliumClusterwideNetworkPolicy (model.local).
 - ``existing``: a cluster the user already runs Cilium >= 1.16 on (``kubeconfigPath``,
   ``kubeContext``): the stack adds scenarios and probes only, never creates or deletes the cluster.
 
@@ -35,8 +35,7 @@ PIECES = {
 # kube-proxy replacement: they are checked there (existing_preflight), not offered.
 OFFERS: dict[str, frozenset[str]] = {
     "aws": frozenset({"proxy", "mtls-backend", "egress-lock", "envoy-config", "kube-proxy-replacement"}),
-    # the mTLS backend is not built on local yet (its install is systemd-based, model.mtls): refused there
-    "local": frozenset({"proxy", "egress-lock", "envoy-config", "kube-proxy-replacement"}),
+    "local": frozenset({"proxy", "mtls-backend", "egress-lock", "envoy-config", "kube-proxy-replacement"}),
     "existing": frozenset({"envoy-config", "kube-proxy-replacement"}),  # if the cluster has them (checked)
 }
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")

@@ -15,12 +15,24 @@ import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
+from components.mtls_backend_container import MtlsBackendContainer, MtlsBackendContainerArgs
 from components.proxy_container import ProxyContainer, ProxyContainerArgs
 from model import cilium, local, platforms, probes, render
 from model.scenarios import Context
 from model.settings import PROJECT, Settings
 
+from .mtls import MtlsPlatform, declare_mtls_pki
 from .shared import declare_checks, declare_on_cilium, verify
+
+
+def declare_mtls_backend(settings: Settings, engine: str, owner: str, proxy: ProxyContainer) -> MtlsPlatform:
+    """The mTLS scenario's PKI (SANs naming the proxy container's address) and its backend container."""
+    pieces = declare_mtls_pki(settings, proxy.address)
+    script = pulumi.Output.all(**pieces.files).apply(lambda files: local.mtls_backend_script(files))
+    backend = MtlsBackendContainer(settings.name("mtls-backend"), MtlsBackendContainerArgs(
+        create=local.mtls_create_command(engine, owner), delete=local.mtls_delete_command(engine),
+        script=script, triggers=[proxy.ready.id, pieces.digest], after=[proxy.ready]))
+    return MtlsPlatform(backend, pieces.material, pieces.digest)
 
 
 def declare(settings: Settings, tools: Any) -> dict[str, Any]:
@@ -43,10 +55,13 @@ def declare(settings: Settings, tools: Any) -> dict[str, Any]:
         address=local.address_command(engine, local.PROXY_CONTAINER), triggers=[kind.cluster_id],
         after=[kind.cluster])) if needs_proxy else None
     address = proxy.address if proxy is not None else pulumi.Output.from_input(render.PLACEHOLDER_ADDRESS)
+    mtls = (declare_mtls_backend(settings, engine, owner, proxy)
+            if proxy is not None and settings.needs("mtls-backend") else None)
 
     ctx_static = Context(settings, render.PLACEHOLDER_ADDRESS)
     ctx_live = address.apply(lambda ip: Context(settings, ip))
-    guard, deployed = declare_on_cilium(settings, ctx_static, ctx_live, provider, [release.release, release.crds_ready])
+    guard, deployed = declare_on_cilium(settings, ctx_static, ctx_live, provider,
+                                        [release.release, release.crds_ready], mtls)
     reader = local.proxy_log_reader(engine)
     checks = declare_checks(
         settings, deployed, ctx_live, identity=[kind.cluster_id, *([proxy.ready.id] if proxy else [])],
@@ -54,7 +69,8 @@ def declare(settings: Settings, tools: Any) -> dict[str, Any]:
                                              kubectl=local.KUBECTL),
         evidence=lambda p, out: kind.node_ip.apply(
             lambda ip: probes.evidence_command(p, out, ip, reader=reader, log=local.SQUID_LOG)),
-        kind=None, proxy=None, after=[*guard.policies, *([proxy.ready] if proxy else [])])
+        kind=None, proxy=None, mtls=mtls,
+        after=[*guard.policies, *([proxy.ready] if proxy else []), *([mtls.backend] if mtls else [])])
     return {
         "kubeContext": local.KUBE_CONTEXT,
         "kubeconfig": kind.kubeconfig,
@@ -64,4 +80,5 @@ def declare(settings: Settings, tools: Any) -> dict[str, Any]:
         "ciliumStatus": release.status,
         "stages": {name: d.static.stage.name for name, d in deployed.items()},
         "verification": verify(settings, {n: d.live for n, d in deployed.items()}, checks),
+        **({render.SECRET_MATERIAL_OUTPUT: mtls.material} if mtls is not None else {}),
     }

@@ -127,7 +127,8 @@ class LabMocks(Mocks):
     def _mtls_echo(self) -> tuple[str, int, str]:
         """Through Envoy's mTLS listener: the echo answers only if the backend is installed and both
         secrets exist; the CN is the declared client CSR's subject."""
-        backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+        backend = self._has("command:remote:Command", "mtls-backend-demo-install") or \
+            self._has("command:local:Command", "mtls-backend-demo-install")
         secrets = [self._has("kubernetes:core/v1:Secret", s) for s in ("tls-client-cert", "mtls-ca")]
         if not backend or not all(secrets):
             return ("000", 28, "")
@@ -148,7 +149,8 @@ class LabMocks(Mocks):
         if v.listener:  # the egress CEC: Envoy -> the proxy (allowed through the security group) -> out
             return ("200", 0, "") if self._egress_allows(self.proxy_ip, 3128) else ("000", 28, "")
         if host == self.proxy_ip:  # the mTLS backend, directly: it refuses anything without a client certificate
-            backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+            backend = self._has("command:remote:Command", "mtls-backend-demo-install") or \
+                self._has("command:local:Command", "mtls-backend-demo-install")
             return ("000", 56, "") if backend and self._egress_allows(host, traffic.port) else ("000", 28, "")
         if host is not None:
             return ("200", 0, "") if self._egress_allows(INTERNET_IP, traffic.port) else ("000", 28, "")

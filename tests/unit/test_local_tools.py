@@ -149,3 +149,29 @@ def test_the_program_runs_its_preflight_with_the_real_tools_and_podman(fakes, tm
     call = [c for c in fake_tools.calls(tmp_path / "state") if c["argv"][:2] == ["create", "cluster"]][0]
     assert call["env"] == {"KIND_EXPERIMENTAL_PROVIDER": "podman"}
     assert json.loads(json.dumps(yaml.safe_load(call["stdin"]))) == yaml.safe_load(local.cluster_config_yaml(OWNER))
+
+
+def test_mtls_backend_container_shares_the_proxy_network_and_its_scripts_are_shellcheck_clean(fakes, tmp_path):
+    import subprocess
+
+    from model.mtls import BACKEND_DIR, BACKEND_PORT
+
+    from .. import validation
+    path = fakes()
+    settings = load_settings({"platform": "local", "scenarios": ["egress", "mtls"]})
+    files = {"ca.crt": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+             "server.pem": "-----BEGIN CERTIFICATE-----\ns\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nk\n"}
+    script = local.mtls_backend_script(files)
+    assert sh(local.proxy_create_command("docker", OWNER), path, local.proxy_install_script(settings, NODE_IP)).returncode == 0
+    done = sh(local.mtls_create_command("docker", OWNER), path, script)
+    assert done.returncode == 0, done.stderr
+    container = fake_tools.state(tmp_path / "state")["containers"][local.MTLS_CONTAINER]
+    assert container["network"] == f"container:{local.PROXY_CONTAINER}" and container["script"] == script
+    assert f"bind *:{BACKEND_PORT} ssl crt {BACKEND_DIR}/server.pem ca-file {BACKEND_DIR}/ca.crt verify required" in script
+    assert sh(local.mtls_delete_command("docker"), path).returncode == 0
+    for name, text in (("proxy.sh", local.proxy_install_script(settings, NODE_IP)), ("mtls.sh", script)):
+        f = tmp_path / name
+        f.write_text(text)
+        check = subprocess.run([validation.shellcheck(), "-s", "bash", "-S", "style", str(f)],
+                               capture_output=True, text=True, check=False)
+        assert check.returncode == 0, check.stdout

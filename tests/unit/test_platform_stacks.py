@@ -179,7 +179,8 @@ def test_existing_refusals_before_any_resource():
 @pytest.mark.parametrize("config,words", [
     ({"platform": "existing", "kubeconfigPath": KUBECONFIG}, ["scenarios: 'egress' needs proxy", "'existing'"]),
     ({"platform": "existing", "scenarios": ["hoot51"]}, ["kubeconfigPath: required with platform 'existing'"]),
-    ({"platform": "local", "scenarios": ["mtls"]}, ["scenarios: 'mtls' needs mtls-backend", "'local'"]),
+    ({"platform": "existing", "kubeconfigPath": KUBECONFIG, "scenarios": ["mtls"]},
+     ["scenarios: 'mtls' needs mtls-backend", "'existing'"]),
     ({"platform": "local", "kubeContext": "x"}, ["kubeContext: 'x' is only used with platform 'existing'"]),
 ])
 def test_impossible_pairs_are_refused_before_any_resource_naming_both(config, words):
@@ -189,3 +190,19 @@ def test_impossible_pairs_are_refused_before_any_resource_naming_both(config, wo
 def test_platform_is_recorded_as_an_output_on_aws_too():
     p = run_program(OP)
     assert p.error is None and p.outputs[platforms.PLATFORM_OUTPUT] == "aws"
+
+
+def test_local_mtls_backend_shares_the_proxy_containers_address_and_verifies():
+    p = local_program({"scenarios": ["egress", "mtls"], "restrictEgress": True})
+    assert p.error is None, p.error
+    backend = p.named("mtls-backend-demo-install")
+    assert backend.type == "command:local:Command"
+    assert "--network container:egress-lab-proxy" in backend.inputs["create"]
+    assert "stdin" in backend.secret_inputs and "BEGIN PRIVATE KEY" in backend.inputs["stdin"]
+    server = next(r for r in p.resources if r.name == "mtls-pki-demo-server-csr")
+    assert server.inputs["ipAddresses"][0] == LOCAL_PROXY_IP  # the SAN: the address the pods reach
+    assert not [r for r in p.resources if r.type.startswith("aws:")]
+    cells = {c["probe"]: c["observed"] for c in p.outputs["verification"]["scenarios"]["mtls"]["cells"]}
+    assert cells == {"mtls-inject-plain": "allow", "mtls-direct-tls": "refused"}
+    assert p.outputs["verification"]["ok"], p.outputs["verification"]
+    assert "mtlsSecretMaterial" in p.secret_outputs
