@@ -135,8 +135,11 @@ def regions() -> list[str]:
 # ---------------------------------------------------------------- what is billable
 def billables(settings: Settings) -> list[Billable]:
     """What the program declares for these settings (components/ec2.py, stacks/lab.py): per host an
-    instance with its gp3 root volume, and one Elastic IP each. Names as the program registers them."""
+    instance with its gp3 root volume, and one Elastic IP each. Names as the program registers them.
+    The local and existing platforms declare nothing billable."""
     out: list[Billable] = []
+    if getattr(settings, "platform", "aws") != "aws":
+        return out
     for role, type_key in (("kind", "kindInstanceType"), ("proxy", "proxyInstanceType")):
         instance = f"{settings.name(role)}-instance"
         instance_type = settings.kind_instance_type if role == "kind" else settings.proxy_instance_type

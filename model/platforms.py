@@ -148,10 +148,12 @@ def local_preflight(cluster: str, owner: str, which: Which, run: Run) -> None:
     problems = missing_tools(which, LOCAL_TOOLS)
     if problems:
         raise PreflightError("local", problems)
-    listed = run(["kind", "get", "clusters"])
+    engine = container_engine(which)
+    kind = ["env", *(f"{k}={v}" for k, v in kind_env(engine).items()), "kind"] if kind_env(engine) else ["kind"]
+    listed = run([*kind, "get", "clusters"])
     if listed.returncode != 0:
         raise PreflightError("local", [f"`kind get clusters` failed ({listed.stderr.strip()[-300:]}): is the "
-                                       f"{container_engine(which)} daemon running?"])
+                                       f"{engine} daemon running?"])
     # kind v0.30.0 prints one name per line on stdout, "No kind clusters found." on stderr when none
     # (pkg/cmd/kind/get/clusters/clusters.go)
     if cluster in listed.stdout.split():

@@ -142,7 +142,9 @@ def test_the_program_runs_its_preflight_with_the_real_tools_and_podman(fakes, tm
     path = fakes(("podman", "kind", "kubectl", "helm"))
     program = run_program({"platform": "local", "operatorCidr": f"{OPERATOR_IP}/32"}, tools=Tools())
     assert program.error is None, program.error
-    assert [c["argv"] for c in fake_tools.calls(tmp_path / "state")] == [["get", "clusters"]]
+    # kind is told to use podman (kind v0.30.0 pkg/internal/runtime/runtime.go: KIND_EXPERIMENTAL_PROVIDER)
+    assert [(c["argv"], c["env"]) for c in fake_tools.calls(tmp_path / "state")] == [
+        (["get", "clusters"], {"KIND_EXPERIMENTAL_PROVIDER": "podman"})]
     create = program.named("kind-demo-cluster").inputs
     done = sh(create["create"], path, create["stdin"])
     assert done.returncode == 0 and "using podman due to KIND_EXPERIMENTAL_PROVIDER" in done.stderr

@@ -187,6 +187,18 @@ def test_impossible_pairs_are_refused_before_any_resource_naming_both(config, wo
     refused(run_program({**OP, **config}, tools=local_tools()), *words)
 
 
+def test_local_and_existing_declare_nothing_billable():
+    from model import cost
+    from model.settings import load_settings
+    for program, raw in ((local_program(), {"platform": "local"}),
+                         (existing_program(), {"platform": "existing", "kubeconfigPath": KUBECONFIG,
+                                               "scenarios": ["hoot51"]})):
+        assert program.error is None
+        billed, _ = cost.billables_from_resources(
+            [{"type": r.type, "name": r.name, "props": r.inputs} for r in program.resources])
+        assert billed == [] == cost.billables(load_settings({**OP, **raw}))
+
+
 def test_platform_is_recorded_as_an_output_on_aws_too():
     p = run_program(OP)
     assert p.error is None and p.outputs[platforms.PLATFORM_OUTPUT] == "aws"
