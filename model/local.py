@@ -97,14 +97,19 @@ echo "cilium-egress-lab: proxy container ready"
 """
 
 
-def proxy_create_command(engine: str, owner_value: str) -> str:
-    """Start the proxy container on kind's network (replacing one this stack left), then run the install
-    script from stdin in it."""
+def _run_container(engine: str, name: str, network: str, owner_value: str) -> str:
+    """Start container ``name`` (replacing one this stack left) on ``network``, then run the install
+    script from stdin in it (``bash -s``)."""
     q = shlex.quote
-    return (f"{engine} rm -f {PROXY_CONTAINER} </dev/null >/dev/null 2>&1; "
-            f"{engine} run -d --name {PROXY_CONTAINER} --network {KIND_NETWORK} "
+    return (f"{engine} rm -f {name} </dev/null >/dev/null 2>&1; "
+            f"{engine} run -d --name {name} --network {network} "
             f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity </dev/null >/dev/null && "
-            f"{engine} exec -i {PROXY_CONTAINER} bash -s")
+            f"{engine} exec -i {name} bash -s")
+
+
+def proxy_create_command(engine: str, owner_value: str) -> str:
+    """The proxy container on kind's network; its install script (proxy_install_script) on stdin."""
+    return _run_container(engine, PROXY_CONTAINER, KIND_NETWORK, owner_value)
 
 
 def proxy_delete_command(engine: str) -> str:
@@ -164,11 +169,7 @@ MTLS_CONTAINER = f"{CLUSTER}-mtls"
 def mtls_create_command(engine: str, owner_value: str) -> str:
     """The mTLS backend's container shares the proxy container's network namespace (``--network
     container:``): one address for the egress proxy and the backend, as the proxy host is on aws."""
-    q = shlex.quote
-    return (f"{engine} rm -f {MTLS_CONTAINER} </dev/null >/dev/null 2>&1; "
-            f"{engine} run -d --name {MTLS_CONTAINER} --network container:{PROXY_CONTAINER} "
-            f"--label {q('cilium-egress-lab/stack=' + owner_value)} {PROXY_IMAGE} sleep infinity </dev/null >/dev/null && "
-            f"{engine} exec -i {MTLS_CONTAINER} bash -s")
+    return _run_container(engine, MTLS_CONTAINER, f"container:{PROXY_CONTAINER}", owner_value)
 
 
 def mtls_delete_command(engine: str) -> str:
