@@ -13,7 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import local, remote
 
-from model import cilium, remote as cmds
+from model import helm
+from model import remote as cmds
 
 
 @dataclass
@@ -35,7 +36,7 @@ class CiliumRelease(pulumi.ComponentResource):
         super().__init__("cilium-egress-lab:cilium:CiliumRelease", name, None, opts)
         self.release = k8s.helm.v3.Release(
             f"{name}-release", chart="cilium", version=args.version, namespace="kube-system",
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=cilium.HELM_REPO),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=helm.HELM_REPO),
             values=args.values, timeout=900, skip_await=False,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider))
         wait = dict(create=cmds.wait_for_crds(kubectl=args.kubectl), triggers=[args.host_id, args.version],

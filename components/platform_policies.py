@@ -1,5 +1,5 @@
 """PlatformPolicies: the policy objects the platform installs with Cilium, for every scenario
-(model.scenarios.platform_objects - the egress proxy's guard). Names come from the ``static``
+(scenarios.platform_objects - the egress proxy's guard). Names come from the ``static``
 rendering (placeholder address), content from ``live`` (the proxy's real address)."""
 from __future__ import annotations
 

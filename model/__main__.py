@@ -1,6 +1,6 @@
-"""Offline render CLI: ``python -m model render [--stack dev] [--set key=value ...]``.
+"""The lab's offline tools: ``python -m model render | cost | verdicts`` (console command ``cilium-lab``).
 
-Prints every Kubernetes object the stack would apply as multi-document YAML on stdout (GitOps-
+``render [--stack dev] [--set key=value ...]`` prints every Kubernetes object the stack would apply as multi-document YAML on stdout (GitOps-
 ready), with the Cilium Helm values as a comment. Settings come from ``Pulumi.<stack>.yaml`` and
 ``--set`` (which wins), validated exactly like ``pulumi up``. ``--set proxyAddress=<ipv4>`` gives
 the proxy's address (default: a documented placeholder). ``--values-for kind|existing`` picks the
@@ -8,7 +8,8 @@ Helm values (the lab's kind cluster, or an existing Cilium >= 1.16 cluster), ``-
 prints only them. The mTLS Secrets are placeholders (warned about on stderr and in the YAML)
 unless ``--secrets-from-stack`` reads them from the deployed ``--stack`` through the Pulumi CLI.
 Bad input: message on stderr, exit 2, nothing on stdout.
-``python -m model verdicts ...`` forwards to ``model.policy.cli`` (see its -h).
+``python -m model verdicts ...`` is ``cilium-verdicts ...`` (the evaluator's CLI, cilium_verdicts.cli; see its -h)
+with the lab's scenario packs available to ``--scenario``.
 ``python -m model cost [--stack dev] [--set key=value] [--region R] [--format text|json]`` prints the
 hourly and monthly on-demand cost of every billable resource (model/cost.py, model/prices.json).
 """
@@ -22,8 +23,10 @@ import sys
 
 import yaml
 
+from cilium_verdicts import cli as verdicts_cli
+
 from . import cost
-from .cilium import HELM_TARGETS
+from .helm import HELM_TARGETS
 from .lint import check
 from .render import (
     PLACEHOLDER_ADDRESS,
@@ -36,10 +39,18 @@ from .render import (
     placeholder_warning,
     read_stack_outputs,
     render_yaml,
+    scenario_objects_and_probes,
     secrets_from_outputs,
     values_yaml,
 )
-from .settings import ECHO_LIMIT, PROJECT, SettingsError, load_settings, shown, shown_name
+from .settings import (
+    ECHO_LIMIT,
+    PROJECT,
+    SettingsError,
+    load_settings,
+    shown,
+    shown_name,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RENDER_ONLY = {"proxyAddress"}
@@ -113,20 +124,6 @@ def stack_config(stack: str | None, namespace: str = PROJECT) -> dict:
     return out
 
 
-def scenario_objects_and_probes(name: str, stage: str | None):
-    """For ``verdicts --scenario NAME [--stage S]``: the pack's workloads, the platform's policy
-    objects (the proxy guard) and the stage's objects, and its probes' traffic (default settings, the documented placeholder proxy address)."""
-    from . import scenarios
-    from .policy import PolicyInputError
-    try:
-        ctx = scenarios.Context(load_settings({}, resolve_operator_cidr=False), PLACEHOLDER_ADDRESS)
-        pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
-    except ValueError as exc:
-        raise PolicyInputError(f"--scenario/--stage: {exc}") from None
-    return ([*pack.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects],
-            [lp.traffic for lp in pack.probes(ctx, st)])
-
-
 def run_cost(args: argparse.Namespace) -> int:
     """``python -m model cost``: settings exactly as ``render`` reads them, priced by model/cost.py."""
     import os
@@ -166,14 +163,14 @@ def _values_target(text: str) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verdicts"]:
-        from .policy.cli import main as verdicts
-        return verdicts(argv[1:], scenario_loader=scenario_objects_and_probes)
-    parser = _Parser(prog="python -m model", description=__doc__.splitlines()[0])
+        return verdicts_cli.main(argv[1:], scenario_loader=scenario_objects_and_probes, prog="python -m model verdicts")
+    parser = _Parser(prog=prog, description="The lab's offline tools: render its manifests, estimate its cost, "
+                                            "and the verdict evaluator with its scenario packs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("verdicts", help="offline Cilium verdicts of your own YAML (python -m model verdicts -h)")
+    sub.add_parser("verdicts", help="offline Cilium verdicts of your own YAML or a scenario stage (same as cilium-verdicts; verdicts -h)")
     render = sub.add_parser("render", help="print the Kubernetes manifests as multi-document YAML")
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -254,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {placeholder_warning()}", file=sys.stderr)
     sys.stdout.write(render_yaml(settings, proxy_address, args.values_for, mtls_secrets, args.stack))
     return 0
+
+
+def console() -> int:
+    """The ``cilium-lab`` console command."""
+    return main(prog="cilium-lab")
 
 
 if __name__ == "__main__":

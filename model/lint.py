@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .cilium import CLUSTER_TYPE, LISTENER_TYPE, SECRETS_NAMESPACE
+from cilium_verdicts.envoy import LISTENER_TYPE
+from scenarios.cilium import CLUSTER_TYPE, SECRETS_NAMESPACE
 
 _L3 = ("toEndpoints", "toCIDR", "toCIDRSet", "toEntities", "toFQDNs", "toServices", "toGroups",
        "toRequires", "toNodes")

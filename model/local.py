@@ -3,7 +3,7 @@
 lock as a CiliumClusterwideNetworkPolicy. Pure: commands and objects only.
 
 The cluster comes from the same kind config model as aws (model.userdata.kind_cluster_config: no
-default CNI, no kube-proxy), Cilium from the same Helm release and values (model.cilium.helm_values:
+default CNI, no kube-proxy), Cilium from the same Helm release and values (model.helm.helm_values:
 the agent reaches the API at ``egress-lab-control-plane:6443`` on kind's network, as on the kind
 host), the proxy from the same squid config model (model.proxy.squid_conf) and allow-list.
 
@@ -18,7 +18,11 @@ import shlex
 
 import yaml
 
+import scenarios
+from scenarios import Context
+
 from . import network
+from .mtls import BACKEND_DIR, ECHO_PORT, ECHO_SCRIPT, echo_server_py, haproxy_cfg
 from .proxy import squid_conf
 from .settings import Settings
 from .userdata import KIND_CLUSTER_NAME, kind_cluster_config
@@ -127,11 +131,10 @@ def listener_namespaces(settings: Settings, proxy_address: str) -> tuple[str, ..
     over every allow, including a listener redirect (docs.cilium.io "Deny Policies"), so the lock must
     leave them to their own policy - which, having egress rules, already drops every other
     connection to the world (default deny)."""
-    from .scenarios import Context, stage
     ctx = Context(settings, proxy_address)
     out = set()
     for name in settings.scenarios:
-        for obj in stage(name, ctx, settings.stage_of(name)).objects:
+        for obj in scenarios.stage(name, ctx, settings.stage_of(name)).objects:
             if obj["kind"] == "CiliumNetworkPolicy" and any(
                     port.get("listener") for rule in obj["spec"].get("egress", [])
                     for port in rule.get("toPorts", [])):
@@ -187,7 +190,6 @@ def mtls_backend_script(files: dict[str, str]) -> str:
     same haproxy config and echo server as the aws backend (model.mtls), started without systemd -
     the echo server as the unprivileged ``nobody``, haproxy dropping to ``haproxy`` after start-up.
     Re-running it restarts both with the new files."""
-    from .mtls import BACKEND_DIR, ECHO_PORT, ECHO_SCRIPT, echo_server_py, haproxy_cfg
     q = shlex.quote
     return f"""#!/bin/bash
 set -euo pipefail
@@ -213,3 +215,18 @@ nohup haproxy -f /etc/haproxy/haproxy.cfg </dev/null >/var/log/mtls-haproxy.log 
 echo $! > /run/mtls-haproxy.pid
 echo "cilium-egress-lab: mTLS backend container ready"
 """
+
+
+# ------------------------------------------------------------------------------- the platform's objects
+def platform_objects(ctx: Context) -> tuple[dict, ...]:
+    """Policy objects the platform itself installs with Cilium, in force for every scenario at every
+    stage: the packs' platform objects (scenarios.platform_objects: the egress proxy's guard) where
+    the stack runs a proxy (aws, local), and on local with restrictEgress the lock (lock_policy). On
+    existing nothing: the stack adds no cluster-wide policy to a cluster it does not own."""
+    platform = ctx.settings.platform
+    if platform == "existing":
+        return ()
+    objects = scenarios.platform_objects(ctx)
+    if platform == "local" and ctx.settings.restrict_egress:
+        objects += (lock_policy(ctx.settings, ctx.proxy_address),)
+    return objects

@@ -5,7 +5,7 @@ Pure (no Pulumi import): the PKI *specification* (pulumi-tls in the stack and op
 data-plane lab both build certificates from ``pki_spec``), the Kubernetes objects (namespace, curl
 pod, secrets, CiliumClusterwideEnvoyConfig, CiliumNetworkPolicy), the backend on the proxy host
 (haproxy + a stdlib echo server + their install script) and the check of the echo's answer. The
-scenario (model/scenarios/mtls.py) puts them together with its workloads, stages and probes.
+scenario (scenarios/mtls.py) puts them together with its workloads, stages and probes.
 
 Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
 - Envoy reads secrets only from ``envoyConfig.secretsNamespace`` (cilium-secrets), named
@@ -20,7 +20,7 @@ Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
   ``validation_context_sds_secret_config`` alone replaces the whole validation context with the
   secret (no SAN matching). Cilium qualifies the nested SDS reference since 1.17 (cilium PR #34449).
 - A CNP referencing a cluster-wide config must say ``kind: CiliumClusterwideEnvoyConfig``
-  (``model.cilium.listener_ref`` copies the kind from the object); the listener has no address.
+  (``scenarios.cilium.listener_ref`` copies the kind from the object); the listener has no address.
 - The CNP redirects *every* connection from mtls-inject to backend:8083 into Envoy, so a pod's own
   TLS would be wrapped in Envoy's (haproxy answers 400 inside the tunnel, curl exits 35). The
   "the backend refuses clients without a certificate" probe therefore runs from mtls-direct, which
@@ -28,50 +28,19 @@ Cilium facts this encodes (DESIGN.md §5a; cilium/cilium v1.18):
 """
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
 import shlex
 from dataclasses import dataclass
 
-from . import k8s
-from .cilium import (
-    API_VERSION,
-    SECRETS_NAMESPACE,
-    dns_rule,
-    listener_ref,
-    static_cluster,
-    tcp_proxy_listener,
-)
+from scenarios.mtls import BACKEND_PORT, ipv4
+
 from .settings import PROJECT, Settings
 from .userdata import _heredoc
 
-MTLS_NAMESPACE = "mtls-inject"
-BACKEND_PORT = 8083
 ECHO_PORT = 8081
-CCEC_NAME = "mtls-injection-envoy"
-LISTENER = "mtls-injection-listener"
-CLUSTER = "internal-tls-cluster"
-CNP_NAME = "mtls-injection-policy"
-CLIENT_SECRET = "tls-client-cert"   # kubernetes.io/tls in cilium-secrets: Envoy's client certificate
-CA_SECRET = "mtls-ca"               # Opaque in cilium-secrets, only ca.crt: trust anchors for the backend
 BACKEND_DIR = "/etc/mtls-backend"   # on the proxy host: ca.crt, server.pem (CopyToRemote)
-STAT_PREFIX = "mtls-injection"
-CONNECT_TIMEOUT = "5s"
-PLACEHOLDER = "<set by pulumi up>"
-
-UPSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
-TLS_SOCKET = "envoy.transport_sockets.tls"
-CA_KEY = "ca.crt"  # the key Cilium's secret sync maps to trusted_ca
-
 ECHO_SCRIPT = "/usr/local/lib/cilium-egress-lab/mtls-echo.py"
 ECHO_UNIT = "mtls-echo.service"
 
-
-
-def sds_name(secret: str) -> str:
-    """The SDS name under which Cilium serves ``secret`` of its secrets namespace to Envoy."""
-    return f"{SECRETS_NAMESPACE}/{secret}"
 
 
 # ------------------------------------------------------------------------------------------ PKI
@@ -104,16 +73,12 @@ class CertSpec:
     allowed_uses: tuple[str, ...]
 
 
-def _ipv4(address: str) -> str:
-    return str(ipaddress.IPv4Address(address))  # ValueError for anything but a plain IPv4 address
-
-
 def pki_spec(settings: Settings, backend_address: str) -> dict[str, CertSpec]:
     """Root CA -> intermediate CA -> server (the backend: its name and address) and client (Envoy).
 
     ECDSA P-256 throughout. CAs live ``pkiCaValidityHours``, leaves ``pkiCertValidityHours``
     (settings already refuse a leaf that outlives its CAs)."""
-    backend = _ipv4(backend_address)
+    backend = ipv4(backend_address)
     org = PROJECT
     ca_hours, leaf_hours = settings.pki_ca_validity_hours, settings.pki_cert_validity_hours
 
@@ -143,92 +108,6 @@ def server_pem(server_cert_pem: str, intermediate_pem: str, server_key_pem: str)
 def ca_bundle_pem(root_pem: str, intermediate_pem: str) -> str:
     """Trust anchors of both ends (haproxy's ``ca-file``, the ``mtls-ca`` secret): intermediate + root."""
     return chain_pem(intermediate_pem, root_pem)
-
-
-# ----------------------------------------------------------------------------- Kubernetes objects
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def tls_secret(name: str, cert_pem: str, key_pem: str) -> dict:
-    """A ``kubernetes.io/tls`` secret in cilium-secrets. ``cert_pem`` is the chain Envoy presents
-    (leaf first, then the intermediate)."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(k8s.LAB_LABEL)},
-            "data": {"tls.crt": _b64(cert_pem), "tls.key": _b64(key_pem)}}
-
-
-def ca_secret(name: str, ca_pem: str) -> dict:
-    """An Opaque secret in cilium-secrets holding only ``ca.crt`` (Cilium serves it as a validation
-    context; a ``tls.crt`` key would turn it into a certificate instead)."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(k8s.LAB_LABEL)},
-            "data": {CA_KEY: _b64(ca_pem)}}
-
-
-def placeholder_secrets() -> list[dict]:
-    """The two secrets with placeholder contents, for the render CLI (real ones come from pulumi up)."""
-    return [tls_secret(CLIENT_SECRET, PLACEHOLDER, PLACEHOLDER), ca_secret(CA_SECRET, PLACEHOLDER)]
-
-
-def workloads() -> list[dict]:
-    """Namespace mtls-inject, then its curl pod."""
-    return [k8s.namespace(MTLS_NAMESPACE), k8s.curl_pod(MTLS_NAMESPACE)]
-
-
-def upstream_tls_context(settings: Settings) -> dict:
-    """Envoy's side of the mTLS: client certificate and CA by SDS from cilium-secrets, SNI = the
-    server name, and the server certificate must carry that name as a DNS SAN."""
-    return {
-        "name": TLS_SOCKET,
-        "typed_config": {
-            "@type": UPSTREAM_TLS_TYPE,
-            "sni": settings.mtls_server_name,
-            "common_tls_context": {
-                "alpn_protocols": ["http/1.1"],
-                "tls_certificate_sds_secret_configs": [{"name": sds_name(CLIENT_SECRET)}],
-                "combined_validation_context": {
-                    "default_validation_context": {"match_typed_subject_alt_names": [
-                        {"san_type": "DNS", "matcher": {"exact": settings.mtls_server_name}}]},
-                    "validation_context_sds_secret_config": {"name": sds_name(CA_SECRET)},
-                },
-            },
-        },
-    }
-
-
-def mtls_envoy_config(settings: Settings, backend_address: str) -> dict:
-    """CiliumClusterwideEnvoyConfig: tcp_proxy listener -> STATIC cluster backend:8083 over mTLS."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "CiliumClusterwideEnvoyConfig",
-        "metadata": {"name": CCEC_NAME},
-        "spec": {"resources": [
-            tcp_proxy_listener(LISTENER, CLUSTER, STAT_PREFIX, tunnel=False),
-            static_cluster(CLUSTER, _ipv4(backend_address), BACKEND_PORT, CONNECT_TIMEOUT,
-                           transport_socket=upstream_tls_context(settings)),
-        ]},
-    }
-
-
-def mtls_network_policy(settings: Settings, envoy_config: dict, backend_address: str) -> dict:  # noqa: ARG001
-    """CiliumNetworkPolicy in mtls-inject: DNS, same namespace, backend/32:8083 redirected to the
-    CCEC's listener. Three separate rules (a listener port rule may not carry L7 rules)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "CiliumNetworkPolicy",
-        "metadata": {"name": CNP_NAME, "namespace": MTLS_NAMESPACE},
-        "spec": {
-            "endpointSelector": {},
-            "egress": [
-                dns_rule(),
-                {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": MTLS_NAMESPACE}}]},
-                {"toCIDR": [f"{_ipv4(backend_address)}/32"],
-                 "toPorts": [{"ports": [{"port": str(BACKEND_PORT), "protocol": "TCP"}],
-                              "listener": listener_ref(envoy_config)}]},
-            ],
-        },
-    }
 
 
 # -------------------------------------------------------------------------- backend (proxy host)
@@ -377,23 +256,3 @@ echo "cilium-egress-lab: mTLS backend on :{BACKEND_PORT} ready"
 """
 
 
-# ----------------------------------------------------------------------------------------- checks
-def echo_headers(body: str) -> dict[str, str]:
-    """Headers of an echo response, names lower-cased (haproxy lower-cases them anyway)."""
-    return {k.lower(): v for k, v in json.loads(body)["headers"].items()}
-
-
-def check_echo(settings: Settings, body: str) -> list[str]:
-    """Problems with the plain probe's response body (empty list = it went through Envoy's mTLS
-    with our client certificate)."""
-    try:
-        headers = echo_headers(body)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return [f"not the echo server's JSON ({exc.__class__.__name__}): {body[:200]!r}"]
-    problems = []
-    cn = headers.get("x-ssl-client-cn")
-    if cn != settings.mtls_client_cn:
-        problems.append(f"X-SSL-Client-CN is {cn!r}, expected {settings.mtls_client_cn!r}")
-    if headers.get("x-ssl-client-verify") != "0":
-        problems.append(f"X-SSL-Client-Verify is {headers.get('x-ssl-client-verify')!r}, expected '0'")
-    return problems

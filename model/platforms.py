@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
+
+from scenarios import PACKS, pack
 
 PLATFORMS = ("aws", "local", "existing")
 DEFAULT_PLATFORM = "aws"
@@ -48,7 +50,6 @@ PLATFORM_OUTPUT = "platform"  # the stack output recording the platform (switchi
 def pack_needs(name: str, ctx) -> frozenset[str]:
     """A pack's ``NEEDS`` plus what its stages' objects need from Cilium: a CEC/CCEC in any stage
     needs envoyConfig and kube-proxy replacement (or nodePort) (DESIGN.md §5a)."""
-    from .scenarios import pack
     p = pack(name)
     derived = set()
     if any(o.get("kind") in ENVOY_KINDS for st in p.stages(ctx) for o in st.objects):
@@ -59,7 +60,6 @@ def pack_needs(name: str, ctx) -> frozenset[str]:
 def needs_problems(platform: str, scenarios: Iterable[str], restrict_egress: bool) -> list[str]:
     """One line per impossible (platform, scenario) pair, naming both and what to do; ``restrictEgress``
     needs the egress lock. Only the packs' declared ``NEEDS`` (pure config, no objects built)."""
-    from .scenarios import PACKS
     offers = OFFERS[platform]
     problems = []
     fits = [n for n, p in PACKS.items() if not (set(p.NEEDS) - offers)]
@@ -76,6 +76,32 @@ def needs_problems(platform: str, scenarios: Iterable[str], restrict_egress: boo
         problems.append(f"restrictEgress: true needs egress-lock ({PIECES['egress-lock']}), which platform "
                         f"{platform!r} does not offer; set restrictEgress false")
     return problems
+
+
+def config_problems(platform: str, kubeconfig_path: str | None, kube_context: str | None,
+                    scenarios: Iterable[str] | None, restrict_egress: bool | None, accepted: Mapping[str, str],
+                    shown: Callable[[object], str]) -> list[str]:
+    """The platform's own keys (kubeconfigPath required on existing, refused elsewhere) and
+    needs_problems; ``accepted``: each key's accepted values (model.settings), ``shown``: its echo."""
+    errors = []
+    if platform == "existing" and kubeconfig_path == "":
+        errors.append("kubeconfigPath: required with platform 'existing' (pulumi config set kubeconfigPath "
+                      "~/.kube/config); accepted: " + accepted["kubeconfigPath"])
+    for key, value in (("kubeconfigPath", kubeconfig_path), ("kubeContext", kube_context)):
+        if platform != "existing" and value:
+            errors.append(f"{key}: {shown(value)} is only used with platform 'existing' (platform is "
+                          f"{platform!r}): pulumi config rm {key}; accepted: {accepted[key]}")
+    if scenarios is not None and restrict_egress is not None:
+        errors += needs_problems(platform, scenarios, restrict_egress)
+    return errors
+
+
+def recorded_platform(outputs: Mapping[str, object]) -> str | None:
+    """The platform a deployed stack runs on: its ``platform`` output; a stack deployed before
+    platforms existed (outputs, none of them ``platform``) runs on aws; no outputs: none yet."""
+    if PLATFORM_OUTPUT in outputs:
+        return str(getattr(outputs[PLATFORM_OUTPUT], "value", outputs[PLATFORM_OUTPUT]))
+    return "aws" if outputs else None
 
 
 def check_switch(recorded: str | None, configured: str) -> str | None:
@@ -231,3 +257,22 @@ def existing_preflight(kubeconfig: str, context: str | None, needs: frozenset[st
                             f"that uses it or use another cluster")
     if problems:
         raise PreflightError("existing", problems)
+
+
+# ------------------------------------------------------------------------------- acceptance runs
+EXISTING_KUBECONFIG_VAR = "LAB_EXISTING_KUBECONFIG"   # the existing-platform acceptance run's cluster
+EXISTING_CONTEXT_VAR = "LAB_EXISTING_CONTEXT"
+
+
+def acceptance_problems(platform: str, env: Mapping[str, str], which: Which) -> str | None:
+    """None when an acceptance run on ``platform`` (local, existing) can run here, else why not: the
+    pulumi CLI and the platform's tools on PATH; existing also needs LAB_EXISTING_KUBECONFIG."""
+    reasons = [] if which("pulumi") else ["no `pulumi` CLI on PATH: install it "
+                                           "(https://www.pulumi.com/docs/iac/download-install/)"]
+    reasons += missing_tools(which, LOCAL_TOOLS if platform == "local" else ("kubectl",))
+    if platform == "existing" and not env.get(EXISTING_KUBECONFIG_VAR):
+        reasons.append(f"no {EXISTING_KUBECONFIG_VAR}: set it to the kubeconfig of a cluster running Cilium >= 1.16 "
+                       f"(and {EXISTING_CONTEXT_VAR} to a context, optionally)")
+    if not reasons:
+        return None
+    return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")

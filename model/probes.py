@@ -24,30 +24,20 @@ import json
 import shlex
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
-from . import remote, scenarios, security_groups
+import scenarios
+from cilium_verdicts import ALLOW, DNS_FAIL, DROP, L7_DENY, Cluster, Verdict, evaluate
+from cilium_verdicts.verdict import WORLD_DEFAULT_IP
+from scenarios.base import PROBE_CONTAINER_ANNOTATION, Context, LabProbe, Stage
+
+from . import local, remote, security_groups
 from .network import host_cidr
-from .policy import ALLOW, DNS_FAIL, DROP, L7_DENY, Cluster, Verdict, evaluate
-from .policy.verdict import WORLD_DEFAULT_IP
-from .scenarios.base import PROBE_CONTAINER_ANNOTATION, Context, LabProbe, Stage
+from .outcome import classify
 
 REFUSED, ERROR = "refused", "error"
 OUTCOMES = (ALLOW, DROP, L7_DENY, DNS_FAIL, REFUSED, ERROR)
 PROXY_LOG, MTLS_ECHO = "proxy-log", "mtls-echo"
-
-
-def classify(http_code: str, curl_exit: int | None) -> str:
-    """curl's result -> outcome. Self-contained (literals only): its source also runs on the kind
-    host inside every probe's convergence loop (model.remote.probe_command)."""
-    if curl_exit == 0:
-        return "l7-deny" if http_code == "403" else "allow"
-    if curl_exit == 28:
-        return "drop"
-    if curl_exit == 6:
-        return "dns-fail"
-    if curl_exit in (7, 35, 52, 56):
-        return "refused"
-    return "error"
 
 
 @dataclass(frozen=True)
@@ -141,7 +131,7 @@ def plan(name: str, ctx: Context, stage_name: str | None = None) -> Plan:
     pack = scenarios.pack(name)
     st = scenarios.stage(name, ctx, stage_name)
     workloads = tuple(pack.workloads(ctx))
-    cluster = Cluster.from_objects([*workloads, *scenarios.platform_objects(ctx), *st.objects])
+    cluster = Cluster.from_objects([*workloads, *local.platform_objects(ctx), *st.objects])
     out = []
     for lp in pack.probes(ctx, st):
         v = evaluate(cluster, lp.traffic)
@@ -261,7 +251,6 @@ def judge(p: Planned, obs: Observation, settings: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------ proxy evidence
 def proxy_port(url: str) -> int:
-    from urllib.parse import urlsplit
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
 

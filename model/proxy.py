@@ -11,7 +11,7 @@ would let it (DESIGN.md §5):
 - never to loopback, link-local (instance metadata 169.254.169.254), private (RFC 1918: the VPC
   and anything peered with it), carrier-grade NAT or reserved addresses - checked on the address,
   also when a name resolves there;
-- by *name* only to ``allowedDomains`` (with Cilium's pattern semantics, model.fqdn) and to the
+- by *name* only to ``allowedDomains`` (with Cilium's pattern semantics, cilium_verdicts.fqdn) and to the
   kind host's own bootstrap domains (``bootstrapDomains``: apt, kind, kubectl, images; each with
   every name below it). Envoy's listener CONNECTs to the TLS SNI name (model.cilium), so TLS is
   checked by name;
@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .fqdn import to_posix_regex
+from cilium_verdicts.fqdn import to_posix_regex
+from scenarios.cilium import REDIRECTED_PORTS
 
-# Ports the egress policy redirects into Envoy, hence the ports Envoy CONNECTs to.
-REDIRECTED_PORTS = (80, 443)
 PLAIN_HTTP_PORT = 80
 # Destinations the proxy never connects to, whatever name resolves there: the ones that reach the
 # proxy host itself, the VPC or the cloud's internal services - "this network", loopback,

@@ -1,8 +1,11 @@
 """Shell commands the stack runs on the hosts over SSH (pulumi-command), built in one place."""
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
+
+from .outcome import classify
 
 KUBECTL = "sudo kubectl --kubeconfig /root/.kube/config"
 CILIUM_CRDS = ("ciliumnetworkpolicies.cilium.io", "ciliumclusterwidenetworkpolicies.cilium.io",
@@ -51,7 +54,7 @@ def rollout_restart(namespace: str, target: str, timeout_s: int = 180, kubectl: 
 # On the host: run the probe until the outcome is the expected one or the convergence window ends
 # (Cilium regenerates endpoint policy, pushes Envoy listeners and AWS applies security-group changes
 # asynchronously), then print one JSON line with the last observation and the history. The outcome
-# is computed by model.probes.classify itself (its source is embedded below).
+# is computed by model.outcome.classify itself (its source is embedded below).
 _LOOP = """
 import json, re, subprocess, sys, time
 {classify}
@@ -91,9 +94,6 @@ def probe_command(label: dict, run: str, *, expect: str, window_s: int, interval
     ``attempts``, ``elapsed_s``, ``history``, ``started_at`` (epoch seconds when the last attempt
     began: the proxy evidence looks only at what was logged after it). A timeout is a result (the
     command exits 0)."""
-    import inspect
-
-    from .probes import classify
     loop = _LOOP.format(classify=inspect.getsource(classify))
     args = [json.dumps(label, sort_keys=True), expect, str(window_s), str(interval_s), str(max_time), run]
     cmd = f"python3 -c {quote(loop)} " + " ".join(quote(a) for a in args)

@@ -18,8 +18,12 @@ from typing import Any
 
 import yaml
 
-from . import cilium
-from .settings import Settings, shown
+import scenarios
+from cilium_verdicts import PolicyInputError, Probe
+from scenarios import mtls
+
+from . import helm, local
+from .settings import Settings, load_settings, shown
 
 # Documented placeholder (TEST-NET-1, RFC 5737) for addresses not known offline.
 PLACEHOLDER_ADDRESS = "192.0.2.10"
@@ -35,7 +39,6 @@ def scenario_objects(settings: Settings, proxy_address: str, name: str,
                      mtls_material: dict[str, str] | None = None) -> list[dict]:
     """One scenario at its configured stage: its workloads, its secrets (placeholders unless
     ``mtls_material``), then the stage's objects - what the stack's Scenario component applies."""
-    from . import scenarios
     ctx = scenarios.Context(settings, proxy_address)
     pack = scenarios.pack(name)
     secrets = getattr(pack, "secret_objects", lambda c, m=None: [])(ctx, mtls_material)
@@ -45,24 +48,34 @@ def scenario_objects(settings: Settings, proxy_address: str, name: str,
 def lab_objects(settings: Settings, proxy_address: str, mtls_material: dict[str, str] | None = None) -> list[dict]:
     """Everything the stack applies to the cluster: the platform's own policy objects (the egress
     proxy's guard), then every selected scenario at its stage."""
-    from . import scenarios
-    platform = list(scenarios.platform_objects(scenarios.Context(settings, proxy_address)))
+    platform = list(local.platform_objects(scenarios.Context(settings, proxy_address)))
     return platform + [o for name in settings.scenarios
                        for o in scenario_objects(settings, proxy_address, name, mtls_material)]
 
 
 def has_placeholder_secrets(settings: Settings) -> bool:
-    from . import scenarios
     return any(hasattr(scenarios.pack(n), "secret_objects") for n in settings.scenarios)
 
 
 def placeholder_warning() -> str:
     """Why the rendered mTLS Secrets are not usable as they are, and how to fill them."""
-    from . import mtls
     names = " and ".join(mtls.sds_name(n) for n in (mtls.CLIENT_SECRET, mtls.CA_SECRET))
     return (f"the Secrets {names} carry placeholder data ({mtls.PLACEHOLDER!r}), not certificates: "
             "Envoy cannot originate mTLS with them. Fill them from a deployed stack with "
             "--stack <stack> --secrets-from-stack, or replace their data before applying.")
+
+
+def scenario_objects_and_probes(name: str, stage: str | None) -> tuple[list[dict], list[Probe]]:
+    """For ``verdicts --scenario NAME [--stage S]``: the pack's workloads, the platform's policy
+    objects (the proxy guard) and the stage's objects, and its probes' traffic (default settings, the documented placeholder proxy address)."""
+    try:
+        ctx = scenarios.Context(load_settings({}, resolve_operator_cidr=False), PLACEHOLDER_ADDRESS)
+        pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
+    except ValueError as exc:
+        raise PolicyInputError(f"--scenario/--stage: {exc}") from None
+    return ([*pack.workloads(ctx), *local.platform_objects(ctx), *st.objects],
+            [lp.traffic for lp in pack.probes(ctx, st)])
+
 
 
 class StackOutputError(ValueError):
@@ -141,7 +154,7 @@ def address_from_outputs(outputs: dict) -> str | None:
 
 
 def helm_command(settings: Settings, values_for: str) -> str:
-    """How to apply the Helm values of ``values_for`` (a ``cilium.HELM_TARGETS`` entry)."""
+    """How to apply the Helm values of ``values_for`` (a ``helm.HELM_TARGETS`` entry)."""
     if values_for == "existing":  # merge into the cluster's own release, keep its version
         return ("helm upgrade cilium cilium/cilium -n kube-system --version <the cluster's Cilium version> "
                 "--reuse-values -f values.yaml")
@@ -154,7 +167,7 @@ _AUDIENCE = {"kind": "the lab's kind cluster", "existing": "an existing Cilium >
 
 def values_yaml(settings: Settings, values_for: str = "kind") -> str:
     """Only the Helm values of ``values_for``, as a file for ``helm -f`` (render --values-only)."""
-    values = yaml.safe_dump(cilium.helm_values(settings, target=values_for), sort_keys=False)
+    values = yaml.safe_dump(helm.helm_values(settings, target=values_for), sort_keys=False)
     return (f"# Cilium Helm values for {_AUDIENCE[values_for]} (python -m model render --values-only "
             f"--values-for {values_for}):\n# {helm_command(settings, values_for)}\n{values}")
 
@@ -163,7 +176,7 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
                 mtls_material: dict[str, str] | None = None, secrets_stack: str | None = None) -> str:
     """The whole render: a comment (Helm values, proxy address, scenarios and stages, what the
     Secrets hold), then the objects. ``mtls_material`` is read from stack ``secrets_stack``, if any."""
-    values = yaml.safe_dump(cilium.helm_values(settings, target=values_for), sort_keys=False).rstrip()
+    values = yaml.safe_dump(helm.helm_values(settings, target=values_for), sort_keys=False).rstrip()
     header = [
         "# cilium-egress-lab manifests (python -m model render). Apply after Cilium is installed:",
         f"# Helm values for {_AUDIENCE[values_for]} (--values-for {values_for}):",
@@ -191,7 +204,7 @@ def platform_note(settings: Settings, proxy_address: str) -> list[str]:
         return ["# platform existing: no platform policy is applied (no proxy guard, no lock); scenarios only"]
     if settings.platform != "local":
         return [f"# platform {settings.platform}"]
-    from .local import lock_policy
+    lock_policy = local.lock_policy
     if settings.restrict_egress:
         return [f"# platform local: restrictEgress=true, so the egress lock (CiliumClusterwideNetworkPolicy "
                 f"{lock_policy(settings, proxy_address)['metadata']['name']}) is among the objects below"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
+from scenarios.mtls import BACKEND_PORT
+
 from .network import ANYWHERE, KUBE_API_PORT, SSH_PORT
 from .settings import Settings
 
@@ -86,7 +88,6 @@ def kind_egress(settings: Settings, proxy_cidr: Any) -> list[Rule]:
 def proxy_ingress(settings: Settings, kind_cidr: Any) -> list[Rule]:
     """SSH from the operator; the proxy port (and the mTLS backend, when enabled) from the kind
     host only."""
-    from .mtls import BACKEND_PORT
     rules = [
         _port("ingress-ssh", "tcp", SSH_PORT, settings.operator_cidr, "SSH from the operator"),
         _port("ingress-proxy", "tcp", settings.proxy_port, kind_cidr, "HTTP proxy from the kind host"),

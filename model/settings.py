@@ -15,6 +15,12 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from cilium_verdicts.fqdn import matches_any
+from scenarios import PACKS, STAGE_NAMES
+
+from .platforms import PLATFORMS, config_problems
 
 PROJECT = "cilium-egress-lab"
 
@@ -237,7 +243,6 @@ class Settings:
 
     def needs(self, piece: str) -> bool:
         """Does any selected scenario need this platform piece ("proxy", "mtls-backend")?"""
-        from .scenarios import PACKS
         return any(piece in PACKS[name].NEEDS for name in self.scenarios)
 
     def stage_of(self, scenario: str) -> str | None:
@@ -269,14 +274,12 @@ def _full(pattern: str, v: Any, *, lower: bool = False) -> str:
 
 
 def url_host(url: str) -> str:
-    from urllib.parse import urlsplit
     return (urlsplit(url).hostname or "").lower()
 
 
 def _url(v: Any) -> str:
     """An http(s) URL whose every part is checked: scheme, host (a DNS name), port (1-65535), no
     user info, path and query of printable ASCII without spaces."""
-    from urllib.parse import urlsplit
     _full(r"[!-~]+", v)  # printable ASCII, no whitespace or control characters anywhere
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or "*" in v:
@@ -384,7 +387,6 @@ _NAME = r"[a-z0-9][a-z0-9-]{0,62}"
 
 
 def _scenario_list(v: Any) -> tuple[str, ...]:
-    from .scenarios import PACKS
     names = _domain_list(_NAME, f"a scenario (accepted: {', '.join(PACKS)})")(v)
     unknown = [n for n in names if n not in PACKS]
     if unknown:
@@ -412,7 +414,6 @@ def _version(prefix_v: bool) -> Callable[[Any], str]:
 
 
 def _platform(v: Any) -> str:
-    from .platforms import PLATFORMS
     if v not in PLATFORMS:
         raise ValueError
     return v
@@ -508,7 +509,6 @@ def load_settings(raw: Mapping[str, Any],
 
 def _cross_checks(v: dict[str, Any]) -> list[str]:
     """Rules that relate two keys; only run on keys that parsed."""
-    from .fqdn import matches_any
     errors = []
     domains = v.get("allowed_domains")
     if domains and "probe_url" in v and not matches_any(domains, url_host(v["probe_url"])):
@@ -522,7 +522,6 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
             errors.append(f"stages.{scenario}: {shown(scenario)} is not in scenarios {list(v['scenarios'])}; "
                           f"accepted: {KEYS_BY_NAME['stages'].accepted}")
             continue
-        from .scenarios import STAGE_NAMES
         if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")
@@ -535,23 +534,11 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
 
 
 def _platform_checks(v: dict[str, Any]) -> list[str]:
-    """platform with its own keys, and every selected scenario against what the platform offers
-    (model.platforms: an impossible pair is refused, naming both)."""
-    from .platforms import needs_problems
-    platform = v.get("platform")
-    if platform is None:
+    """platform with its own keys, every selected scenario against what it offers (model.platforms)."""
+    if v.get("platform") is None:
         return []
-    errors = []
-    if platform == "existing" and v.get("kubeconfig_path") == "":
-        errors.append("kubeconfigPath: required with platform 'existing' (pulumi config set kubeconfigPath "
-                      "~/.kube/config); accepted: " + KEYS_BY_NAME["kubeconfigPath"].accepted)
-    for key, field in (("kubeconfigPath", "kubeconfig_path"), ("kubeContext", "kube_context")):
-        if platform != "existing" and v.get(field):
-            errors.append(f"{key}: {shown(v[field])} is only used with platform 'existing' (platform is "
-                          f"{platform!r}): pulumi config rm {key}; accepted: {KEYS_BY_NAME[key].accepted}")
-    if "scenarios" in v and "restrict_egress" in v:
-        errors += needs_problems(platform, v["scenarios"], v["restrict_egress"])
-    return errors
+    return config_problems(v["platform"], v.get("kubeconfig_path"), v.get("kube_context"), v.get("scenarios"),
+                           v.get("restrict_egress"), {k: KEYS_BY_NAME[k].accepted for k in KEYS_BY_NAME}, shown)
 
 
 def _resolve_auto(lookup: Callable[[], str] | None, errors: list[str]) -> str:

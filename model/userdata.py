@@ -18,6 +18,7 @@ import shlex
 import yaml
 
 from . import network
+from .platforms import OWNER_LABEL
 from .proxy import squid_conf
 from .settings import Settings
 
@@ -153,7 +154,6 @@ def kind_cluster_config(api_address: str | None, owner: str | None = None) -> di
     }
     node: dict = {"role": "control-plane"}
     if owner is not None:
-        from .platforms import OWNER_LABEL
         node["labels"] = {OWNER_LABEL: owner}
     config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": KIND_CLUSTER_NAME,
               "networking": networking}

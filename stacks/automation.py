@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterable, Mapping
 from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent
 
-from model import probes, render, scenarios
-from model.platforms import PLATFORM_OUTPUT, check_switch
+import scenarios
+from model import probes, render
+from model.platforms import EXISTING_CONTEXT_VAR, EXISTING_KUBECONFIG_VAR, acceptance_problems, check_switch, recorded_platform  # noqa: F401
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -67,26 +68,11 @@ def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping
     return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
 
 
-EXISTING_KUBECONFIG_VAR = "LAB_EXISTING_KUBECONFIG"   # the existing-platform acceptance run's cluster
-EXISTING_CONTEXT_VAR = "LAB_EXISTING_CONTEXT"
-
-
 def platform_preconditions(platform: str, env: Mapping[str, str] | None = None,
                            which: Callable[[str], str | None] = shutil.which) -> str | None:
-    """None when an acceptance run on ``platform`` (local, existing) can run here, else why not: the
-    pulumi CLI, and the platform's tools on PATH (model.platforms); existing also needs a kubeconfig
-    in LAB_EXISTING_KUBECONFIG."""
-    from model.platforms import LOCAL_TOOLS, missing_tools
-    env = os.environ if env is None else env
-    reasons = [] if which("pulumi") else ["no `pulumi` CLI on PATH: install it "
-                                           "(https://www.pulumi.com/docs/iac/download-install/)"]
-    reasons += missing_tools(which, LOCAL_TOOLS if platform == "local" else ("kubectl",))
-    if platform == "existing" and not env.get(EXISTING_KUBECONFIG_VAR):
-        reasons.append(f"no {EXISTING_KUBECONFIG_VAR}: set it to the kubeconfig of a cluster running Cilium >= 1.16 "
-                       f"(and {EXISTING_CONTEXT_VAR} to a context, optionally)")
-    if not reasons:
-        return None
-    return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
+    """None when an acceptance run on ``platform`` (local, existing) can run here, else why not
+    (model.platforms.acceptance_problems)."""
+    return acceptance_problems(platform, os.environ if env is None else env, which)
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
@@ -399,7 +385,7 @@ def set_scenarios(stack: auto.Stack, names: Iterable[str]) -> None:
 
 def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
     """One scenario's cells of the ``verification`` output in the verdicts JSON contract (with
-    ``observed``), for model.policy.picture."""
+    ``observed``), for cilium_verdicts.picture."""
     sc = ((verification or {}).get("scenarios") or {}).get(scenario) or {}
     keys = ("from", "to", "port", "protocol", "via", "request", "verdict", "egress", "ingress", "why")
     cells = [{**{k: c.get(k) for k in keys}, "observed": c.get("observed")}
@@ -410,14 +396,6 @@ def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
 
 class PlatformSwitchRefused(RuntimeError):
     """The stack exists on one platform and its config now names another."""
-
-
-def recorded_platform(outputs: Mapping[str, Any]) -> str | None:
-    """The platform a deployed stack runs on: its ``platform`` output; a stack deployed before
-    platforms existed (outputs, but none of them ``platform``) runs on aws; no outputs: none yet."""
-    if PLATFORM_OUTPUT in outputs:
-        return str(getattr(outputs[PLATFORM_OUTPUT], "value", outputs[PLATFORM_OUTPUT]))
-    return "aws" if outputs else None
 
 
 def refuse_platform_switch(stack: auto.Stack) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Callable
 
 import pulumi
-
 import pulumi.runtime.config as runtime_config
 
 from model.operator_ip import lookup_public_ipv4

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from model import cost, scenarios
+import scenarios
+from cilium_verdicts.picture import matrix_svg
+from model import cost
 from model.settings import PROJECT, SettingsError
 from stacks import automation as lab
 
@@ -36,9 +38,9 @@ COMMANDS = {
 }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, prog: str = "python3 -m stacks.driver") -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python3 -m stacks.driver", description="Drive the cilium-egress-lab stack.",
+        prog=prog, description="Drive the cilium-egress-lab stack.",
         epilog="commands:\n" + "\n".join(f"  {k:<8} {v}" for k, v in COMMANDS.items()) +
                "\nbackend: PULUMI_BACKEND_URL if set, else Pulumi.yaml's (file://~); "
                "secrets: PULUMI_CONFIG_PASSPHRASE_FILE (or PULUMI_CONFIG_PASSPHRASE).",
@@ -154,7 +156,6 @@ def cmd_tour(stack: auto.Stack, args: argparse.Namespace, log: lab.EventLog) -> 
     """Every stage of one scenario in order: set the stage, up, judge its probes; a text report and
     an SVG (observed vs expected) per stage; then the scenario's original stage (and the original
     scenario list, if the tour had to add it) are restored and applied."""
-    from model.policy.picture import matrix_svg
     name = args.scenario
     settings = lab.settings_from_config(stack.get_all_config())
     original_scenarios, original_stage = list(settings.scenarios), settings.stage_of(name)
@@ -197,8 +198,8 @@ RUN = {"up": cmd_up, "preview": cmd_preview, "verify": cmd_verify,
        "lock": cmd_lock, "unlock": cmd_lock, "destroy": cmd_destroy, "tour": cmd_tour}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python3 -m stacks.driver") -> int:
+    args = parse_args(argv, prog)
     backend = lab.backend_url()
     reason = lab.preconditions(opt_in=False, passphrase=lab.needs_passphrase(backend), aws=False)
     if reason:
@@ -226,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         tail = str(exc).strip().splitlines()[-25:]
         print(f"{args.command} failed:\n" + "\n".join(tail), file=sys.stderr)
         return 1
+
+
+def console() -> int:
+    """The ``cilium-lab-driver`` console command."""
+    return main(prog="cilium-lab-driver")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from model import platforms, probes, render
-from model.k8s import LAB_LABEL
-from model.scenarios import Context
 from model.settings import Settings
+from scenarios import Context
+from scenarios.k8s import LAB_LABEL
 
 from .shared import declare_checks, declare_scenario, verify
 

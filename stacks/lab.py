@@ -3,7 +3,7 @@ the egress proxy's guard policy, the egress lock, the mTLS backend when a scenar
 stage, its probes, and the verification."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -17,9 +17,10 @@ from components.network import Network, NetworkArgs
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
-from model import cilium, cost, network, probes, render, security_groups as sg, userdata
-from model.scenarios import Context
+from model import cost, helm, network, probes, render, userdata
+from model import security_groups as sg
 from model.settings import PROJECT, Settings
+from scenarios import Context
 
 from .mtls import declare_mtls_backend
 from .shared import declare_checks, declare_on_cilium, verify
@@ -78,7 +79,7 @@ def declare(settings: Settings) -> dict[str, Any]:
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
-        version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
+        version=settings.cilium_version, values=helm.helm_values(settings), provider=provider,
         connection=kind.connection, host_id=kind.instance_id))
     mtls = (declare_mtls_backend(settings, proxy_eip, proxy.connection, proxy.instance_id, proxy.ready)
             if settings.needs("mtls-backend") else None)
@@ -126,9 +127,3 @@ def declare(settings: Settings) -> dict[str, Any]:
         **extra_outputs,
         **({"flowLogGroup": net.flow_log_group} if net.flow_log_group is not None else {}),
     }
-
-
-def main(read_settings: Callable[[], Settings], export: Callable[[str, Any], None] = pulumi.export):
-    """The whole program (every platform: stacks/program.py)."""
-    from .program import main as program_main
-    program_main(read_settings, export)

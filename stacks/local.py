@@ -17,9 +17,9 @@ from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
 from components.mtls_backend_container import MtlsBackendContainer, MtlsBackendContainerArgs
 from components.proxy_container import ProxyContainer, ProxyContainerArgs
-from model import cilium, local, platforms, probes, render
-from model.scenarios import Context
+from model import helm, local, platforms, probes, render
 from model.settings import PROJECT, Settings
+from scenarios import Context
 
 from .mtls import MtlsPlatform, declare_mtls_pki
 from .shared import declare_checks, declare_on_cilium, verify
@@ -46,7 +46,7 @@ def declare(settings: Settings, tools: Any) -> dict[str, Any]:
         node_address=local.address_command(engine, local.NODE_CONTAINER)))
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig, delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(
-        version=settings.cilium_version, values=cilium.helm_values(settings), provider=provider,
+        version=settings.cilium_version, values=helm.helm_values(settings), provider=provider,
         connection=None, host_id=kind.cluster_id, kubectl=local.KUBECTL))
     needs_proxy = settings.needs("proxy")
     proxy = ProxyContainer(settings.name("proxy"), ProxyContainerArgs(

@@ -10,8 +10,9 @@ from pulumi_command import remote
 
 from components.mtls_backend import MtlsBackend, MtlsBackendArgs
 from components.pki import MtlsPki, MtlsPkiArgs
-from model import cilium, mtls, render
+from model import mtls, render
 from model.settings import Settings
+from scenarios.cilium import content_hash
 
 
 @dataclass
@@ -41,7 +42,7 @@ def declare_mtls_pki(settings: Settings, address: pulumi.Output[str]) -> MtlsPie
     client_chain = pulumi.Output.all(cert["client"], cert["intermediate"]).apply(lambda p: mtls.chain_pem(*p))
     material = pulumi.Output.secret(pulumi.Output.all(client_chain, key["client"], ca_bundle).apply(
         lambda p: dict(zip(render.SECRET_MATERIAL_KEYS, p))))
-    digest = pulumi.Output.all(*cert.values()).apply(lambda pems: cilium.content_hash(*pems))
+    digest = pulumi.Output.all(*cert.values()).apply(lambda pems: content_hash(*pems))
     return MtlsPieces(files, material, digest)
 
 

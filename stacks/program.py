@@ -14,6 +14,8 @@ import pulumi
 from model.platforms import PLATFORM_OUTPUT, Completed, PreflightError
 from model.settings import Settings
 
+from . import existing, lab, local
+
 
 def run_tool(argv: Sequence[str], timeout: float = 60) -> Completed:
     """Run a tool of the user's (kind, kubectl) for a preflight check; a tool that cannot start or
@@ -34,13 +36,10 @@ class Tools:
 
 def declare(settings: Settings, tools: Tools) -> dict[str, Any]:
     if settings.platform == "local":
-        from . import local
         outputs = local.declare(settings, tools)
     elif settings.platform == "existing":
-        from . import existing
         outputs = existing.declare(settings, tools)
     else:
-        from . import lab
         outputs = lab.declare(settings)
     return {PLATFORM_OUTPUT: settings.platform, **outputs}
 

@@ -13,9 +13,11 @@ from pulumi_command import remote
 from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
 from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.scenario import Scenario, ScenarioArgs
-from model import cilium, probes, scenarios
-from model.scenarios import Context
+import scenarios
+from model import local, probes
 from model.settings import Settings
+from scenarios import Context
+from scenarios.cilium import content_hash
 
 
 @dataclass
@@ -45,10 +47,10 @@ def declare_scenario(settings: Settings, name: str, ctx_static: Context, ctx_liv
 def declare_on_cilium(settings: Settings, ctx_static: Context, ctx_live: pulumi.Output, provider: k8s.Provider,
                       after: list[pulumi.Resource], mtls: Any | None = None) -> tuple[PlatformPolicies, dict[str, Deployed]]:
     """Once Cilium runs (``after``: its release and CRDs): the platform's own policies
-    (model.scenarios.platform_objects) and every selected scenario at its configured stage."""
+    (model.local.platform_objects) and every selected scenario at its configured stage."""
     guard = PlatformPolicies(settings.name("platform"), PlatformPoliciesArgs(
-        objects=list(scenarios.platform_objects(ctx_static)),
-        objects_live=ctx_live.apply(lambda c: list(scenarios.platform_objects(c))),
+        objects=list(local.platform_objects(ctx_static)),
+        objects_live=ctx_live.apply(lambda c: list(local.platform_objects(c))),
         provider=provider, after=after))
     deployed = {name: declare_scenario(settings, name, ctx_static, ctx_live, provider, after, mtls)
                 for name in settings.scenarios}
@@ -68,8 +70,8 @@ def declare_checks(settings: Settings, deployed: dict[str, Deployed], ctx_live: 
     checks = {}
     for name, d in deployed.items():
         triggers = [settings.restrict_egress, *identity, d.static.stage.name,
-                    d.live.apply(lambda pl: cilium.content_hash(*pl.stage.objects)),
-                    ctx_live.apply(lambda c: cilium.content_hash(*scenarios.platform_objects(c)))]
+                    d.live.apply(lambda pl: content_hash(*pl.stage.objects)),
+                    ctx_live.apply(lambda c: content_hash(*local.platform_objects(c)))]
         if mtls is not None and "mtls-backend" in scenarios.pack(name).NEEDS:
             triggers.append(mtls.digest)
         checks[name] = Probes(settings.name(f"probes-{name}"), ProbesArgs(

@@ -17,7 +17,8 @@ import subprocess
 
 import pytest
 
-from model import platforms, scenarios
+import scenarios
+from model import platforms
 from stacks import automation as lab
 
 TOUR = "hoot51"

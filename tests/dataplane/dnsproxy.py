@@ -2,7 +2,7 @@
 UDP DNS responder (stdlib only) that answers A queries from the lab's name table.
 
 Run in the ``node`` namespace by ``netlab.Lab`` (``python3 -m tests.dataplane.dnsproxy CONFIG``, from
-the repository root so it matches names with ``model.fqdn`` exactly as the policy means them).
+the repository root so it matches names with ``cilium_verdicts.fqdn`` exactly as the policy means them).
 CONFIG is JSON::
 
     {"listen": ["198.18.10.1", ...], "port": 53, "log": "<file>",
@@ -11,8 +11,8 @@ CONFIG is JSON::
 
 A query from a source address listed in ``clients`` is answered only if the name matches one of
 its patterns (the CNP's ``rules.dns`` ``matchName``/``matchPattern``, Cilium 1.18 semantics via
-``model.fqdn.matches``); otherwise NXDOMAIN - what Cilium's DNS proxy answers with
-``dnsProxy.dnsRejectResponseCode: nameError`` (model.cilium.helm_values). Any other source (a pod
+``cilium_verdicts.fqdn.matches``); otherwise NXDOMAIN - what Cilium's DNS proxy answers with
+``dnsProxy.dnsRejectResponseCode: nameError`` (model.helm.helm_values). Any other source (a pod
 no policy selects, the node itself) gets every name, like plain kube-dns and the VPC resolver. A
 name not in the table is NXDOMAIN for everyone; a name in the table answers A with its address and
 any other type with no records (NOERROR/NODATA, so resolvers asking A and AAAA settle on A).
@@ -29,7 +29,7 @@ import socket
 import struct
 import sys
 
-from model import fqdn
+from cilium_verdicts import fqdn
 
 TYPE_A, CLASS_IN, TTL = 1, 1, 5
 NOERROR, FORMERR, NXDOMAIN = 0, 1, 3

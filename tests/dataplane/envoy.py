@@ -30,7 +30,8 @@ import copy
 import subprocess
 from typing import Any
 
-from model.cilium import CLUSTER_TYPE, LISTENER_TYPE
+from cilium_verdicts.envoy import LISTENER_TYPE
+from scenarios.cilium import CLUSTER_TYPE
 
 from . import tools
 

@@ -7,7 +7,7 @@ Topology (addresses exist only inside the namespaces)::
     direct (pod in mtls-direct) 198.18.20.6 --lxc-direct--+   198.18.20.9        198.18.20.10  203.0.113.83-85
                                                                                   (haproxy mTLS + echo)
 
-The pods are the mtls scenario's (``model.scenarios.mtls``): its probes' ``traffic.source``
+The pods are the mtls scenario's (``scenarios.mtls``): its probes' ``traffic.source``
 namespaces map onto the roles with ``role_of``.
 
 - PKI: ``openssl`` builds every certificate from ``model.mtls.pki_spec`` (usages mapped from
@@ -43,11 +43,12 @@ from pathlib import Path
 
 import yaml
 
+from cilium_verdicts.envoy import LISTENER_TYPE
 from model import mtls
-from model.cilium import LISTENER_TYPE
 from model.probes import Observation
-from model.scenarios.mtls import DIRECT_NAMESPACE
 from model.settings import Settings
+from scenarios import mtls as mtls_pack
+from scenarios.mtls import DIRECT_NAMESPACE
 
 from . import envoy, tools
 from .tools import LabError
@@ -55,7 +56,7 @@ from .tools import LabError
 PREFIX = "mtls"
 NODE, MTLS_POD, DIRECT_POD, BACKEND = "node", "mtls", "direct", "backend"
 ROLES = (NODE, MTLS_POD, DIRECT_POD, BACKEND)
-POD_ROLES = {mtls.MTLS_NAMESPACE: MTLS_POD, DIRECT_NAMESPACE: DIRECT_POD}  # namespace -> role
+POD_ROLES = {mtls_pack.MTLS_NAMESPACE: MTLS_POD, DIRECT_NAMESPACE: DIRECT_POD}  # namespace -> role
 # (node side if, node address, pod/backend netns, its address)
 LINKS = {
     MTLS_POD: ("lxc-mtls", "198.18.20.1/30", "198.18.20.2/30"),
@@ -219,9 +220,9 @@ def envoy_secret(k8s_secret: dict, secret_dir: Path) -> dict:
     if data.get("tls.crt") or data.get("tls.key"):
         return {"name": name, "tls_certificate": {"certificate_chain": file("tls.crt"),
                                                   "private_key": file("tls.key")}}
-    if data.get(mtls.CA_KEY):
-        return {"name": name, "validation_context": {"trusted_ca": file(mtls.CA_KEY)}}
-    raise LabError(f"secret {name} has neither tls.crt/tls.key nor {mtls.CA_KEY}: Cilium would serve nothing")
+    if data.get(mtls_pack.CA_KEY):
+        return {"name": name, "validation_context": {"trusted_ca": file(mtls_pack.CA_KEY)}}
+    raise LabError(f"secret {name} has neither tls.crt/tls.key nor {mtls_pack.CA_KEY}: Cilium would serve nothing")
 
 
 def envoy_bootstrap(ccec: dict, secrets: list[dict], *, listen_port: int, admin_port: int,
@@ -431,7 +432,7 @@ class MtlsLab:
         for b in backends:
             cidr, port = redirect_rule(b.cnp, b.ccec)
             rules.append(f'    iifname "{pod_if}" ip daddr {cidr} tcp dport {port} '
-                         f'redirect to :{b.listen_port} comment "{mtls.CNP_NAME} -> {mtls.LISTENER}"')
+                         f'redirect to :{b.listen_port} comment "{mtls_pack.CNP_NAME} -> {mtls_pack.LISTENER}"')
         return "\n".join(["table ip mtls_lab {", "  chain to_envoy {",
                           "    type nat hook prerouting priority dstnat; policy accept;",
                           *rules, "  }", "}", ""])
@@ -447,7 +448,7 @@ class MtlsLab:
             self.spawn(BACKEND, f"haproxy-{b.address}", "haproxy", "-f", str(cfg))
         self.wait_tcp(BACKEND, "127.0.0.1", mtls.ECHO_PORT)
         for b in self.backends:
-            self.wait_tcp(BACKEND, b.address, mtls.BACKEND_PORT)
+            self.wait_tcp(BACKEND, b.address, mtls_pack.BACKEND_PORT)
 
     def bootstrap_path(self, b: Backend) -> Path:
         return self.workdir / f"envoy-{b.address}.yaml"

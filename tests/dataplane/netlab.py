@@ -18,12 +18,12 @@ Everything is generated from the model, nothing is typed twice:
   at postrouting priority ``filter`` - before the masquerade (``srcnat``), so it sees node *and*
   pod traffic, as the AWS security group does;
 - the ``ip lab_cilium`` table stands in for Cilium's policy: the CNP's ``toFQDNs`` are resolved
-  against the lab's name table with ``model.fqdn.matches``, and test-allow's traffic to those
+  against the lab's name table with ``cilium_verdicts.fqdn.matches``, and test-allow's traffic to those
   addresses on the CNP's ports is REDIRECTed to the port of the listener the CNP references; its
   DNS rule lets test-allow reach the DNS stand-in on the rule's ports; anything else from
   test-allow is dropped;
 - the ``ip lab_guard`` table stands in for the platform's own Cilium policies
-  (``model.scenarios.platform_objects``: the ``egress-proxy-guard`` CCNP): each ``egressDeny``
+  (``scenarios.platform_objects``: the ``egress-proxy-guard`` CCNP): each ``egressDeny``
   entry (``toCIDR``/``toCIDRSet`` + ``toPorts``) becomes an nft drop, with a counter, for traffic
   *from the pods* the policy selects (at their veth, before the redirect), never for the node's own
   processes (Envoy's upstream connection, the node's own ``curl -x``) - Cilium enforces endpoint
@@ -67,13 +67,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from model import fqdn, probes, remote, scenarios
-from model.cilium import ALLOW_NAMESPACE, DENY_NAMESPACE, LISTENER_TYPE
+import scenarios
+from cilium_verdicts import fqdn
+from cilium_verdicts.envoy import LISTENER_TYPE
+from model import probes, remote
 from model.probes import Observation
 from model.proxy import squid_conf
-from model.scenarios import Context
 from model.security_groups import kind_egress, to_nft
 from model.settings import Settings, load_settings, url_host
+from scenarios import Context
+from scenarios.cilium import ALLOW_NAMESPACE, DENY_NAMESPACE
 
 from . import envoy, tools
 from .tools import LabError

@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from model import policy, probes, scenarios
-from model.policy.verdict import POLICY_DENY
+import cilium_verdicts as policy
+import scenarios
+from cilium_verdicts.verdict import POLICY_DENY
+from model import probes
 from model.probes import PROXY_LOG, REFUSED
 from model.proxy import connect_targets
 from model.security_groups import allows, kind_egress

@@ -26,7 +26,7 @@ from the CNP's DNS rule (topology in netlab.py; fixture in conftest.py).
   log, finds the tunnel (``CONNECT <SNI name>:443``).
 
 Expected outcomes come from the model where it says them (``model.probes.plan``,
-``security_groups.allows``, ``model.fqdn`` on the CNP's DNS patterns and allowedDomains,
+``security_groups.allows``, ``cilium_verdicts.fqdn`` on the CNP's DNS patterns and allowedDomains,
 ``envoy.tunnel_target`` on the rendered listener); where it cannot (a squid refusal), the test states
 the issue's words.
 """
@@ -39,11 +39,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from model import fqdn, policy, probes, scenarios
+import cilium_verdicts as policy
+import scenarios
+from cilium_verdicts import fqdn
+from model import probes
 from model.probes import PROXY_LOG, REFUSED
-from model.scenarios import Context
 from model.security_groups import ALL, Rule, allows, kind_egress, to_nft
 from model.settings import load_settings, url_host
+from scenarios import Context
 
 from . import envoy, netlab
 from .netlab import (
@@ -59,10 +62,10 @@ from .netlab import (
     PROXY_IP,
     PROXY_LOOPBACK,
     RESOLVER,
+    SCENARIO,
     SIDE_DOOR_IP,
     SIDE_DOOR_TCP,
     SIDE_DOOR_UDP,
-    SCENARIO,
     UPLINK,
     VPC_IP,
     lab_context,
@@ -145,7 +148,7 @@ def _pods_use_the_proxy(lab, cases: list[tuple[str, str, tuple[str, ...]]]) -> N
 # ---------------------------------------------------------------------- DNS (the CNP's DNS rule)
 def test_dns_stand_in_answers_test_allow_only_what_its_dns_rule_allows(lab):
     """The stand-in for Cilium's DNS proxy, fed the CNP's ``rules.dns`` patterns: test-allow gets
-    an answer only for a name the rule matches (``model.fqdn``) and NXDOMAIN for anything else -
+    an answer only for a name the rule matches (``cilium_verdicts.fqdn``) and NXDOMAIN for anything else -
     the control host, a data-carrying exfiltration name; a cluster name the rule allows but nobody
     serves is NXDOMAIN for being unknown, not for the policy. test-deny (no policy) resolves every
     lab name. The pods really use it: ``getent`` in their namespaces reads the lab's resolv.conf."""

@@ -23,11 +23,14 @@ import subprocess
 
 import pytest
 
-from model import mtls, policy, probes, scenarios
+import cilium_verdicts as policy
+import scenarios
+from model import mtls, probes
 from model.lint import sds_references
 from model.probes import REFUSED
-from model.scenarios import Context
 from model.settings import load_settings
+from scenarios import Context
+from scenarios import mtls as mtls_pack
 
 from . import envoy, mtls_lab
 from .mtls_lab import DIRECT_POD, MTLS_POD, Backend, MtlsLab, role_of
@@ -69,14 +72,14 @@ def lab(tmp_path_factory):
         cert_dir.mkdir()
         (cert_dir / "server.pem").write_text(mtls.server_pem(server.cert_pem, chain_ca.cert_pem, server.key_pem))
         (cert_dir / "ca.crt").write_text(trust)
-        ccec = mtls.mtls_envoy_config(SETTINGS, address)
-        backends.append(Backend(address, server, ccec, mtls.mtls_network_policy(SETTINGS, ccec, address),
+        ccec = mtls_pack.mtls_envoy_config(SETTINGS, address)
+        backends.append(Backend(address, server, ccec, mtls_pack.mtls_network_policy(SETTINGS, ccec, address),
                                 listen_port=15001 + i, admin_port=19001 + i, cert_dir=cert_dir))
 
-    secrets = [mtls.tls_secret(mtls.CLIENT_SECRET,
+    secrets = [mtls_pack.tls_secret(mtls_pack.CLIENT_SECRET,
                                mtls.chain_pem(ours["client"].cert_pem, ours["intermediate"].cert_pem),
                                ours["client"].key_pem),
-               mtls.ca_secret(mtls.CA_SECRET, trust)]
+               mtls_pack.ca_secret(mtls_pack.CA_SECRET, trust)]
     running = MtlsLab(SETTINGS, secrets, backends, work)
     running.pki = {"ours": ours, "other": other}
     with running:
@@ -88,7 +91,7 @@ def _backend(lab, address):
 
 
 def _ssl_stats(lab, address):
-    prefix = f"cluster.{mtls.CLUSTER}.ssl."
+    prefix = f"cluster.{mtls_pack.CLUSTER}.ssl."
     return {k[len(prefix):]: v for k, v in lab.envoy_stats(_backend(lab, address), prefix).items()}
 
 
@@ -146,7 +149,7 @@ def test_envoy_runs_the_rendered_resources_with_only_ciliums_additions(lab):
     listener, = boot["static_resources"]["listeners"]
     # Cilium's listener keys are all the lab adds here (no access log, unlike the egress lab)
     added = {k: listener.pop(k, None) for k in envoy.LAB_LISTENER_KEYS}
-    assert listener == resources[mtls.LISTENER]
+    assert listener == resources[mtls_pack.LISTENER]
     assert added["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 1}
     assert added["listener_filters"] == [envoy.ORIGINAL_DST]  # the CCEC's listener has none of its own
     assert added["access_log"] is None
@@ -180,9 +183,9 @@ def test_plain_http_from_the_pod_gets_mtls_injected(lab):
     obs, body = _run(lab, p)
     assert obs.outcome == p.expected == policy.ALLOW, (obs, lab.logs())
     assert obs.http_code == "200"
-    assert mtls.check_echo(SETTINGS, body) == [], body
+    assert mtls_pack.check_echo(SETTINGS, body) == [], body
     assert probes.judge(p, obs, SETTINGS)["ok"]
-    headers = mtls.echo_headers(body)
+    headers = mtls_pack.echo_headers(body)
     assert headers["x-ssl-client-cn"] == SETTINGS.mtls_client_cn
     assert headers["x-ssl-client-verify"] == "0"
     assert f"CN={SETTINGS.mtls_client_cn}" in headers["x-ssl-client-dn"]
@@ -219,7 +222,7 @@ def test_our_client_certificate_directly_is_accepted(lab):
     """Control for the refusals above: same path, same backend, our certificate -> the echo."""
     obs, body = _direct_with_client_cert(lab, "ours")
     assert obs.outcome == policy.ALLOW, obs
-    assert mtls.check_echo(SETTINGS, body) == [], body
+    assert mtls_pack.check_echo(SETTINGS, body) == [], body
 
 
 def test_plain_http_without_envoy_does_not_reach_the_echo(lab):

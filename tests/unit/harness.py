@@ -139,7 +139,7 @@ class LabMocks(Mocks):
     def _simulate(self, traffic) -> tuple[str, int, str]:
         """Cilium = the evaluator on the *declared* objects; AWS = the declared egress rules; the
         egress proxy and the mTLS backend as the lab builds them."""
-        from model.policy import Cluster, evaluate
+        from cilium_verdicts import Cluster, evaluate
         v = evaluate(Cluster.from_objects(self._k8s_objects()), traffic)
         if v.verdict != "allow":
             return {"drop": ("000", 28, ""), "dns-fail": ("000", 6, ""), "l7-deny": ("403", 0, "")}[v.verdict]
@@ -159,7 +159,7 @@ class LabMocks(Mocks):
     def _probe(self, command: str) -> str:
         import shlex
 
-        from model.policy import Probe
+        from cilium_verdicts import Probe
         argv = shlex.split(command)
         label = json.loads(argv[argv.index("python3") + 3])  # python3 -c LOOP LABEL EXPECT ...
         code, rc, body = self._simulate(Probe(**label["traffic"]))

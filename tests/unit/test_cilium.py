@@ -8,9 +8,11 @@ import sys
 import pytest
 import yaml
 
-from model import cilium, k8s, lint, render
-from model.cilium import CLUSTER_TYPE, LISTENER_TYPE
+from cilium_verdicts.envoy import LISTENER_TYPE
+from model import helm, lint, render
 from model.settings import load_settings
+from scenarios import cilium, k8s
+from scenarios.cilium import CLUSTER_TYPE
 from tests import validation
 
 from .harness import PROXY_IP, ROOT_DIR, run_program
@@ -48,14 +50,14 @@ def test_crd_validation_is_not_vacuous():
 
 def test_helm_values_validate_against_the_chart_schema_and_exist_in_the_chart():
     validation.require_reference()
-    values = cilium.helm_values(SETTINGS)
+    values = helm.helm_values(SETTINGS)
     assert validation.validate_helm_values(values) == []
     assert validation.unknown_helm_keys(values) == []
     assert validation.unknown_helm_keys({"envoyConfig": {"enable": True}}) == ["envoyConfig.enable"]
 
 
 def test_helm_values_carry_what_cec_and_kind_need():
-    v = cilium.helm_values(SETTINGS)
+    v = helm.helm_values(SETTINGS)
     assert v["envoyConfig"] == {"enabled": True, "secretsNamespace": {"create": True, "name": "cilium-secrets"}}
     assert v["kubeProxyReplacement"] is True  # set explicitly (needed for CEC redirects)
     assert v["k8sServiceHost"] == "egress-lab-control-plane" and v["k8sServicePort"] == 6443
@@ -66,14 +68,14 @@ def test_helm_values_carry_what_cec_and_kind_need():
 @pytest.mark.parametrize("target", ["kind", "existing"])
 def test_helm_values_of_every_target_validate_against_the_chart_schema(target):
     validation.require_reference()
-    values = cilium.helm_values(SETTINGS, target=target)
+    values = helm.helm_values(SETTINGS, target=target)
     assert validation.validate_helm_values(values) == []
     assert validation.unknown_helm_keys(values) == []
 
 
 def test_existing_cluster_values_carry_what_the_lab_needs_and_nothing_kind_specific():
-    kind, existing = cilium.helm_values(SETTINGS, target="kind"), cilium.helm_values(SETTINGS, target="existing")
-    assert cilium.helm_values(SETTINGS) == kind  # the stack's release: the kind target
+    kind, existing = helm.helm_values(SETTINGS, target="kind"), helm.helm_values(SETTINGS, target="existing")
+    assert helm.helm_values(SETTINGS) == kind  # the stack's release: the kind target
     assert existing["envoyConfig"] == kind["envoyConfig"] == {
         "enabled": True, "secretsNamespace": {"create": True, "name": "cilium-secrets"}}
     assert existing.get("kubeProxyReplacement") is True or existing["nodePort"]["enabled"] is True  # DESIGN 5a
@@ -81,7 +83,7 @@ def test_existing_cluster_values_carry_what_the_lab_needs_and_nothing_kind_speci
     for key in ("k8sServiceHost", "k8sServicePort", "ipam", "operator"):
         assert key not in existing, key
     with pytest.raises(ValueError, match="kind, existing"):
-        cilium.helm_values(SETTINGS, target="eks")
+        helm.helm_values(SETTINGS, target="eks")
 
 
 def test_core_objects_validate_with_kubernetes_validate():
@@ -143,13 +145,13 @@ def test_policy_rules_are_separate_and_dns_answers_only_allowed_names_and_the_cl
         {"matchPattern": "*.*.svc.cluster.local"}, {"matchPattern": "*.*.*.svc.cluster.local"}]
     assert dns["toPorts"][0]["ports"] == [{"port": "53", "protocol": "ANY"}]
     assert dns["toEndpoints"][0]["matchLabels"]["k8s:k8s-app"] == "kube-dns"
-    assert cilium.helm_values(SETTINGS)["dnsProxy"] == {"dnsRejectResponseCode": "nameError"}
+    assert helm.helm_values(SETTINGS)["dnsProxy"] == {"dnsRejectResponseCode": "nameError"}
 
 
 def test_the_evaluator_agrees_the_dns_rule_stops_other_names():
     """Cross-check with the offline evaluator: test-allow's DNS answers only the allowed names (an
     L3 allow of kube-dns, the seed's toEntities: cluster, would have let every name resolve)."""
-    from model.policy import Cluster, Probe, evaluate
+    from cilium_verdicts import Cluster, Probe, evaluate
     cluster = Cluster.from_objects([*k8s.test_workloads(), CEC, CNP])
     allowed = evaluate(cluster, Probe("test-allow/curl", "world:www.roche.com", 443, via="fqdn"))
     other = evaluate(cluster, Probe("test-allow/curl", "world:www.example.com", 443, via="fqdn"))
@@ -195,7 +197,7 @@ def test_helm_release_is_pinned_and_uses_the_kind_provider(program):
     assert release.inputs["chart"] == "cilium" and release.inputs["version"] == "1.18.10"
     assert release.inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io/"
     assert release.inputs["namespace"] == "kube-system" and release.inputs["timeout"] >= 600
-    assert release.inputs["values"] == cilium.helm_values(SETTINGS)
+    assert release.inputs["values"] == helm.helm_values(SETTINGS)
     assert "kubeconfig" in provider.secret_inputs
     for r in _k8s(program):
         assert r.provider.startswith(provider.urn), r.name

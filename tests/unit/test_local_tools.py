@@ -11,9 +11,9 @@ import shlex
 import pytest
 import yaml
 
-from model import cilium, local, platforms, probes, remote, render
+from model import helm, local, platforms, probes, remote, render
 from model.platforms import PreflightError
-from model.scenarios import Context
+from scenarios import Context
 from model.settings import load_settings
 from stacks.program import Tools
 
@@ -71,10 +71,10 @@ def test_create_install_cilium_probe_and_destroy(fakes, tmp_path):
 
     # Cilium: the same values as aws, then the CRD wait the stack runs with the user's kubectl
     assert sh(remote.wait_for_crds(timeout_s=5, kubectl=local.KUBECTL).replace("sleep 5", "true"), path).returncode != 0
-    (tmp_path / "values.yaml").write_text(yaml.safe_dump(cilium.helm_values(settings)))
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(helm.helm_values(settings)))
     install = sh(f"cd {shlex.quote(str(tmp_path))} && " + render.helm_command(settings, "kind"), path)
     assert install.returncode == 0 and 'Release "cilium" does not exist. Installing it now.' in install.stdout
-    assert yaml.safe_load(fake_tools.state(state)["clusters"]["egress-lab"]["values"]) == cilium.helm_values(settings)
+    assert yaml.safe_load(fake_tools.state(state)["clusters"]["egress-lab"]["values"]) == helm.helm_values(settings)
     wait = sh(remote.wait_for_crds(kubectl=local.KUBECTL), path)
     assert wait.returncode == 0 and wait.stdout.count("condition met") == len(remote.CILIUM_CRDS)
 

@@ -16,10 +16,12 @@ import urllib.request
 
 import pytest
 
-from model import cilium, k8s, mtls
+from model import mtls
 from model.lint import sds_references
 from model.probes import Observation
 from model.settings import load_settings
+from scenarios import cilium, k8s
+from scenarios import mtls as mtls_pack
 from tests import validation
 from tests.validation import require_reference, validate_core, validate_cr
 
@@ -27,8 +29,8 @@ BACKEND = "203.0.113.83"
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "scenarios": "egress,mtls",
                           "mtlsClientCn": "lab mtls client", "mtlsServerName": "backend.mtls.lab.internal",
                           "pkiCaValidityHours": "100", "pkiCertValidityHours": "10"})
-CCEC = mtls.mtls_envoy_config(SETTINGS, BACKEND)
-CNP = mtls.mtls_network_policy(SETTINGS, CCEC, BACKEND)
+CCEC = mtls_pack.mtls_envoy_config(SETTINGS, BACKEND)
+CNP = mtls_pack.mtls_network_policy(SETTINGS, CCEC, BACKEND)
 
 
 def _resources(type_url: str) -> list[dict]:
@@ -50,24 +52,24 @@ def test_crs_are_valid_against_the_cilium_crds(obj):
 
 def test_ccec_is_cluster_wide_with_a_tcp_proxy_listener_and_no_address():
     assert CCEC["kind"] == "CiliumClusterwideEnvoyConfig"
-    assert CCEC["metadata"] == {"name": mtls.CCEC_NAME}  # cluster-scoped: no namespace
+    assert CCEC["metadata"] == {"name": mtls_pack.CCEC_NAME}  # cluster-scoped: no namespace
     listener, = _resources(cilium.LISTENER_TYPE)
-    assert listener["name"] == mtls.LISTENER
+    assert listener["name"] == mtls_pack.LISTENER
     assert "address" not in listener and "listener_filters" not in listener  # Cilium's job
     (chain,) = listener["filter_chains"]
     (flt,) = chain["filters"]
     assert flt["name"] == "envoy.filters.network.tcp_proxy"
-    assert flt["typed_config"]["cluster"] == mtls.CLUSTER
+    assert flt["typed_config"]["cluster"] == mtls_pack.CLUSTER
     assert "tunneling_config" not in flt["typed_config"]  # plain bytes into the TLS cluster
 
 
 def test_cluster_is_static_to_the_backend_over_mtls_with_server_verification():
     cluster, = _resources(cilium.CLUSTER_TYPE)
-    assert cluster["name"] == mtls.CLUSTER and cluster["type"] == "STATIC"
+    assert cluster["name"] == mtls_pack.CLUSTER and cluster["type"] == "STATIC"
     endpoints = [e["endpoint"]["address"]["socket_address"]
                  for group in cluster["load_assignment"]["endpoints"] for e in group["lb_endpoints"]]
-    assert endpoints == [{"address": BACKEND, "port_value": mtls.BACKEND_PORT}]
-    assert cluster["load_assignment"]["cluster_name"] == mtls.CLUSTER
+    assert endpoints == [{"address": BACKEND, "port_value": mtls_pack.BACKEND_PORT}]
+    assert cluster["load_assignment"]["cluster_name"] == mtls_pack.CLUSTER
     tls = _tls_context()
     assert tls["@type"] == "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
     assert tls["sni"] == SETTINGS.mtls_server_name
@@ -84,7 +86,7 @@ def test_sds_references_name_cilium_secrets_that_the_model_builds():
     refs = sds_references(CCEC)
     assert sorted(refs) == [("certificate", "cilium-secrets/tls-client-cert"),
                             ("validation", "cilium-secrets/mtls-ca")]
-    secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s for s in mtls.placeholder_secrets()}
+    secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s for s in mtls_pack.placeholder_secrets()}
     for kind, name in refs:
         assert name.startswith(f"{cilium.SECRETS_NAMESPACE}/")  # no "/" would mean a CEC-local secret
         secret = secrets[name]
@@ -94,18 +96,18 @@ def test_sds_references_name_cilium_secrets_that_the_model_builds():
             assert secret["type"] == "kubernetes.io/tls" and {"tls.crt", "tls.key"} <= set(secret["data"])
         else:
             assert set(secret["data"]) == {"ca.crt"}
-    assert {mtls.sds_name(mtls.CLIENT_SECRET), mtls.sds_name(mtls.CA_SECRET)} == set(secrets)
+    assert {mtls_pack.sds_name(mtls_pack.CLIENT_SECRET), mtls_pack.sds_name(mtls_pack.CA_SECRET)} == set(secrets)
 
 
 def test_cnp_redirects_only_the_backend_to_the_cluster_wide_listener():
     require_reference()
-    assert CNP["metadata"] == {"name": mtls.CNP_NAME, "namespace": mtls.MTLS_NAMESPACE}
+    assert CNP["metadata"] == {"name": mtls_pack.CNP_NAME, "namespace": mtls_pack.MTLS_NAMESPACE}
     assert CNP["spec"]["endpointSelector"] == {}
     egress = CNP["spec"]["egress"]
     with_listener = [(rule, pr) for rule in egress for pr in rule.get("toPorts", []) if "listener" in pr]
     (rule, port_rule), = with_listener
     ref = port_rule["listener"]
-    assert ref["envoyConfig"] == {"kind": "CiliumClusterwideEnvoyConfig", "name": mtls.CCEC_NAME}
+    assert ref["envoyConfig"] == {"kind": "CiliumClusterwideEnvoyConfig", "name": mtls_pack.CCEC_NAME}
     assert ref["name"] in {r["name"] for r in _resources(cilium.LISTENER_TYPE)}
     assert rule["toCIDR"] == [f"{BACKEND}/32"] and set(rule) == {"toCIDR", "toPorts"}
     assert port_rule["ports"] == [{"port": "8083", "protocol": "TCP"}]
@@ -126,31 +128,31 @@ def test_cnp_keeps_dns_and_same_namespace_rules_separate():
 def test_builders_refuse_a_backend_that_is_not_an_ipv4_address():
     for bad in ("backend.example", "203.0.113.83/32", "2001:db8::1", ""):
         with pytest.raises(ValueError):
-            mtls.mtls_envoy_config(SETTINGS, bad)
+            mtls_pack.mtls_envoy_config(SETTINGS, bad)
         with pytest.raises(ValueError):
             mtls.pki_spec(SETTINGS, bad)
 
 
 # ----------------------------------------------------------------------------------- core objects
 def test_core_objects_are_valid_kubernetes():
-    ns, pod = mtls.workloads()
+    ns, pod = mtls_pack.inject_workloads()
     assert ns == k8s.namespace("mtls-inject") and pod == k8s.curl_pod("mtls-inject")
-    real = [mtls.tls_secret("x", "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n", "key"),
-            mtls.ca_secret("y", "ca")]
-    for obj in [ns, pod, *mtls.placeholder_secrets(), *real]:
+    real = [mtls_pack.tls_secret("x", "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n", "key"),
+            mtls_pack.ca_secret("y", "ca")]
+    for obj in [ns, pod, *mtls_pack.placeholder_secrets(), *real]:
         assert validate_core(obj) == [], obj
 
 
 def test_secrets_live_in_cilium_secrets_and_carry_base64_pem():
-    tls = mtls.tls_secret(mtls.CLIENT_SECRET, "CERT\n", "KEY\n")
+    tls = mtls_pack.tls_secret(mtls_pack.CLIENT_SECRET, "CERT\n", "KEY\n")
     assert tls["metadata"]["namespace"] == cilium.SECRETS_NAMESPACE == "cilium-secrets"
     assert base64.b64decode(tls["data"]["tls.crt"]) == b"CERT\n"
     assert base64.b64decode(tls["data"]["tls.key"]) == b"KEY\n"
-    ca = mtls.ca_secret(mtls.CA_SECRET, "CA\n")
+    ca = mtls_pack.ca_secret(mtls_pack.CA_SECRET, "CA\n")
     assert ca["type"] == "Opaque" and ca["metadata"]["namespace"] == "cilium-secrets"
     assert base64.b64decode(ca["data"]["ca.crt"]) == b"CA\n"
-    for s in mtls.placeholder_secrets():
-        assert all(base64.b64decode(v).decode() == mtls.PLACEHOLDER for v in s["data"].values())
+    for s in mtls_pack.placeholder_secrets():
+        assert all(base64.b64decode(v).decode() == mtls_pack.PLACEHOLDER for v in s["data"].values())
 
 
 def test_pem_helpers_concatenate_in_the_order_haproxy_and_envoy_expect():
@@ -272,7 +274,7 @@ def test_echo_server_returns_method_path_and_headers(tmp_path):
         proc.wait(timeout=5)
     data = json.loads(body)
     assert data["method"] == "GET" and data["path"] == "/a/b?c=1"
-    assert mtls.check_echo(SETTINGS, body) == []
+    assert mtls_pack.check_echo(SETTINGS, body) == []
     assert f"else {mtls.ECHO_PORT}\n" in mtls.echo_server_py()  # the default port without argv
     assert '("127.0.0.1", port)' in mtls.echo_server_py()  # loopback only: haproxy is the way in
 
@@ -325,10 +327,10 @@ def test_a_tls_refusal_is_refused_not_a_drop():
 def test_check_echo_insists_on_our_client_identity():
     good = json.dumps({"method": "GET", "path": "/", "headers": {
         "x-ssl-client-cn": "lab mtls client", "X-SSL-Client-Verify": "0"}})
-    assert mtls.check_echo(SETTINGS, good) == []
+    assert mtls_pack.check_echo(SETTINGS, good) == []
     wrong_cn = good.replace("lab mtls client", "someone else")
-    assert "X-SSL-Client-CN" in mtls.check_echo(SETTINGS, wrong_cn)[0]
+    assert "X-SSL-Client-CN" in mtls_pack.check_echo(SETTINGS, wrong_cn)[0]
     no_verify = json.dumps({"headers": {"x-ssl-client-cn": "lab mtls client"}})
-    assert len(mtls.check_echo(SETTINGS, no_verify)) == 1
-    assert mtls.check_echo(SETTINGS, "<html>400 Bad request</html>")[0].startswith("not the echo")
-    assert mtls.check_echo(SETTINGS, "[]")
+    assert len(mtls_pack.check_echo(SETTINGS, no_verify)) == 1
+    assert mtls_pack.check_echo(SETTINGS, "<html>400 Bad request</html>")[0].startswith("not the echo")
+    assert mtls_pack.check_echo(SETTINGS, "[]")

@@ -10,6 +10,7 @@ import yaml
 
 from model import mtls
 from model.settings import load_settings
+from scenarios import mtls as mtls_pack
 
 from .harness import KIND_IP, PROXY_IP, ROOT_DIR, ok_program, run_program
 from .test_cilium import _canon, _declared_objects
@@ -94,7 +95,7 @@ def test_kubernetes_objects_and_ordering(on):
     ccec = on.of_type("kubernetes:cilium.io/v2:CiliumClusterwideEnvoyConfig")[0]
     cnp = on.named("mtls-demo-ciliumnetworkpolicy-mtls-inject-mtls-injection-policy")
     secrets = on.of_type("kubernetes:core/v1:Secret")
-    assert {s.inputs["metadata"]["name"] for s in secrets} == {mtls.CLIENT_SECRET, mtls.CA_SECRET}
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {mtls_pack.CLIENT_SECRET, mtls_pack.CA_SECRET}
     for s in secrets:
         assert s.inputs["metadata"]["namespace"] == "cilium-secrets" and "data" in s.secret_inputs
         assert s.urn in cnp.deps
@@ -136,13 +137,13 @@ def test_a_wrong_client_certificate_fails_the_echo_check():
     p = run_program({**CONFIG, "strictVerification": False})
     cells = {c["probe"]: c for c in p.outputs["verification"]["scenarios"]["mtls"]["cells"]}
     assert cells["mtls-inject-plain"]["ok"] is True
-    from model import mtls, probes
-    from model.scenarios import Context
+    from model import probes
+    from scenarios import Context
     planned = next(x for x in probes.plan("mtls", Context(SETTINGS, PROXY_IP)).probes if x.probe.key == "inject-plain")
     echo = '{"headers": {"x-ssl-client-cn": "someone else", "x-ssl-client-verify": "0"}}'
     cell = probes.judge(planned, probes.Observation("200", 0, body=echo), SETTINGS)
     assert not cell["ok"] and "X-SSL-Client-CN is 'someone else'" in cell["message"]
-    assert mtls.check_echo(SETTINGS, echo)
+    assert mtls_pack.check_echo(SETTINGS, echo)
 
 
 def test_render_cli_includes_mtls_and_round_trips(on):

@@ -82,7 +82,7 @@ def test_local_graph_has_no_aws_resource_and_a_kind_cluster_from_local_commands(
     assert cluster.inputs["create"] == local.create_cluster_command("docker")
     assert cluster.inputs["delete"] == "kind delete cluster --name egress-lab"
     assert cluster.inputs["stdin"] == local.cluster_config_yaml("cilium-egress-lab.dev")
-    assert p.named("cilium-demo-release").inputs["values"] == __import__("model.cilium", fromlist=["x"]).helm_values(
+    assert p.named("cilium-demo-release").inputs["values"] == __import__("model.helm", fromlist=["x"]).helm_values(
         __import__("model.settings", fromlist=["x"]).load_settings({**OP, "platform": "local"}))
     assert p.named("cilium-demo-crds").type == "command:local:Command"
     assert "kubectl --context kind-egress-lab" in p.named("cilium-demo-crds").inputs["create"]

@@ -8,11 +8,12 @@ import json
 
 import pytest
 
-from model import local, platforms, probes, scenarios
-from model.k8s import LAB_LABEL
+import scenarios
+from model import local, platforms, probes
 from model.platforms import Completed, PreflightError
-from model.scenarios import Context
 from model.settings import SettingsError, load_settings
+from scenarios import Context
+from scenarios.k8s import LAB_LABEL
 
 from ..validation import validate_cr
 
@@ -127,10 +128,10 @@ def test_local_lock_object_is_valid_and_spares_listener_namespaces():
     assert exempt == ["kube-system", "test-allow"]  # test-allow goes through its listener at proxy-policy
     opened = settings(platform="local", restrictEgress=True, stages={"egress": "open"})
     assert local.lock_policy(opened, ADDRESS)["spec"]["endpointSelector"]["matchExpressions"][0]["values"] == ["kube-system"]
-    assert local.lock_policy(s, ADDRESS) in scenarios.platform_objects(Context(s, ADDRESS))
+    assert local.lock_policy(s, ADDRESS) in local.platform_objects(Context(s, ADDRESS))
     assert not any(o["metadata"]["name"] == local.LOCK_NAME
-                   for o in scenarios.platform_objects(Context(settings(platform="local"), ADDRESS)))
-    assert scenarios.platform_objects(Context(settings(platform="existing", kubeconfigPath="/k", scenarios=["stars"]),
+                   for o in local.platform_objects(Context(settings(platform="local"), ADDRESS)))
+    assert local.platform_objects(Context(settings(platform="existing", kubeconfigPath="/k", scenarios=["stars"]),
                                               ADDRESS)) == ()
 
 

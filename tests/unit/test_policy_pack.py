@@ -1,6 +1,6 @@
 """The CrossGuard policy pack (issue 15), without the Pulumi CLI.
 
-Every policy of the pack (policy/pack.py, wrapping policy/rules.py) is called the way pulumi-policy
+Every policy of the pack (guardrails/pack.py, wrapping guardrails/rules.py) is called the way pulumi-policy
 calls it - ``policy.validate(args, report_violation)`` with ResourceValidationArgs /
 StackValidationArgs whose props are the SDK's unknown-checking proxies - on every resource the program
 registers under mocks (the default stack, every scenario, both lock states): nothing is reported.
@@ -37,8 +37,8 @@ from pulumi_policy import (
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from model.scenarios import PACKS
-from policy import pack, rules
+from guardrails import pack, rules
+from scenarios import PACKS
 
 from .harness import OPERATOR_IP, SECRET_MARKER, Program, Res, run_program
 
@@ -174,8 +174,8 @@ def test_every_policy_passes_with_the_operator_cidr_and_ceiling_pinned(every_sce
 
 
 def test_rule_logic_is_pure():
-    """The pack runs exactly policy/rules.py's functions; they import no Pulumi (like model/)."""
-    tree = ast.parse((ROOT / "policy" / "rules.py").read_text())
+    """The pack runs exactly guardrails/rules.py's functions; they import no Pulumi (like model/)."""
+    tree = ast.parse((ROOT / "guardrails" / "rules.py").read_text())
     imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [m for m in imported if m.split(".")[0].startswith("pulumi")]
@@ -430,7 +430,7 @@ def test_the_pack_reads_the_stack_config_the_engine_passes(monkeypatch):
 
 # ------------------------------------------------------------------ the pack's files
 def test_the_entry_point_builds_the_pack_from_the_pack_directory(tmp_path):
-    """What `pulumi up --policy-pack policy` runs: pulumi's Python analyzer shim (python -m pulumi.policy)
+    """What `pulumi up --policy-pack guardrails` runs: pulumi's Python analyzer shim (python -m pulumi.policy)
     runs the pack directory with runpy from that directory - a fresh process whose sys.path holds the
     pack directory, not the project root. PolicyPack (which would serve gRPC forever) is replaced."""
     import subprocess
@@ -440,7 +440,7 @@ def test_the_entry_point_builds_the_pack_from_the_pack_directory(tmp_path):
               " [p.enforcement_level.value for p in kw['policies']]]))\n"
               "sys.path[:] = [p for p in sys.path if p not in ('', sys.argv[1])]\n"
               "runpy.run_path('.', run_name='__main__')\n")
-    done = subprocess.run([sys.executable, "-c", script, str(ROOT)], cwd=ROOT / "policy", capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script, str(ROOT)], cwd=ROOT / "guardrails", capture_output=True,
                           text=True, timeout=120, env={**__import__("os").environ, "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr
     name, names, levels = json.loads(done.stdout)
@@ -449,7 +449,7 @@ def test_the_entry_point_builds_the_pack_from_the_pack_directory(tmp_path):
 
 
 def test_the_example_policy_config_names_only_real_policies_and_their_keys():
-    example = json.loads((ROOT / "policy" / "config.example.json").read_text())
+    example = json.loads((ROOT / "guardrails" / "config.example.json").read_text())
     for name, value in example.items():
         rule = rules.RULES_BY_NAME[name]
         if isinstance(value, dict):
@@ -459,10 +459,12 @@ def test_the_example_policy_config_names_only_real_policies_and_their_keys():
 
 
 def test_pulumi_policy_yaml_and_the_pinned_sdk():
-    spec = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "guardrails" / "PulumiPolicy.yaml").read_text())
     assert spec["runtime"]["name"] == "python" and spec["runtime"]["options"]["virtualenv"] == "../venv"
     assert spec["version"] and spec["description"]
-    requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    assert "pulumi-policy==1.21.0" in requirements
+    import tomllib
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "pulumi-policy==1.21.0" in pins
+    assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e ."  # the program's venv installs it
     import pulumi_policy.version
     assert pulumi_policy.version.VERSION == "1.21.0"

@@ -14,10 +14,10 @@ import pytest
 
 from model import probes, remote
 from model.probes import Observation
-from model.scenarios import Context
 from model.settings import load_settings
+from scenarios import Context
 
-from .harness import INTERNET_IP, KIND_IP, PROXY_IP, run_program
+from .harness import KIND_IP, PROXY_IP, run_program
 
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32"}, resolve_operator_cidr=False)
 LOCKED = dataclasses.replace(SETTINGS, restrict_egress=True)

@@ -210,7 +210,7 @@ def test_every_child_has_a_component_parent_and_derived_name(unlocked):
 
 
 def test_the_entry_point_declares_the_same_program(unlocked):
-    """__main__.py (what `pulumi up` runs) only wires settings -> stacks.lab.main -> exports."""
+    """__main__.py (what `pulumi up` runs) only wires settings -> stacks.program.main -> exports."""
     import runpy
 
     import pulumi
@@ -316,7 +316,7 @@ def test_aws_foundational_controls_default_sg_and_flow_logs(unlocked):
 
 
 def test_the_proxy_guard_names_the_real_proxy_and_is_in_force_before_the_lock_and_the_probes(locked):
-    """The guard (model.cilium.proxy_guard_policy) is declared with the proxy's live address, under
+    """The guard (scenarios.cilium.proxy_guard_policy) is declared with the proxy's live address, under
     its own component, and both the lock and every probe wait for it."""
     (guard,) = locked.of_type("kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy")
     spec = guard.inputs["spec"]

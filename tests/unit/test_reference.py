@@ -57,7 +57,7 @@ import json, sys
 opened = []
 sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
 from tests import validation
-from model import cilium, render
+from model import helm, render
 from model.settings import load_settings
 result = {"outcome": "ok", "message": "", "errors": []}
 try:
@@ -66,7 +66,7 @@ try:
     for obj in render.lab_objects(settings, render.PLACEHOLDER_ADDRESS):
         if obj["kind"].startswith("Cilium"):
             result["errors"] += validation.validate_cr(obj)
-    result["errors"] += validation.validate_helm_values(cilium.helm_values(settings))
+    result["errors"] += validation.validate_helm_values(helm.helm_values(settings))
 except BaseException as exc:  # pytest's skip/fail outcomes are BaseExceptions
     result = {"outcome": type(exc).__name__, "message": str(exc), "errors": []}
 result["opened"] = opened
@@ -78,7 +78,8 @@ def _clone(tmp_path: pathlib.Path) -> pathlib.Path:
     """The parts of the repository validation needs, in a directory with no ``shared`` beside it."""
     clone = tmp_path / "clone"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "model", clone / "model", ignore=skip)
+    for package in ("cilium_verdicts", "scenarios", "model"):
+        shutil.copytree(ROOT / package, clone / package, ignore=skip)
     shutil.copytree(ROOT / "tests", clone / "tests", ignore=skip)
     assert not (clone.parent / "shared").exists()
     return clone

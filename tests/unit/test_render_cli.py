@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 import model.__main__ as cli
-from model import cilium, mtls, render
+from model import helm, render
 from model.settings import ECHO_LIMIT, load_settings
+from scenarios import mtls as mtls_pack
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_values_only_prints_a_helm_values_file(capsys, target):
     docs = list(yaml.safe_load_all(out))
     assert len(docs) == 1, "values only: no manifests"
     settings = load_settings({"scenarios": "egress,mtls"}, resolve_operator_cidr=False)
-    assert docs[0] == cilium.helm_values(settings, target=target)
+    assert docs[0] == helm.helm_values(settings, target=target)
     assert "placeholder" not in err  # no Secrets printed, nothing to warn about
 
 
@@ -221,12 +222,12 @@ def test_secrets_from_stack_fills_the_secrets_and_the_address_from_the_stack(cap
     assert pathlib.Path(call["cwd"]).resolve() == cli.ROOT  # the project directory: its backend
     objects = list(yaml.safe_load_all(out))
     secrets = _secrets(objects)
-    assert secrets["tls-client-cert"] == mtls.tls_secret("tls-client-cert", PEM["clientChain"], PEM["clientKey"])
-    assert secrets["mtls-ca"] == mtls.ca_secret("mtls-ca", PEM["caBundle"])
+    assert secrets["tls-client-cert"] == mtls_pack.tls_secret("tls-client-cert", PEM["clientChain"], PEM["clientKey"])
+    assert secrets["mtls-ca"] == mtls_pack.ca_secret("mtls-ca", PEM["caBundle"])
     settings = load_settings({"envName": "demo", "scenarios": "egress,mtls"}, resolve_operator_cidr=False)
     expected = render.lab_objects(settings, STACK_IP)
     assert [o for o in objects if o["kind"] != "Secret"] == [o for o in expected if o["kind"] != "Secret"]
-    assert "placeholder" not in err and mtls.PLACEHOLDER not in out
+    assert "placeholder" not in err and mtls_pack.PLACEHOLDER not in out
     header = out.split("\n---\n", 1)[0]
     assert "dev" in header and "private key" in header.lower() and "placeholder" not in header.lower()
 
@@ -245,7 +246,7 @@ def test_secrets_from_stack_end_to_end_through_python_m_model(fake_pulumi):
     run = subprocess.run([sys.executable, "-m", "model", "render", "--stack", "dev", "--secrets-from-stack",
                           *MTLS], cwd=cli.ROOT, capture_output=True, text=True, timeout=60, env=os.environ)
     assert run.returncode == 0, run.stderr
-    assert _secrets(yaml.safe_load_all(run.stdout))["mtls-ca"]["data"]["ca.crt"] == mtls.ca_secret(
+    assert _secrets(yaml.safe_load_all(run.stdout))["mtls-ca"]["data"]["ca.crt"] == mtls_pack.ca_secret(
         "mtls-ca", PEM["caBundle"])["data"]["ca.crt"]
 
 

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from model import lint, probes, scenarios
+import scenarios
+from model import lint, probes
 from model.__main__ import main as model_cli
-from model.scenarios import Context
 from model.settings import load_settings
+from scenarios import Context
 from tests.validation import validate_core, validate_cr
 
 from .harness import PROXY_IP, ok_program

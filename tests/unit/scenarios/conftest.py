@@ -7,17 +7,13 @@ computed by the pack or the evaluator. These helpers only evaluate a pack's prob
 """
 from __future__ import annotations
 
-import pytest
+from cilium_verdicts import Cluster, all_pairs, evaluate
 
 ALLOW, DROP, L7_DENY, DNS_FAIL = "allow", "drop", "l7-deny", "dns-fail"
 
 
 def evaluator():
-    """model.policy's evaluator API; skips (naming the branch) until it is merged."""
-    try:
-        from model.policy import Cluster, all_pairs, evaluate  # noqa: PLC0415
-    except ImportError as exc:  # pragma: no cover - only before the evaluator lands
-        pytest.skip(f"model.policy evaluator not available yet (branch policy): {exc}")
+    """The evaluator's API (cilium_verdicts)."""
     return Cluster, evaluate, all_pairs
 
 

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import pytest
 
-from model.scenarios import eks_retail
+from scenarios import eks_retail
 
-from .conftest import ALLOW, DNS_FAIL, DROP, evaluator, explain, stage_cluster, stage_named
+from .conftest import (
+    ALLOW,
+    DNS_FAIL,
+    DROP,
+    evaluator,
+    explain,
+    stage_cluster,
+    stage_named,
+)
 
 NAME, IP = "service-name", "service-ip"
 # (source, to, port, via, request, setup)
@@ -178,7 +186,7 @@ def test_fail_debug_ui_to_orders_is_an_ingress_drop_explained_by_the_namespace()
 def test_fail_debug_explained_by_pod_ip_too():
     # what `--explain ui/ui orders/orders:8080` evaluates: the pod directly on its container port
     _, evaluate, _ = evaluator()
-    from model.policy import Probe  # noqa: PLC0415
+    from cilium_verdicts import Probe  # noqa: PLC0415
     cluster = stage_cluster(eks_retail, stage_named(eks_retail, "allow-order-ingress-fail-debug"))
     v = evaluate(cluster, Probe(source="ui/ui", to="orders/orders", port=8080))
     assert v.verdict == DROP, explain(v)

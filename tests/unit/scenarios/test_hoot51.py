@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import pytest
 
-from model.scenarios import hoot51
+from scenarios import hoot51
 
-from .conftest import ALLOW, DNS_FAIL, DROP, L7_DENY, evaluator, explain, stage_cluster, stage_named
+from .conftest import (
+    ALLOW,
+    DNS_FAIL,
+    DROP,
+    L7_DENY,
+    evaluator,
+    explain,
+    stage_cluster,
+    stage_named,
+)
 
 SLEEP, NS_SLEEP, NOTSLEEP = "default/sleep", "sleep/sleep", "sleep/notsleep"
 NAME, IP = "service-name", "service-ip"

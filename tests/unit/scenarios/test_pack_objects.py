@@ -1,21 +1,21 @@
-"""Every object of every pack is valid and follows the pack contract (model/scenarios/base.py).
+"""Every object of every pack is valid and follows the pack contract (scenarios/base.py).
 
 - Cilium CRs validate against Cilium 1.18.10's CRD schemas (tests/validation.validate_cr), core
   objects (Namespace, Deployment, StatefulSet, Service, ServiceAccount, NetworkPolicy) against
   Kubernetes' OpenAPI schemas (validate_core, kubernetes-validate), and model.lint.check finds nothing.
 - Stages hold only policy objects; workloads come from workloads() only, identical in every stage.
 - Probe sources can run the probe (sh + curl in the annotated or first container); images pinned.
-- The seed's policies are one YAML file each (model/scenarios/seed_manifests/<pack>/), every file
+- The seed's policies are one YAML file each (scenarios/seed_manifests/<pack>/), every file
   applied by some stage and headed by the seed it comes from.
 """
 from __future__ import annotations
 
 import pytest
 
+from cilium_verdicts import Probe
 from model import lint
-from model.policy import Probe
-from model.scenarios import _seed, eks_retail, hoot51, stars
-from model.scenarios.base import PROBE_CONTAINER_ANNOTATION, LabProbe, Stage
+from scenarios import _seed, eks_retail, hoot51, stars
+from scenarios.base import PROBE_CONTAINER_ANNOTATION, LabProbe, Stage
 from tests.validation import require_reference, validate_core, validate_cr
 
 PACKS = [pytest.param(hoot51, id="hoot51"), pytest.param(eks_retail, id="eks-retail"),

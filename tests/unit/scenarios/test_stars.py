@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.scenarios import stars
+from scenarios import stars
 
 from .conftest import ALLOW, DROP, evaluator, explain, stage_cluster, stage_named
 
@@ -108,7 +108,7 @@ def test_stage_reproduces_the_documented_graph(stage_name):
 
 
 def test_final_stage_all_pairs_is_exactly_the_documented_set():
-    """model.policy.all_pairs (every ordered pair, every declared container port, by pod IP) on the final
+    """cilium_verdicts.all_pairs (every ordered pair, every declared container port, by pod IP) on the final
     stage: the allowed cells are exactly client -> frontend :80, frontend -> backend :6379,
     management-ui -> client :9000 / frontend :80 / backend :6379 (SEED), plus the three cells into
     management-ui :9001, which nothing isolates (K8S; see the module docstring)."""

@@ -1,0 +1,104 @@
+"""``cilium-verdicts -f PATH [-f PATH ...] [--format FMT] [--explain FROM TO[:PORT]]`` (also
+``python -m cilium_verdicts`` and, in the lab, ``python -m model verdicts``).
+
+What Cilium 1.18 will do with your NetworkPolicies and CiliumNetworkPolicies, offline: reads
+Kubernetes/Cilium YAML or JSON (files or directories, multi-document) and prints the verdict (allow,
+drop, l7-deny, dns-fail) of every ordered pair of distinct workloads on every declared container port
+of the destination, by pod IP, as a table, JSON or a picture. --explain prints the why chain of one
+pair (or one port). --scenario NAME [--stage S] evaluates a lab scenario's probes at a stage (needs
+the lab's scenario packs installed). Bad input: a message on stderr naming the file and object, exit
+2, nothing on stdout. Warnings (unsupported kinds and fields) go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import entry_points
+from typing import Callable, Sequence
+
+from .cluster import Cluster, PolicyInputError, load_paths
+from .render import FORMATS, render_explain, render_json
+from .verdict import Probe, Verdict, all_pairs, evaluate
+
+ScenarioLoader = Callable[[str, "str | None"], tuple[Sequence[dict], Sequence[Probe]]]
+# Scenario packs plug in from above (the lab registers its loader under this entry-point group in
+# pyproject.toml); the evaluator never imports them.
+SCENARIO_ENTRY_POINTS = "cilium_verdicts.scenarios"
+
+
+def installed_scenario_loader() -> ScenarioLoader | None:
+    """The first scenario loader an installed distribution registers and can load, if any."""
+    for ep in sorted(entry_points(group=SCENARIO_ENTRY_POINTS), key=lambda e: e.name):
+        try:
+            return ep.load()
+        except ImportError:  # registered, but its modules are gone: no packs, not a traceback
+            continue
+    return None
+
+
+def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=" ".join(__doc__.split("\n\n")[1].split()))
+    p.add_argument("-f", "--file", action="append", default=[], metavar="PATH",
+                   help="a YAML/JSON file or a directory of them (repeatable)")
+    p.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
+    p.add_argument("--explain", nargs=2, metavar=("FROM", "TO[:PORT]"),
+                   help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
+    p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
+    p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | None = None,
+         prog: str = "cilium-verdicts") -> int:
+    args = parser(prog).parse_args(argv)
+    if args.scenario and scenario_loader is None:
+        scenario_loader = installed_scenario_loader()
+    if args.scenario and scenario_loader is None:
+        print("error: --scenario needs the lab's scenario packs: install cilium-egress-lab (pip install .) "
+              "or run python -m model verdicts in the lab", file=sys.stderr)
+        return 2
+    if not args.file and not args.scenario:
+        print("error: give -f PATH (a file or directory) or --scenario NAME", file=sys.stderr)
+        return 2
+    try:
+        cluster, results = _evaluate(args, scenario_loader)
+        if args.explain:
+            results = _explain(cluster, results, *args.explain)
+            text = render_json(results, cluster) if args.format == "json" else render_explain(results)
+        else:
+            text = FORMATS[args.format](results, cluster)
+    except PolicyInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for warning in cluster.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    sys.stdout.write(text)
+    return 0
+
+
+def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict]]]:
+    objects, origins = load_paths(args.file)
+    probes: Sequence[Probe] = ()
+    if args.scenario:
+        extra, probes = scenario_loader(args.scenario, args.stage)
+        origins = {i + len(extra): f for i, f in origins.items()}
+        objects = list(extra) + objects
+    cluster = Cluster.from_objects(objects, origins=origins)
+    results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
+    return cluster, results
+
+
+def _explain(cluster: Cluster, results, source: str, target: str) -> list[tuple[Probe, Verdict]]:
+    """The results of one pair (one port if TO ends in :PORT); a port nobody probed is evaluated."""
+    head, _, tail = target.rpartition(":")
+    port = int(tail) if head and tail.isdigit() and head != "world" else None
+    target = head if port is not None else target
+    src = cluster.workload(source).key
+    dst = target if target.startswith("world:") else cluster.workload(target).key
+    chosen = [(p, v) for p, v in results if p.source == src and p.to == dst and port in (None, p.port)]
+    if chosen:
+        return chosen
+    if port is None:
+        raise PolicyInputError(f"--explain: no probe from {src} to {dst} (no declared port?); give TO:PORT")
+    probe = Probe(src, dst, port, via="fqdn" if dst.startswith("world:") else "pod-ip")
+    return [(probe, evaluate(cluster, probe))]

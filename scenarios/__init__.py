@@ -1,0 +1,44 @@
+"""Scenario packs: one pure module each (workloads, ordered stages of policy objects, probes, what
+it needs from the platform), see base.py. This registry is the only place that lists them."""
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import cilium, egress, eks_retail, hoot51, mtls, stars
+from .base import Context, LabProbe, Stage
+
+PACKS: dict[str, ModuleType] = {p.NAME: p for p in (egress, mtls, hoot51, eks_retail, stars)}
+# Stage names, in order, as each pack declares them (they never depend on the platform's addresses).
+STAGE_NAMES: dict[str, tuple[str, ...]] = {p.NAME: tuple(p.STAGES) for p in PACKS.values()}
+DEFAULT_SCENARIOS = ("egress",)
+
+__all__ = ["PACKS", "STAGE_NAMES", "DEFAULT_SCENARIOS", "Context", "LabProbe", "Stage", "pack", "stage_names", "stage",
+           "platform_objects"]
+
+
+def pack(name: str) -> ModuleType:
+    try:
+        return PACKS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; accepted: {', '.join(PACKS)}") from None
+
+
+def stage_names(name: str, ctx: Context) -> list[str]:
+    return [s.name for s in pack(name).stages(ctx)]
+
+
+def stage(name: str, ctx: Context, stage_name: str | None = None) -> Stage:
+    """The named stage of a pack (default: its last stage, the seed's end state)."""
+    stages = pack(name).stages(ctx)
+    if stage_name is None:
+        return stages[-1]
+    for s in stages:
+        if s.name == stage_name:
+            return s
+    raise ValueError(f"scenario {name!r} has no stage {stage_name!r}; accepted: {', '.join(s.name for s in stages)}")
+
+
+def platform_objects(ctx: Context) -> tuple[dict, ...]:
+    """Policy objects the platform itself installs with Cilium, in force for every scenario at every
+    stage: the egress proxy's guard (scenarios.cilium.proxy_guard_policy)."""
+    return (cilium.proxy_guard_policy(ctx.settings, ctx.proxy_address),)
