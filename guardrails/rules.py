@@ -12,31 +12,46 @@ unknown during preview), so the checks use only the Mapping/Sequence protocols.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from model import cost
+from model import cost, mtls
 from model.network import IMDS_HOP_LIMIT, KUBE_API_PORT, SSH_PORT
 from model.render import SECRET_MATERIAL_OUTPUT
-from model.settings import PROJECT, SettingsError, parse_key
+from model.settings import OPERATOR_MIN_PREFIX, PROJECT, SettingsError, parse_key, shown
+
+from . import shapes
+from .shapes import (
+    Permission as Ingress,  # noqa: F401 - the name the tests and older callers use
+)
 
 MANDATORY, ADVISORY = "mandatory", "advisory"
 STACK_TYPE = "pulumi:pulumi:Stack"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = shapes.INSTANCE
+LAUNCH_TEMPLATE = shapes.LAUNCH_TEMPLATE
 VOLUME = "aws:ebs/volume:Volume"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+DEFAULT_SG = shapes.DEFAULT_SG
+SG = shapes.SG
+SG_INGRESS = shapes.SG_INGRESS
+SG_EGRESS = shapes.SG_EGRESS
+SG_RULE = shapes.SG_RULE
+EIP = "aws:ec2/eip:Eip"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 COMMANDS = ("command:remote:Command", "command:local:Command", "command:remote:CopyToRemote")
 # What a command resource keeps in the state and shows in diffs besides its connection (which
-# carries the SSH key and is secret by pulumi-command's schema) and a CopyToRemote's source asset.
+# carries the SSH key and is secret by pulumi-command's schema); a CopyToRemote's source asset text
+# is scanned too (COPY_SOURCE).
 COMMAND_FIELDS = ("triggers", "create", "update", "delete", "stdin", "environment", "remotePath")
+COPY_SOURCE = "source"
+# The files a CopyToRemote may carry a private key in: the mTLS backend's server.pem (certificate
+# chain + key, model/mtls.py), which the program passes as a Pulumi secret (tests/unit/
+# test_policy_pack.py proves it under mocks; the pack sees secrets decrypted, see SECRET_OUTPUTS).
+KEY_COPY_FILES = mtls.KEY_FILES
+# Ingress no wider than the operator's own limit (model/settings.py OPERATOR_MIN_PREFIX) for IPv4;
+# an IPv6 /48 is one site.
+MIN_INGRESS_PREFIX = {4: OPERATOR_MIN_PREFIX, 6: 48}
 ADMIN_PORTS = (SSH_PORT, KUBE_API_PORT)
 # The outputs that carry key material on purpose; the program exports each as a Pulumi secret
 # (tests/unit/test_policy_pack.py proves it under mocks). pulumi-policy hands a policy secret values
@@ -47,8 +62,7 @@ REQUIRED_TAGS = ("project", "env")  # stacks/lab.py tags every taggable resource
 TAGGED_TYPES = (INSTANCE, VOLUME, VPC, SG, DEFAULT_SG, LOG_GROUP, FLOW_LOG, "aws:ec2/eip:Eip",
                 "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway",
                 "aws:ec2/routeTable:RouteTable", "aws:ec2/keyPair:KeyPair", "aws:iam/role:Role")
-KEY_MATERIAL = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----|PuTTY-User-Key-File-\d|"
-                          r"client-key-data:\s*[A-Za-z0-9+/=]{8,}")
+KEY_MATERIAL = shapes.KEY_MATERIAL
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,8 @@ class Context:
     policy_config: Mapping[str, Any] = field(default_factory=dict)  # --policy-pack-config, this policy's
     stack_config: Mapping[str, Any] = field(default_factory=dict)   # "project:key" -> value, as the engine passes it
     env: Mapping[str, str] = field(default_factory=dict)
+    # operatorCidr auto: how the pack learns the operator's address (model/operator_ip.py in the pack)
+    operator_lookup: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,72 +106,23 @@ def _num(value: Any) -> float | None:
     return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
 
 
-def _strings(value: Any) -> Iterable[str]:
-    """Every string inside a value (nested lists and maps)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for k in value:
-            yield from _strings(value[k])
-    else:
-        for item in _seq(value):
-            yield from _strings(item)
-
-
 def has_key_material(value: Any) -> str | None:
-    """The first private-key marker in ``value`` (a PEM header, a PuTTY key, kubeconfig client-key-data)."""
-    for text in _strings(value):
-        m = KEY_MATERIAL.search(text)
-        if m:
-            return m.group(0)[:40]
-    return None
+    """The first private-key marker in ``value``, in any spelling guardrails/shapes.py knows (PEM and PGP
+    blocks, base64-encoded ones, kubeconfig client-key-data in YAML or JSON, bearer and
+    service-account tokens, PuTTY keys), asset texts included."""
+    return shapes.key_material(value)
 
 
 def _stack_value(ctx: Context, key: str) -> Any:
     return ctx.stack_config.get(f"{PROJECT}:{key}")
 
 
-@dataclass(frozen=True)
-class Ingress:
-    """One ingress permission, whatever resource shape declared it."""
-    protocol: str
-    from_port: float | None
-    to_port: float | None
-    cidrs: tuple[str, ...]         # IPv4 and IPv6 CIDRs
-    others: tuple[str, ...]        # non-CIDR sources: security groups, prefix lists, self
-
-    def covers(self, port: int) -> bool:
-        if str(self.protocol).lower() in ("-1", "all"):
-            return True
-        if str(self.protocol).lower() not in ("tcp", "6"):
-            return False
-        lo = self.from_port if self.from_port is not None else 0
-        hi = self.to_port if self.to_port is not None else 65535
-        return lo <= port <= hi
+def ingresses(r: Resource) -> list[shapes.Permission]:
+    return shapes.permissions(r.type, r.props, "ingress")
 
 
-def ingresses(r: Resource) -> list[Ingress]:
-    p = r.props
-    if r.type == SG_INGRESS:
-        cidrs = tuple(c for c in (p.get("cidrIpv4"), p.get("cidrIpv6")) if c)
-        others = tuple(f"{k} {p.get(k)}" for k in ("referencedSecurityGroupId", "prefixListId") if p.get(k))
-        return [Ingress(str(p.get("ipProtocol")), _num(p.get("fromPort")), _num(p.get("toPort")), cidrs, others)]
-    if r.type == SG_RULE and p.get("type") != "ingress":
-        return []
-    if r.type == SG_RULE:
-        entries = [p]
-    elif r.type in (SG, DEFAULT_SG):
-        entries = [_map(e) for e in _seq(p.get("ingress"))]
-    else:
-        return []
-    out = []
-    for e in entries:
-        cidrs = tuple(str(c) for k in ("cidrBlocks", "ipv6CidrBlocks") for c in _seq(e.get(k)))
-        others = tuple(f"{k} {v}" for k in ("securityGroups", "prefixListIds") for v in _seq(e.get(k)))
-        others += tuple(f"{k} {e.get(k)}" for k in ("sourceSecurityGroupId",) if e.get(k))
-        others += ("self",) if e.get("self") else ()
-        out.append(Ingress(str(e.get("protocol")), _num(e.get("fromPort")), _num(e.get("toPort")), cidrs, others))
-    return out
+def egresses(r: Resource) -> list[shapes.Permission]:
+    return shapes.permissions(r.type, r.props, "egress")
 
 
 def _network(cidr: str):
@@ -172,20 +139,22 @@ def hop_limit(ctx: Context) -> int:
 
 
 def check_imdsv2(r: Resource, ctx: Context) -> list[str]:
-    if r.type not in (INSTANCE, LAUNCH_TEMPLATE):
+    """Every type that launches or templates an instance (guardrails/shapes.py LAUNCHERS)."""
+    spec = shapes.launch(r.type, r.props)
+    if spec is None:
         return []
-    options = _map(r.props.get("metadataOptions"))
+    options, where = spec.metadata, spec.metadata_where
     if options.get("httpEndpoint") == "disabled":
         return []  # no instance metadata service at all
     out = []
     tokens = options.get("httpTokens")
     if tokens != "required":
-        out.append(f"{r.name}: metadataOptions.httpTokens is {tokens!r}: IMDSv1 answers without a token "
+        out.append(f"{r.name}: {where}.httpTokens is {tokens!r}: IMDSv1 answers without a token "
                    "(SSRF steals the instance role's credentials); set httpTokens: required")
     hops, limit = _num(options.get("httpPutResponseHopLimit")), hop_limit(ctx)
     if hops is None or hops > limit:
         shown = "not set (the image's default applies)" if hops is None else f"{hops:g}"
-        out.append(f"{r.name}: metadataOptions.httpPutResponseHopLimit is {shown}; at most {limit}, so a "
+        out.append(f"{r.name}: {where}.httpPutResponseHopLimit is {shown}; at most {limit}, so a "
                    "container on the host cannot get an IMDSv2 token")
     return out
 
@@ -194,42 +163,63 @@ def check_encrypted_volumes(r: Resource, ctx: Context) -> list[str]:
     if r.type == VOLUME:
         return [] if r.props.get("encrypted") is True else [
             f"{r.name}: EBS volume with encrypted {r.props.get('encrypted')!r}; set encrypted: true"]
-    if r.type != INSTANCE:
+    spec = shapes.launch(r.type, r.props)
+    if spec is None:
         return []
     out = []
-    root = r.props.get("rootBlockDevice")
-    if not root:
-        out.append(f"{r.name}: no rootBlockDevice: the root volume is encrypted only if the account's default "
-                   "says so; declare rootBlockDevice with encrypted: true")
-    elif _map(root).get("encrypted") is not True:
-        out.append(f"{r.name}: rootBlockDevice.encrypted is {_map(root).get('encrypted')!r}; set encrypted: true")
-    for i, device in enumerate(_seq(r.props.get("ebsBlockDevices"))):
-        if _map(device).get("encrypted") is not True:
-            out.append(f"{r.name}: ebsBlockDevices[{i}] ({_map(device).get('deviceName')}) is not encrypted; "
-                       "set encrypted: true")
+    if spec.no_root:
+        out.append(f"{r.name}: {spec.no_root}: the root volume is encrypted only if the account's default "
+                   "says so; declare it with encrypted: true")
+    for where, value in spec.volumes:
+        if not shapes.is_true(value):
+            out.append(f"{r.name}: {where} is {value!r}; set encrypted: true")
     return out
 
 
+def _allowed_sources(ctx: Context) -> set[str]:
+    return {str(s) for s in _seq(ctx.policy_config.get("allowedSources"))}
+
+
 def check_no_world_ingress(r: Resource, ctx: Context) -> list[str]:
+    """No ingress wider than the operator limit (/16; an IPv6 /48), and no prefix-list or other-group
+    source unless the policy config allow-lists it - on any port."""
     out = []
+    allowed = _allowed_sources(ctx)
     for ing in ingresses(r):
         for cidr in ing.cidrs:
             net = _network(cidr)
-            if net is not None and net.prefixlen == 0:
+            if net is None:
+                out.append(f"{r.name}: ingress from {cidr!r}, which is not a CIDR; allow named sources only")
+            elif net.prefixlen == 0:
                 out.append(f"{r.name}: ingress from {cidr} (every address on the internet); allow named "
                            "sources only (operatorCidr, a host /32)")
+            elif net.prefixlen < MIN_INGRESS_PREFIX[net.version]:
+                out.append(f"{r.name}: ingress from {cidr} ({net.num_addresses:,} addresses), wider than "
+                           f"/{MIN_INGRESS_PREFIX[net.version]}; allow named sources only (operatorCidr, a host /32)")
+        for other in ing.others:
+            if other.split(" ", 1)[-1] not in allowed:
+                out.append(f"{r.name}: ingress from {other} (every address it stands for, now or later); "
+                           "allow-list it in the policy config (allowedSources) or name the hosts' CIDRs")
     return out
 
 
 def operator_cidr(ctx: Context) -> tuple[str | None, str]:
-    """The operator's CIDR and where it came from; None when the stack says ``auto`` (resolved by the
-    program at run time, so the pack only knows it is one address)."""
+    """The operator's CIDR and where it came from. With the stack's ``auto`` the pack looks the
+    address up the way the program does (``Context.operator_lookup``, model/operator_ip.py; the pack
+    caches it for its process); None when it cannot."""
     if ctx.policy_config.get("operatorCidr"):
         return str(ctx.policy_config["operatorCidr"]), "policy config operatorCidr"
     value = _stack_value(ctx, "operatorCidr")
     if value and value != "auto":
         return str(value), f"stack config {PROJECT}:operatorCidr"
-    return None, f"stack config {PROJECT}:operatorCidr is auto"
+    source = f"stack config {PROJECT}:operatorCidr is auto"
+    if ctx.operator_lookup is None:
+        return None, f"{source} and the pack has no way to look the address up"
+    try:
+        found = f"{ipaddress.IPv4Address(str(ctx.operator_lookup()).strip())}/32"
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, never a crash
+        return None, f"{source} and looking up your public IPv4 failed ({shown(str(exc))})"
+    return found, f"{source}: your public IPv4, looked up as the program does"
 
 
 def check_admin_ports(r: Resource, ctx: Context) -> list[str]:
@@ -241,21 +231,29 @@ def check_admin_ports(r: Resource, ctx: Context) -> list[str]:
     want = _network(expected) if expected else None
     if expected and want is None:
         return [f"{r.name}: cannot check SSH/Kubernetes API ingress: {source} {expected!r} is not a CIDR"]
+    if want is None:
+        return [f"{r.name}: cannot check SSH/Kubernetes API ingress: {source}; set operatorCidr in the "
+                "policy config (admin-ports-operator-only) or the stack"]
     out = []
     for ing, ports in admin:
         what = "/".join(str(p) for p in ports)
         for other in ing.others:
             out.append(f"{r.name}: port {what} (SSH/Kubernetes API) open to {other}; only the operator CIDR may "
                        "reach it")
+        if ing.self_ref:
+            out.append(f"{r.name}: port {what} (SSH/Kubernetes API) open to the group itself; only the "
+                       "operator CIDR may reach it")
         for cidr in ing.cidrs:
-            net = _network(cidr)
-            if want is not None and net != want:
+            if _network(cidr) != want:
                 out.append(f"{r.name}: port {what} (SSH/Kubernetes API) open to {cidr}; only the operator CIDR "
                            f"{expected} ({source}) may reach it")
-            elif want is None and (net is None or net.version != 4 or net.prefixlen != 32):
-                out.append(f"{r.name}: port {what} (SSH/Kubernetes API) open to {cidr}; with operatorCidr auto "
-                           "only the one operator address (a /32) may reach it")
     return out
+
+
+def _copy_may_carry_a_key(r: Resource) -> bool:
+    path = r.props.get("remotePath")
+    return r.type == "command:remote:CopyToRemote" and isinstance(path, str) and \
+        path.rsplit("/", 1)[-1] in KEY_COPY_FILES
 
 
 def check_command_secrets(r: Resource, ctx: Context) -> list[str]:
@@ -269,6 +267,11 @@ def check_command_secrets(r: Resource, ctx: Context) -> list[str]:
                 out.append(f"{r.name}: {name} holds a private key in plain text ({found!r}…): the state and "
                            "every diff show it; put a digest in triggers and keys in connection.privateKey "
                            "or a secret file")
+    if COPY_SOURCE in r.props and not _copy_may_carry_a_key(r):
+        found = has_key_material(r.props[COPY_SOURCE])
+        if found:
+            out.append(f"{r.name}: the file it copies (source) holds a private key ({found!r}…); only "
+                       f"{', '.join(KEY_COPY_FILES)} may, passed as a Pulumi secret")
     return out
 
 
@@ -286,19 +289,86 @@ def check_secret_outputs(resources: Sequence[Resource], ctx: Context) -> list[tu
     return out
 
 
+def _kind_groups(resources: Sequence[Resource], ctx: Context) -> tuple[str, set[str]]:
+    """The kind host's name prefix and the URNs of its security groups: the groups the kind host's
+    launcher depends on, and groups named after it (stacks/lab.py: ``kind-<envName>-...``)."""
+    env = parse_key("envName", _stack_value(ctx, "envName"))
+    prefix = f"kind-{env}-"
+    by_urn = {r.urn: r for r in resources}
+    hosts = [r for r in resources if r.type in shapes.LAUNCHERS and r.name.startswith(prefix)]
+    groups = {d for h in hosts for d in h.deps if d in by_urn and by_urn[d].type in shapes.GROUP_TYPES}
+    groups |= {r.urn for r in resources if r.type in shapes.GROUP_TYPES and r.name.startswith(prefix)}
+    return prefix, groups
+
+
+def check_locked_egress(resources: Sequence[Resource], ctx: Context) -> list[tuple[str, str]]:
+    """With ``restrictEgress`` on, the kind host's security groups allow egress to one address, the
+    proxy's /32 (the Elastic IP the rule depends on, when its address is known), and nothing else."""
+    try:
+        if parse_key("restrictEgress", _stack_value(ctx, "restrictEgress")) is not True:
+            return []
+        prefix, groups = _kind_groups(resources, ctx)
+    except SettingsError as exc:
+        return [("", f"cannot check the locked egress: {'; '.join(exc.errors)}")]
+    if not groups:
+        return [("", f"restrictEgress is on, and no security group of the kind host ({prefix}…) is in the stack")]
+    by_urn = {r.urn: r for r in resources}
+    out: list[tuple[str, str]] = []
+    single: list[tuple[str, Resource]] = []  # (address, rule resource) of every /32 allowed
+    for r in resources:
+        if r.urn in groups:
+            perms = egresses(r)
+        elif r.type in (SG_EGRESS, SG_RULE, shapes.NATIVE_SG_EGRESS) and groups & set(r.deps):
+            perms = egresses(r)
+        else:
+            continue
+        proxy_ips = {str(by_urn[d].props.get("publicIp")) for d in r.deps
+                     if d in by_urn and by_urn[d].type == EIP and isinstance(by_urn[d].props.get("publicIp"), str)}
+        for perm in perms:
+            for other in perm.others:
+                out.append((r.urn, f"{r.name}: egress locked (restrictEgress), yet it allows {other}; only the "
+                                   "proxy's /32 may be reached"))
+            if perm.self_ref:
+                out.append((r.urn, f"{r.name}: egress locked (restrictEgress), yet it allows the group itself; "
+                                   "only the proxy's /32 may be reached"))
+            for cidr in perm.cidrs:
+                net = _network(cidr)
+                if net is None or net.version != 4 or net.prefixlen != 32:
+                    out.append((r.urn, f"{r.name}: egress locked (restrictEgress), yet it allows {cidr}, wider "
+                                       "than the proxy's /32"))
+                elif proxy_ips and str(net.network_address) not in proxy_ips:
+                    out.append((r.urn, f"{r.name}: egress locked (restrictEgress) to {cidr}, which is not the "
+                                       f"proxy's address {', '.join(sorted(proxy_ips))}"))
+                else:
+                    single.append((str(net.network_address), r))
+    if single:
+        first, owner = single[0]
+        for address, r in single[1:]:
+            if address != first:
+                out.append((r.urn, f"{r.name}: egress locked (restrictEgress), yet it allows {address}/32 besides "
+                                   f"{first}/32 ({owner.name}): the proxy is one address"))
+    return out
+
+
 def ceiling(ctx: Context) -> tuple[float, str]:
-    """The monthly ceiling and its origin: the policy config wins (a platform team pins it), then the
-    stack's own maxMonthlyCostUsd, then the project default. A bad value raises SettingsError."""
+    """The monthly ceiling and its origin. The pack's ceiling (its policy config, a platform team
+    pins it; else the project default) caps the stack's own maxMonthlyCostUsd: a stack may lower
+    it, never raise it. A bad value raises SettingsError."""
     if "maxMonthlyCostUsd" in ctx.policy_config:
         value = _num(ctx.policy_config["maxMonthlyCostUsd"])
         if value is None or value <= 0:
             raise SettingsError([f"policy config cost-ceiling.maxMonthlyCostUsd: "
                                  f"{ctx.policy_config['maxMonthlyCostUsd']!r} is not a positive number"])
-        return value, "policy config maxMonthlyCostUsd"
+        pack, pack_from = value, "policy config maxMonthlyCostUsd"
+    else:
+        pack, pack_from = float(parse_key("maxMonthlyCostUsd", None)), "the project default maxMonthlyCostUsd"
     stack_value = _stack_value(ctx, "maxMonthlyCostUsd")
-    origin = f"stack config {PROJECT}:maxMonthlyCostUsd" if stack_value is not None else \
-        "the project default maxMonthlyCostUsd"
-    return float(parse_key("maxMonthlyCostUsd", stack_value)), origin
+    if stack_value is None:
+        return pack, pack_from
+    own = float(parse_key("maxMonthlyCostUsd", stack_value))
+    if own <= pack:
+        return own, f"stack config {PROJECT}:maxMonthlyCostUsd"
+    return pack, f"{pack_from}; the stack's own {PROJECT}:maxMonthlyCostUsd {own:g} is capped by it"
 
 
 def region(ctx: Context) -> tuple[str | None, str]:
@@ -392,21 +462,31 @@ def check_default_sg(resources: Sequence[Resource], ctx: Context) -> list[tuple[
 
 RULES: tuple[Rule, ...] = (
     Rule("imdsv2-required", MANDATORY, "resource",
-         "EC2 instances require IMDSv2 tokens with a PUT hop limit of at most the chosen one (1).",
+         "Every instance and instance template requires IMDSv2 tokens with a PUT hop limit of at most the "
+         "chosen one (1).",
          check_imdsv2, {"hopLimit": {"type": "integer", "minimum": 1, "maximum": 64}}),
     Rule("encrypted-volumes", MANDATORY, "resource",
-         "EBS volumes, instance root and attached, are encrypted.", check_encrypted_volumes),
+         "EBS volumes, root and attached, of every instance and instance template are encrypted.",
+         check_encrypted_volumes),
     Rule("no-world-ingress", MANDATORY, "resource",
-         "No security-group ingress from 0.0.0.0/0 or ::/0.", check_no_world_ingress),
+         "No security-group ingress wider than /16 (IPv6 /48), nor from prefix lists or other groups unless "
+         "allow-listed, on any port.",
+         check_no_world_ingress, {"allowedSources": {"type": "array", "items": {"type": "string"}}}),
     Rule("admin-ports-operator-only", MANDATORY, "resource",
-         "SSH (22) and the Kubernetes API (6443) are reachable from the operator CIDR only.",
+         "SSH (22) and the Kubernetes API (6443) are reachable from exactly the operator CIDR (also with "
+         "operatorCidr auto).",
          check_admin_ports, {"operatorCidr": {"type": "string"}}),
+    Rule("locked-egress", MANDATORY, "stack",
+         "With restrictEgress on, the kind host's security groups allow egress to the proxy's /32 only.",
+         check_locked_egress),
     Rule("no-key-material-in-commands", MANDATORY, "resource",
-         "No command's triggers, scripts or environment hold a private key in plain text.", check_command_secrets),
+         "No command's triggers, scripts, environment or copied file holds a private key in plain text.",
+         check_command_secrets),
     Rule("secret-outputs", MANDATORY, "stack",
          "No stack output carries a private key except the lab's secret outputs.", check_secret_outputs),
     Rule("cost-ceiling", MANDATORY, "stack",
-         "The stack's on-demand cost (model/prices.json) stays within maxMonthlyCostUsd.",
+         "The stack's on-demand cost (model/prices.json; an unknown type fails closed) stays within "
+         "maxMonthlyCostUsd, capped by the pack's ceiling.",
          check_cost_ceiling, {"maxMonthlyCostUsd": {"type": "number", "exclusiveMinimum": 0},
                               "region": {"type": "string"}}),
     Rule("required-tags", ADVISORY, "resource",

@@ -189,7 +189,16 @@ def billables_from_resources(resources: Iterable[Mapping[str, Any]]) -> tuple[li
             out.append(Billable(name, "public-ipv4", urn=urn))
         elif typ in UNPRICED_TYPES:
             unpriced.append(f"{name}: a {UNPRICED_TYPES[typ]} ({typ}) is billable and not in {PRICES_FILE}")
+        elif not free_type(typ):  # fail closed: a type the table does not know is not free
+            unpriced.append(f"{name}: resource type {typ} is neither priced nor listed as free in {PRICES_FILE} "
+                            "(freeTypes)")
     return out, unpriced
+
+
+def free_type(typ: str) -> bool:
+    """Is ``typ`` known to cost nothing by itself (model/prices.json ``freeTypes``, fnmatch patterns)?"""
+    from fnmatch import fnmatchcase
+    return any(fnmatchcase(typ, pattern) for pattern in load_prices().get("freeTypes", {}))
 
 
 # ---------------------------------------------------------------- pricing

@@ -38,6 +38,7 @@ from .userdata import _heredoc
 
 ECHO_PORT = 8081
 BACKEND_DIR = "/etc/mtls-backend"   # on the proxy host: ca.crt, server.pem (CopyToRemote)
+KEY_FILES = ("server.pem",)         # of those, the one carrying a private key (copied as a Pulumi secret)
 ECHO_SCRIPT = "/usr/local/lib/cilium-egress-lab/mtls-echo.py"
 ECHO_UNIT = "mtls-echo.service"
 

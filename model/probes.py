@@ -32,6 +32,7 @@ from cilium_verdicts.verdict import WORLD_DEFAULT_IP
 from scenarios.base import PROBE_CONTAINER_ANNOTATION, Context, LabProbe, Stage
 
 from . import local, remote, security_groups
+from .addresses import host_address
 from .network import host_cidr
 from .outcome import classify
 
@@ -101,8 +102,12 @@ class Plan:
 
 
 def _world_address(p) -> str:
+    """The address a world probe dials: its host if that is an address (read by
+    ``model.addresses.host_address``, the parser the settings check used), else what the name
+    resolves to."""
     host = p.to.split(":", 1)[1]
-    return host if all(c.isdigit() or c == "." for c in host) else (p.address or WORLD_DEFAULT_IP)
+    address = host_address(host)
+    return str(address) if address is not None else (p.address or WORLD_DEFAULT_IP)
 
 
 def expected_outcome(v: Verdict, lp: LabProbe, ctx: Context) -> tuple[str, tuple[str, ...]]:

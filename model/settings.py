@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 from cilium_verdicts.fqdn import matches_any
 from scenarios import PACKS, STAGE_NAMES
 
+from . import registries
+from .addresses import host_address, is_name, refused_range
+from .kind_releases import KIND_VERSIONS
 from .platforms import PLATFORMS, config_problems
 
 PROJECT = "cilium-egress-lab"
@@ -27,15 +30,17 @@ PROJECT = "cilium-egress-lab"
 DEFAULT_CILIUM_VERSION = "1.18.10"
 DEFAULT_KIND_VERSION = "v0.30.0"
 # What the kind host's own boot fetches through the proxy: Ubuntu's archives (apt), GitHub release
-# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads) and
-# quay.io (Cilium's images). A name here also allows every name below it.
-DEFAULT_BOOTSTRAP_DOMAINS = (
-    "archive.ubuntu.com", "security.ubuntu.com", "github.com", "objects.githubusercontent.com",
-    "release-assets.githubusercontent.com", "dl.k8s.io", "docker.io", "production.cloudflare.docker.com",
-    "quay.io")
+# downloads (kind), dl.k8s.io (kubectl), Docker Hub (the kind node image, the lab's workloads: registry,
+# auth and the hosts its blobs redirect to) and quay.io (Cilium's images). A name here also allows every
+# name below it. Each origin's hosts and the source of that list: model/registries.py.
+DEFAULT_BOOTSTRAP_DOMAINS = registries.DEFAULT_BOOTSTRAP_DOMAINS
 
 
 ECHO_LIMIT = 60  # characters of a bad value's repr an error message shows
+# The longest value any key accepts, in characters (a list or map: its JSON text). The longest real
+# ones (a URL, a list of domains) are far shorter; a 100 KB probeUrl would become a probe command
+# beyond the kernel's argument limit (E2BIG) on the kind host.
+MAX_VALUE_CHARS = 2048
 
 
 def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
@@ -140,8 +145,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "hosts on purpose.",
               "'auto' or an AMI id such as ami-0a1b2c3d4e5f60718"),
     ConfigKey("kindVersion", "string", DEFAULT_KIND_VERSION,
-              "kind release installed on the kind host.",
-              "a version such as v0.30.0"),
+              "kind release installed on the kind host (the releases whose patch matching and node image the "
+              "tests emulate, model/kind_releases.py).",
+              "one of " + ", ".join(KIND_VERSIONS)),
     ConfigKey("ciliumVersion", "string", DEFAULT_CILIUM_VERSION,
               "Cilium Helm chart version.",
               "a version such as 1.18.10"),
@@ -159,7 +165,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
               "policy, Envoy gets its listeners and AWS applies rule changes asynchronously.",
               "an integer from 0 (one attempt) to 900"),
     ConfigKey("scenarios", "array", ["egress"],
-              "The scenario packs the lab deploys and verifies (model/scenarios).",
+              "The scenario packs the lab deploys and verifies (scenarios/).",
               "a non-empty list of distinct names from: egress, mtls, hoot51, eks-retail, stars"),
     ConfigKey("stages", "object", {},
               "The stage each scenario is at (pulumi config set --path stages.hoot51 deny-sleep-egress); a "
@@ -292,7 +298,13 @@ def _url(v: Any) -> str:
         raise ValueError(f"the port must be a number from 1 to 65535 (got {parts.netloc.rsplit(':', 1)[-1]!r})") from None
     if port == 0:
         raise ValueError("the port must be a number from 1 to 65535 (got '0')")
-    _full(_DOMAIN, url_host(v))
+    host = url_host(v)
+    address = host_address(host)  # ValueError for an IPv6 literal or an address spelt another way
+    if address is None:
+        _full(_DOMAIN, host)
+    elif refused_range(address):
+        raise ValueError(f"{address} is in {refused_range(address)}, a destination the proxy refuses "
+                         "(loopback, metadata, private, ...)")
     return v
 
 
@@ -304,14 +316,17 @@ def _cn(v: Any) -> str:
 
 
 def _dns_name(v: Any) -> str:
-    return _full(_DOMAIN, v, lower=True)
+    name = _full(_DOMAIN, v, lower=True)
+    if not is_name(name):
+        raise ValueError(f"{shown(v)} is an address, not a DNS name (its last label has no letter)")
+    return name
 
 
 def _bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
-    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
-        return v.strip().lower() == "true"
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
     raise ValueError
 
 
@@ -320,7 +335,7 @@ def _int(lo: int, hi: int) -> Callable[[Any], int]:
         if isinstance(v, bool):
             raise ValueError
         if isinstance(v, str):
-            v = int(_full(r"\s*-?[0-9]+\s*", v))
+            v = int(_full(r"-?[0-9]+", v))
         if not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError
         return v
@@ -357,8 +372,9 @@ def _operator_cidr(v: Any) -> str:
 def _domain_list(pattern: str, what: str) -> Callable[[Any], tuple[str, ...]]:
     def parse(v: Any) -> tuple[str, ...]:
         if isinstance(v, str):
-            text = v.strip()
-            v = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",")]
+            if v != v.strip():
+                raise ValueError("surrounding whitespace")
+            v = json.loads(v) if v.startswith("[") else [p.strip() for p in v.split(",")]
         if not isinstance(v, (list, tuple)) or not v:
             raise ValueError
         out: list[str] = []
@@ -369,6 +385,9 @@ def _domain_list(pattern: str, what: str) -> Callable[[Any], tuple[str, ...]]:
                 raise ValueError(f"{shown(item)} is not {what}") from None
             if len(name) > 253:
                 raise ValueError(f"{shown(item)} is longer than 253 characters")
+            if pattern != _NAME and not is_name(name):
+                raise ValueError(f"{shown(item)} is an address, not a DNS name (its last label has no letter): "
+                                 "the proxy would CONNECT to it by address")
             if name in out:
                 raise ValueError(f"{shown(item)} is listed twice")
             out.append(name)
@@ -396,7 +415,9 @@ def _scenario_list(v: Any) -> tuple[str, ...]:
 
 def _stage_map(v: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(v, str):
-        v = json.loads(v) if v.strip() else {}
+        if v != v.strip():
+            raise ValueError("surrounding whitespace")
+        v = json.loads(v) if v else {}
     if not isinstance(v, dict):
         raise ValueError("expected a map such as {\"hoot51\": \"deny-sleep-egress\"}")
     return tuple(sorted((_full(_NAME, k), _full(_NAME, s)) for k, s in v.items()))
@@ -411,6 +432,13 @@ def _version(prefix_v: bool) -> Callable[[Any], str]:
         bare = _full(r"v?[0-9]+\.[0-9]+\.[0-9]+", v).lstrip("v")
         return f"v{bare}" if prefix_v else bare
     return parse
+
+
+def _kind_version(v: Any) -> str:
+    version = _version(prefix_v=True)(v)
+    if version not in KIND_VERSIONS:
+        raise ValueError(f"{version} is not a release the lab emulates and tests")
+    return version
 
 
 def _platform(v: Any) -> str:
@@ -443,7 +471,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "rootVolumeGb": ("root_volume_gb", _int(8, 1024)),
     "maxMonthlyCostUsd": ("max_monthly_cost_usd", _int(1, 100000)),
     "amiId": ("ami_id", _ami_id),
-    "kindVersion": ("kind_version", _version(prefix_v=True)),
+    "kindVersion": ("kind_version", _kind_version),
     "ciliumVersion": ("cilium_version", _version(prefix_v=False)),
     "probeUrl": ("probe_url", _url),
     "controlUrl": ("control_url", _url),
@@ -465,20 +493,43 @@ def parse_key(key: str, value: Any) -> Any:
     spec, (_, parse) = KEYS_BY_NAME[key], _PARSERS[key]
     value = spec.default if value is None else value
     try:
-        return parse(value)
-    except (ValueError, TypeError):
+        return _parse_value(parse, value)
+    except (ValueError, TypeError, RecursionError):
         raise SettingsError([f"{key}: {shown(value)} is not accepted; accepted: {spec.accepted}"]) from None
+
+
+def _size(value: Any) -> int:
+    """A value's length in characters: a string's own, a list's or map's JSON text."""
+    if isinstance(value, str):
+        return len(value)
+    try:
+        return len(json.dumps(value, default=str))
+    except (ValueError, TypeError, RecursionError):
+        return MAX_VALUE_CHARS + 1
+
+
+def _parse_value(parse: Callable[[Any], Any], value: Any) -> Any:
+    """``parse(value)`` behind the limits every key shares: at most MAX_VALUE_CHARS, and nesting that
+    would exhaust the recursion limit (``[[[[...``) is a ValueError, never a RecursionError."""
+    if _size(value) > MAX_VALUE_CHARS:
+        raise ValueError(f"{_size(value):,} characters, longer than the limit of {MAX_VALUE_CHARS:,}")
+    try:
+        return parse(value)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def load_settings(raw: Mapping[str, Any],
                   public_ip_lookup: Callable[[], str] | None = None,
-                  resolve_operator_cidr: bool = True) -> Settings:
+                  resolve_operator_cidr: bool = True, aws_region: str | None = None) -> Settings:
     """Parse and validate ``raw`` (key -> value or None for "not set").
 
     ``public_ip_lookup`` resolves ``operatorCidr: auto``; it is called at most once, and only
     when every other check passed, so a typo never costs a network round trip. Unknown keys are
     errors too (a misspelt key would otherwise be silently ignored). ``resolve_operator_cidr=False``
-    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it).
+    leaves ``auto`` as it is (the render CLI: no Kubernetes object depends on it). ``aws_region`` (the
+    stack's ``aws:region``, None: not known) is checked against what the boot needs there
+    (model.registries.region_problems).
     """
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -493,14 +544,16 @@ def load_settings(raw: Mapping[str, Any],
         if value is None:
             value = spec.default
         try:
-            values[field] = parse(value)
+            values[field] = _parse_value(parse, value)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             detail = (f" ({_shown_reason(str(exc))})"
                       if str(exc) and not isinstance(exc, json.JSONDecodeError) else "")
             errors.append(f"{key}: {shown(value)} is not accepted{detail}; accepted: {spec.accepted}")
     errors += _cross_checks(values)
+    if "bootstrap_domains" in values:
+        errors += registries.region_problems(aws_region, values["bootstrap_domains"])
     # operatorCidr guards SSH and the API of the EC2 hosts: only the aws platform has any
-    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr and values["platform"] == "aws":
+    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr and values.get("platform") == "aws":
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:
         raise SettingsError(errors)

@@ -18,6 +18,7 @@ import shlex
 import yaml
 
 from . import network
+from .boot_refusals import CURL_WRITE_OUT, REFUSED_MARK, refusal_functions
 from .platforms import OWNER_LABEL
 from .proxy import squid_conf
 from .settings import Settings
@@ -39,23 +40,31 @@ HOST_API_SERVER = f"https://127.0.0.1:{network.KUBE_API_PORT}"
 APT_GET = "apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5"
 APT_UPDATE = f"{APT_GET} -o APT::Update::Error-Mode=any update -q"
 APT_INSTALL = f"DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a {APT_GET} install -y -q"
-CURL_RETRY = "curl --retry 5 --retry-all-errors --retry-delay 5 --connect-timeout 10"
+# every boot download names the URL it fetched last and the proxy's answer (boot_refusals.CURL_WRITE_OUT)
+CURL_RETRY = ("curl --retry 5 --retry-all-errors --retry-delay 5 --connect-timeout 10 "
+              f"-w {shlex.quote(CURL_WRITE_OUT)}")
 
 # Bounded retries of a network step. The hosts get their Elastic IP associated only after launch,
 # so the first seconds of user-data may run without any path to the internet (and the proxy host
 # boots in parallel): every network step goes through this.
+# Each attempt's stderr is kept (and still shown) so that the final failure can be explained: the
+# kind host defines ``explain_failure`` (model/boot_refusals.py), which names what the proxy refused.
 RETRY_FUNCTION = """retry() {  # retry ATTEMPTS DELAY_SECONDS COMMAND...
-  local attempts=$1 delay=$2 n=1
+  local attempts=$1 delay=$2 n=1 err
   shift 2
-  until "$@"; do
+  err=$(mktemp)
+  until { "$@" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1; do
     if [ "$n" -ge "$attempts" ]; then
       echo "cilium-egress-lab: giving up after $n attempts: $*" >&2
+      if declare -F explain_failure >/dev/null; then explain_failure "$err"; fi
+      rm -f "$err"
       return 1
     fi
     echo "cilium-egress-lab: attempt $n/$attempts failed, retrying in ${delay}s: $*" >&2
     n=$((n + 1))
     sleep "$delay"
   done
+  rm -f "$err"
 }"""
 
 
@@ -137,8 +146,13 @@ def kind_cluster_config(api_address: str | None, owner: str | None = None) -> di
     Elastic IP and 127.0.0.1 in its certificate. The SANs are *added* with RFC 6902 ``add`` ops: kind
     applies ``kubeadmConfigPatches`` as RFC 7386 merge patches, where a ``certSANs`` list would replace
     kind's own list ([localhost, apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go).
-    No ``version``: the patch then matches ClusterConfiguration of whichever kubeadm API version kind
-    generates.
+
+    Empty ``group`` *and* ``version``: kind builds the patch's apiVersion as ``version`` when the group
+    is empty, else ``group + "/" + version`` (pkg/internal/patch/matchinfo.go), and applies it only when
+    that is "" or equal to the document's apiVersion (resource.go ``matches``) - at every tag from
+    v0.20.0 to v0.32.0. An empty apiVersion matches ClusterConfiguration of whichever kubeadm API kind
+    generates (v1beta3 in v0.28-v0.31, v1beta4 for Kubernetes >= 1.36 in v0.32); ``group:
+    kubeadm.k8s.io, version: ""`` ("kubeadm.k8s.io/") matches nothing and is skipped silently.
 
     local (``api_address`` None): kind's defaults for where the API listens - 127.0.0.1 on a random
     port (kind v0.30.0 pkg/apis/config/v1alpha4/default.go), never the LAN - and its own SANs already
@@ -160,7 +174,7 @@ def kind_cluster_config(api_address: str | None, owner: str | None = None) -> di
     if api_address:
         ops = [{"op": "add", "path": "/apiServer/certSANs/-", "value": san} for san in api_cert_sans(api_address)]
         config["kubeadmConfigPatchesJSON6902"] = [{
-            "group": "kubeadm.k8s.io", "version": "", "kind": "ClusterConfiguration",
+            "group": "", "version": "", "kind": "ClusterConfiguration",
             "patch": yaml.safe_dump(ops, sort_keys=False)}]
     config["nodes"] = [node]
     return config
@@ -190,23 +204,58 @@ def kubeconfig_pipeline(server: str) -> str:
 
 def proxy_wait(proxy_url: str, probe_url: str, attempts: int = 120, delay: int = 5) -> str:
     """Wait until the proxy passes a real request. A TCP connect proves nothing: Ubuntu's squid
-    listens with its stock config (403 for us) before the proxy host writes ours."""
+    listens with its stock config (403 for us) before the proxy host writes ours. If it never
+    passes, the last refusal is explained (explain_failure) like any other network step's."""
     q = shlex.quote
     return f"""echo "cilium-egress-lab: waiting for the proxy {proxy_url} to pass a request (it boots in parallel)"
 proxy_ok=0
+proxy_err=$(mktemp)
 for attempt in $(seq 1 {attempts}); do
-  if curl -fsS -o /dev/null --max-time 15 --proxy {q(proxy_url)} {q(probe_url)}; then
+  if curl -fsS -o /dev/null --max-time 15 -w {q(CURL_WRITE_OUT)} --proxy {q(proxy_url)} {q(probe_url)} 2>"$proxy_err"; then
     echo "cilium-egress-lab: proxy ready (attempt $attempt)"
     proxy_ok=1
     break
   fi
+  cat "$proxy_err" >&2
   echo "cilium-egress-lab: proxy not ready yet (attempt $attempt/{attempts}), next try in {delay}s"
   sleep {delay}
 done
 if [ "$proxy_ok" != 1 ]; then
   echo "cilium-egress-lab: the proxy {proxy_url} never passed a request; see its boot log" >&2
+  explain_failure "$proxy_err"
   exit 1
-fi"""
+fi
+rm -f "$proxy_err\""""
+
+
+def api_certificate_check(api_address: str, kubeconfig: str = "/root/.kube/config") -> str:
+    """The end of the kind host's boot: a TLS-verified request (kubectl checks the server against
+    the kubeconfig's CA; never ``--insecure-skip-tls-verify``) to the API on 127.0.0.1 - the host's
+    own kubeconfig - and under the Elastic IP the operator's kubeconfig names. The EIP itself is not
+    reachable from the host (the security group admits 6443 only from operatorCidr), so that request
+    goes to loopback with ``--tls-server-name <EIP>``: the same certificate, verified for the EIP's
+    name (Go's x509 matches an IP server name against the IP SANs). A SAN missing from the
+    certificate fails the boot here, with the name, instead of an x509 error in a later step."""
+    q = shlex.quote
+    return f"""api_ready() {{  # api_ready NAME KUBECTL-ARGS...: the API answers /readyz over verified TLS
+  local name=$1 out
+  shift
+  if out=$(kubectl --kubeconfig {kubeconfig} "$@" get --raw /readyz 2>&1); then
+    echo "cilium-egress-lab: API certificate verified for $name (/readyz: $out)"
+    return 0
+  fi
+  echo "cilium-egress-lab: API check for $name failed: $out" >&2
+  return 1
+}}
+for name in 127.0.0.1 {q(api_address)}; do
+  args=()
+  [ "$name" = 127.0.0.1 ] || args=(--tls-server-name "$name")
+  if ! retry 24 5 api_ready "$name" "${{args[@]}}"; then
+    echo "cilium-egress-lab: API CERTIFICATE CHECK FAILED: https://$name:{network.KUBE_API_PORT} is not verified by the \
+cluster CA (is $name among the certificate's SANs? kind-config.yaml kubeadmConfigPatchesJSON6902)" >&2
+    exit 1
+  fi
+done"""
 
 
 def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
@@ -228,6 +277,7 @@ def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
     return _preamble("kind", settings) + f"""
 export HTTP_PROXY={q(proxy_url)} HTTPS_PROXY={q(proxy_url)} NO_PROXY={q(no_proxy())}
 export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
+{refusal_functions()}
 
 {proxy_wait(proxy_url, kubectl_url + ".sha256")}
 
@@ -261,6 +311,7 @@ fi
 mkdir -p /root/.kube
 {kubeconfig_pipeline(HOST_API_SERVER)} > /root/.kube/config
 chmod 0600 /root/.kube/config
+{api_certificate_check(kind_ip)}
 touch {READY_MARKER}
 echo "cilium-egress-lab: kind host ready"
 """
@@ -317,7 +368,8 @@ def ready_command() -> str:
     """
     return (f"cloud-init status --wait >/dev/null || test $? -eq 2; "
             f"test -f {READY_MARKER} || {{ echo 'user-data did not finish: "
-            f"see /var/log/cilium-egress-lab.log' >&2; sudo tail -n 40 /var/log/cilium-egress-lab.log >&2; exit 1; }}")
+            f"see {BOOT_LOG}' >&2; sudo grep -h '{REFUSED_MARK}' {BOOT_LOG} >&2; "
+            f"sudo tail -n 40 {BOOT_LOG} >&2; exit 1; }}")
 
 
 def kubeconfig_command(api_address: str) -> str:

@@ -33,9 +33,7 @@ SEED = "004"
 TITLE = "EKS workshop network policies on the retail sample: ui egress, catalog/mysql ingress, debugging"
 NEEDS: frozenset[str] = frozenset()
 
-# hashicorp/http-echo 1.0.0: distroless static nonroot (uid 65532); ``-listen`` and ``-text`` flags,
-# a ``/`` handler for every path plus ``/health`` (hashicorp/http-echo main.go at v1.0.0).
-ECHO_IMAGE = "hashicorp/http-echo:1.0.0"
+ECHO_IMAGE = k8s.ECHO_IMAGE  # hashicorp/http-echo 1.0.0 (scenarios/k8s.py)
 # busybox's nc (NC_110_COMPAT, on in defconfig): ``-l -k -e PROG`` is a persistent server.
 BUSYBOX_IMAGE = "busybox:1.36.1"
 

@@ -16,7 +16,22 @@ CURL_IMAGE = "curlimages/curl:8.16.0"  # pinned; never :latest
 CURL_POD = "curl"
 LAB_LABEL = {"app.kubernetes.io/part-of": "cilium-egress-lab"}
 
+# Pod Security admission (built into Kubernetes since 1.25): every namespace the lab creates enforces
+# the baseline profile, so no pod there runs with hostNetwork/hostPID/hostIPC, privileged, host ports,
+# hostPath volumes or added capabilities beyond baseline's set - a hostNetwork pod would share the
+# node's network namespace, where no Cilium endpoint policy applies (README "Security controls").
+# The version is pinned to the cluster's (kind v0.30.0's node image is Kubernetes v1.34), so a later
+# profile change never rejects a pod unannounced.
+POD_SECURITY_LEVEL = "baseline"
+POD_SECURITY_VERSION = "v1.34"
+POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": POD_SECURITY_LEVEL,
+                       "pod-security.kubernetes.io/enforce-version": POD_SECURITY_VERSION}
 
+
+def namespace_labels(extra: dict | None = None) -> dict:
+    """A lab namespace's labels: the lab's own, Pod Security ``baseline`` enforcement, then ``extra``
+    (a pack's selector labels; they cannot override the enforcement)."""
+    return {**LAB_LABEL, **(extra or {}), **POD_SECURITY_LABELS}
 
 
 def curl_pod(ns: str) -> dict:
@@ -51,6 +66,11 @@ def test_workloads() -> list[dict]:
 
 
 CURL_CONTAINER = "curl"
+# The packs' HTTP stand-in: hashicorp/http-echo 1.0.0, distroless static nonroot (uid 65532); ``-listen``
+# and ``-text`` flags, a ``/`` handler for every path plus ``/health`` (hashicorp/http-echo main.go at
+# v1.0.0).
+ECHO_IMAGE = "hashicorp/http-echo:1.0.0"
+ECHO_UID = 65532
 
 
 def resources(cpu: str, memory: str, memory_limit: str) -> dict:
@@ -77,8 +97,9 @@ def curl_sidecar() -> dict:
 
 
 def namespace(name: str, labels: dict | None = None) -> dict:
+    """A pack's namespace: its selector ``labels``, the lab's, and Pod Security baseline."""
     return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {**LAB_LABEL, **(labels or {})}}}
+            "metadata": {"name": name, "labels": namespace_labels(labels)}}
 
 
 def service_account(ns: str, name: str) -> dict:

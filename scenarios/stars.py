@@ -6,9 +6,17 @@ stars_policy_demo/create_resources.files/): namespace ``stars`` with ``frontend`
 ``backend`` (:6379), namespace ``client`` (label ``role: client``) with ``client`` (:9000), namespace
 ``management-ui`` (label ``role: management-ui``) with ``management-ui`` (:9001) behind the seed's
 Service port 80 -> 9001 (the seed makes it a LoadBalancer; here ClusterIP, since nothing outside the
-cluster is part of the lab). Images calico/star-probe:v0.1.0 and calico/star-collect:v0.1.0, each pod
-with a curl sidecar for the probes. The demo's ReplicationControllers are Deployments here (same pod
-templates; the lab restarts and waits on Deployments).
+cluster is part of the lab). Each pod carries a curl sidecar for the probes. The demo's
+ReplicationControllers are Deployments here (same labels, ports and Services; the lab restarts and
+waits on Deployments).
+
+**Stand-in images.** The demo's calico/star-probe:v0.1.0 and calico/star-collect:v0.1.0 date from 2016
+(projectcalico/star, ``docker build -t calico/star-probe``, no multi-platform build) and no published
+source gives their manifest media type; kind's nodes run containerd 2, which refuses Docker schema-1
+manifests (tests/unit/test_images.py keeps the table). The lab tests the network, not the UI, so
+hashicorp/http-echo - the eks-retail pack's stand-in - serves the same ports (80, 6379, 9000, 9001)
+and answers every path the probes request (``GET /status``, ``GET /``) with 200. The star-probes' own
+polling of each other is what the lab's probes make from the curl sidecars (APP_TRAFFIC).
 
 **The seed's cross-cluster ipBlock rules.** The seed splits the app over two clusters, so on the
 on-prem cluster the ``allow-ui`` (stars) and ``frontend-policy`` rules name the EKS pods by pod IP:
@@ -35,8 +43,8 @@ SEED = "003"
 TITLE = "Calico Stars demo on one cluster: client -> frontend -> backend, management-ui sees all"
 NEEDS: frozenset[str] = frozenset()
 
-PROBE_IMAGE = "calico/star-probe:v0.1.0"
-COLLECT_IMAGE = "calico/star-collect:v0.1.0"
+ECHO_IMAGE = k8s.ECHO_IMAGE
+ECHO_UID = k8s.ECHO_UID
 # (workload, service port, container port, what a client requests)
 WORKLOADS = {
     "stars/frontend": (80, 80, "GET /status"),
@@ -44,19 +52,22 @@ WORKLOADS = {
     "client/client": (9000, 9000, "GET /status"),
     "management-ui/management-ui": (80, 9001, "GET /"),
 }
-_URLS_ALL = "http://frontend.stars:80/status,http://backend.stars:6379/status,http://client.client:9000/status"
-_URLS_CLIENT = "http://frontend.stars:80/status,http://backend.stars:6379/status"
 
 
-def _app(ns: str, role: str, image: str, port: int, command: list[str] | None) -> dict:
-    main = {"name": role, "image": image, "imagePullPolicy": "IfNotPresent",
+def _app(ns: str, role: str, port: int) -> dict:
+    """One Stars workload (its demo manifest's labels and container port) served by the stand-in."""
+    main = {"name": role, "image": ECHO_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "args": [f"-listen=:{port}", f"-text={role}"],
             "ports": [{"containerPort": port}],
-            "resources": k8s.resources("10m", "32Mi", "128Mi"),
-            "securityContext": {"allowPrivilegeEscalation": False}}
-    if command:
-        main["command"] = command
+            "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 5},
+            "resources": k8s.resources("10m", "16Mi", "64Mi"),
+            "securityContext": k8s.non_root(ECHO_UID)}
+    # A non-root process may bind port 80 only with the unprivileged port range opened in the pod's
+    # network namespace (a "safe" sysctl, allowed by the kubelet by default since Kubernetes 1.22).
+    pod_security = ({"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}
+                    if port < 1024 else None)
     return k8s.deployment(ns, role, {"role": role}, [main, k8s.curl_sidecar()],
-                           probe_container=k8s.CURL_CONTAINER)
+                           probe_container=k8s.CURL_CONTAINER, pod_security=pod_security)
 
 
 def workloads(ctx: Context | None = None) -> list[dict]:
@@ -67,17 +78,17 @@ def workloads(ctx: Context | None = None) -> list[dict]:
         k8s.namespace("management-ui", {"role": "management-ui"}),
         k8s.service("management-ui", "management-ui", {"role": "management-ui"},
                      [{"port": 80, "targetPort": 9001}]),
-        _app("management-ui", "management-ui", COLLECT_IMAGE, 9001, None),
+        _app("management-ui", "management-ui", 9001),
         # 02-backend.yaml
         k8s.service("stars", "backend", {"role": "backend"}, [{"port": 6379, "targetPort": 6379}]),
-        _app("stars", "backend", PROBE_IMAGE, 6379, ["probe", "--http-port=6379", f"--urls={_URLS_ALL}"]),
+        _app("stars", "backend", 6379),
         # 03-frontend.yaml
         k8s.service("stars", "frontend", {"role": "frontend"}, [{"port": 80, "targetPort": 80}]),
-        _app("stars", "frontend", PROBE_IMAGE, 80, ["probe", "--http-port=80", f"--urls={_URLS_ALL}"]),
+        _app("stars", "frontend", 80),
         # 04-client.yaml (the seed's "kubectl create ns client" first; the file's Namespace adds the label)
         k8s.namespace("client", {"role": "client"}),
         k8s.service("client", "client", {"role": "client"}, [{"port": 9000, "targetPort": 9000}]),
-        _app("client", "client", PROBE_IMAGE, 9000, ["probe", f"--urls={_URLS_CLIENT}"]),
+        _app("client", "client", 9000),
     ]
 
 

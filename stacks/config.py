@@ -27,7 +27,8 @@ def read_settings(public_ip_lookup: Callable[[], str] | None = lookup_public_ipv
     config = pulumi.Config(PROJECT)
     raw = {key: config.get(key) for key in {k.name for k in CONFIG_KEYS} | project_keys()}
     try:
-        return load_settings(raw, public_ip_lookup=public_ip_lookup)
+        return load_settings(raw, public_ip_lookup=public_ip_lookup,
+                             aws_region=pulumi.Config("aws").get("region"))
     except SettingsError as exc:
         # RunError: Pulumi prints the message alone, without a Python traceback.
         raise pulumi.RunError(str(exc)) from None

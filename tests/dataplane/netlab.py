@@ -37,7 +37,9 @@ Everything is generated from the model, nothing is typed twice:
   CNP's DNS rule allows (NXDOMAIN otherwise), test-deny and the node get every lab name;
 - Envoy runs the CEC's listener and cluster (``tests/dataplane/envoy.py``), squid runs
   ``model.proxy.squid_conf`` and resolves the lab's names from a hosts file (no DNS server: an
-  unknown name fails after squid's short lab ``dns_timeout``).
+  unknown name fails after squid's short lab ``dns_timeout``); that file also maps allowed-looking
+  names to the IPv6 forms of the proxy host itself (``HOST_FORMS``: ``::``, ``::1``, IPv4-mapped,
+  IPv4-compatible, NAT64), each served by the proxy's own origin (on ``::1`` and on its loopback).
 
 Namespaces are named ``celab<pid>-<n>-<role>`` so parallel or aborted runs never collide; ``down``
 (also run from ``atexit`` and on SIGTERM/SIGHUP) kills the lab's processes and deletes its
@@ -103,6 +105,21 @@ ALLOWED_IP, CONTROL_IP = "203.0.113.10", "203.0.113.20"
 VPC_IP = "10.0.0.5"                # a host inside the "VPC" (private), reached from the proxy
 METADATA_IP = "169.254.169.254"    # the instance metadata address, on the proxy host itself
 PROXY_LOOPBACK = "127.0.0.1"       # the proxy host's own loopback (HTTP/S served there too)
+PROXY_LOOPBACK6 = "::1"            # ... and its IPv6 loopback, where Linux delivers "::" as well
+# The IPv6 spellings of the proxy host's own services (issue 20): names that squid's hosts file
+# resolves there (and nothing else does). Where the kernel does not deliver the form to the host
+# itself - the NAT64 prefixes (a NAT64 gateway in a real VPC) and the IPv4-compatible form - the
+# lab serves the address on the proxy's loopback, so every one has a live service behind it.
+HOST_FORMS = {  # name prefix: (address, what it is)
+    "v6-unspecified": ("::", "the IPv6 unspecified address (Linux: the host itself)"),
+    "v6-loopback": ("::1", "IPv6 loopback"),
+    "v4-mapped-loopback": ("::ffff:127.0.0.1", "IPv4-mapped loopback"),
+    "v4-mapped-metadata": (f"::ffff:{METADATA_IP}", "IPv4-mapped metadata address"),
+    "v4-compatible-metadata": (f"::{METADATA_IP}", "IPv4-compatible metadata address"),
+    "nat64-metadata": ("64:ff9b::a9fe:a9fe", "the metadata address through NAT64 (RFC 6052)"),
+    "nat64-local-metadata": ("64:ff9b:1::a9fe:a9fe", "the metadata address through local-use NAT64 (RFC 8215)"),
+}
+PROXY_SERVED_V6 = ("::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe")  # on the proxy's lo
 SIDE_DOOR_IP = "203.0.113.53"      # a non-resolver internet host with services on DNS/NTP ports
 SIDE_DOOR_TCP, SIDE_DOOR_UDP = (53, 40000), (53, 123)
 ENVOY_PORT, ENVOY_ADMIN_PORT = 15001, 9901        # Cilium allocates a proxy port; the lab picks one
@@ -155,6 +172,17 @@ def internal_host(settings: Settings) -> str:
     if not fqdn.matches_any(settings.allowed_domains, name):
         raise LabError(f"{name} matches no allowedDomains entry {settings.allowed_domains}")
     return name
+
+
+def host_form_names(settings: Settings) -> dict[str, str]:
+    """{name: address} of ``HOST_FORMS``: names the allow-list matches (like ``internal_host``), so
+    only squid's refusal by address stops them. Squid's hosts file only (the DNS stand-in answers A)."""
+    parent = settings.probe_host.split(".", 1)[1]
+    out = {f"{prefix}.{parent}": address for prefix, (address, _) in HOST_FORMS.items()}
+    for name in out:
+        if not fqdn.matches_any(settings.allowed_domains, name):
+            raise LabError(f"{name} matches no allowedDomains entry {settings.allowed_domains}")
+    return out
 
 
 def name_table(settings: Settings) -> dict[str, str]:
@@ -647,6 +675,8 @@ class Lab:
         for ip in (ALLOWED_IP, CONTROL_IP, VPC_IP, SIDE_DOOR_IP):
             run(["ip", "-n", self.ns[INTERNET], "addr", "add", f"{ip}/32", "dev", "lo"])
         run(["ip", "-n", self.ns[PROXY], "addr", "add", f"{METADATA_IP}/32", "dev", "lo"])
+        for ip in PROXY_SERVED_V6:
+            run(["ip", "-n", self.ns[PROXY], "addr", "add", f"{ip}/128", "dev", "lo", "nodad"])
         for role in (NODE, INTERNET):
             self.exec(role, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         self.nft(NODE, nat_nft())
@@ -689,7 +719,7 @@ class Lab:
                   "--key", str(self.path("origin.key"))]
         # origin servers in the "internet" (a VPC host among them) and on the proxy host itself
         self.start(INTERNET, "origin", [*origin, ALLOWED_IP, CONTROL_IP, VPC_IP])
-        self.start(PROXY, "proxy-local", [*origin, PROXY_LOOPBACK, METADATA_IP])
+        self.start(PROXY, "proxy-local", [*origin, PROXY_LOOPBACK, METADATA_IP, PROXY_LOOPBACK6, *PROXY_SERVED_V6])
         # side-door services on a host that is no resolver
         self.start(INTERNET, "side-door", [sys.executable, str(here / "l4.py"), "serve", SIDE_DOOR_IP,
                                            "--tcp", *map(str, SIDE_DOOR_TCP), "--udp", *map(str, SIDE_DOOR_UDP)])
@@ -702,7 +732,8 @@ class Lab:
         user = "proxy" if _user_exists("proxy") else "nobody"
         pw = pwd.getpwnam(user)
         os.chown(sq, pw.pw_uid, pw.pw_gid)
-        (sq / "hosts").write_text("".join(f"{ip} {name}\n" for name, ip in self.names.items()))
+        squid_names = {**self.names, **host_form_names(settings)}
+        (sq / "hosts").write_text("".join(f"{ip} {name}\n" for name, ip in squid_names.items()))
         conf = squid_conf(port, [f"{NODE_IP}/32"], settings.allowed_domains, settings.bootstrap_domains,
                           access_log=str(sq / "access.log"), cache_log=str(sq / "cache.log"),
                           pid_file=str(sq / "squid.pid"), extra=self.squid_lab_lines(sq, user))

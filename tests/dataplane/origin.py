@@ -17,6 +17,8 @@ every socket listens.
 from __future__ import annotations
 
 import argparse
+import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -57,7 +59,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class TLSServer(ThreadingHTTPServer):
+class _NoLookup:
+    """http.server's ``server_bind`` asks DNS for the bound address's name (``socket.getfqdn``): in a
+    namespace without a resolver each lookup waits out its timeout before the next socket is bound."""
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # type: ignore[arg-type]
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[attr-defined]
+
+
+class TLSServer(_NoLookup, ThreadingHTTPServer):
     """HTTPS with the TLS handshake in the per-connection thread, so a silent client can't stall accept()."""
     daemon_threads = True
     context: ssl.SSLContext
@@ -75,7 +86,7 @@ def _remember_sni(tls: ssl.SSLSocket, server_name: str | None, _context: ssl.SSL
     tls.lab_sni = server_name  # type: ignore[attr-defined] - read back by Handler
 
 
-class PlainServer(ThreadingHTTPServer):
+class PlainServer(_NoLookup, ThreadingHTTPServer):
     daemon_threads = True
 
 
@@ -89,9 +100,12 @@ def main() -> None:
     context.load_cert_chain(args.cert, args.key)
     context.sni_callback = _remember_sni
     servers = []
-    for addr in args.addresses:
-        servers.append(PlainServer((addr, 80), Handler))
-        tls = TLSServer((addr, 443), Handler)
+    for addr in args.addresses:  # an IPv6 address (":" in it) gets an AF_INET6 socket
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        plain_cls = type("Plain6", (PlainServer,), {"address_family": family})
+        tls_cls = type("TLS6", (TLSServer,), {"address_family": family})
+        servers.append(plain_cls((addr, 80), Handler))
+        tls = tls_cls((addr, 443), Handler)
         tls.context = context
         servers.append(tls)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]

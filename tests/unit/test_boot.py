@@ -8,56 +8,141 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
-import json_merge_patch
-import jsonpatch
 import pytest
 import yaml
 
 from model import mtls, userdata
-from model.settings import load_settings
-from tests import sandbox
+from model.kind_releases import KIND_VERSIONS
+from model.settings import DEFAULT_KIND_VERSION, load_settings
+from tests import kind_patch, sandbox
 
+ROOT = Path(__file__).resolve().parents[2]
 KIND, PROXY = "203.0.113.10", "203.0.113.20"
 SETTINGS = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130"})
 
+# The proxy (squid with the lab's config, model/proxy.py) as the clients on the kind host see it: a
+# host outside $FAKE/allowed (the bootstrapDomains the proxy was given; each entry covers the names
+# below it, squid ``dstdomain .<entry>``) gets HTTP 403 to its CONNECT. Without that file every host passes.
+FAKE_PROXY = r"""
+proxy_refuses() {  # proxy_refuses HOST
+  [ -f "$FAKE/allowed" ] || return 1
+  local d
+  while read -r d; do
+    { [ "$1" = "$d" ] || [[ "$1" == *".$d" ]]; } && return 1
+  done < "$FAKE/allowed"
+  return 0
+}
+"""
 # kind get kubeconfig: the server is https://<apiServerAddress>:<apiServerPort> of the kind config
 # (kind pkg/cluster/internal/kubeconfig: the endpoint the node backend publishes), 0.0.0.0 here.
-FAKE_KIND = r'''
+# kind create cluster pulls the node image with ``docker pull`` first (kind v0.30.0
+# pkg/cluster/internal/providers/docker/images.go: 4 retries, then ``failed to pull image %q``; the
+# exec error ``command "docker pull ..." failed with error: exit status 1`` and, from cmd/kind/app/main.go,
+# ``Command Output: ...``). Docker's registry client is Go net/http: a CONNECT answered 403 becomes the
+# status text as the error (transport.go ``errors.New(text)``), printed by url.Error as
+# ``Get "<url>": Forbidden``. Anonymous pulls: token from auth.docker.io, manifests from
+# registry-1.docker.io, blobs by redirect from Cloudflare R2 (model/registries.py).
+_FAKE_KIND = FAKE_PROXY + r"""
 echo "kind $*" >> "$EVENTS"
+NODE="kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+R2="docker-images-prod.6aa30f8b08e16409b46e0173d6de2f56.r2.cloudflarestorage.com"
 case "$1 $2" in
   "get clusters") exit 0 ;;
-  "create cluster") while [ "$1" != --config ]; do shift; done; cp "$2" "$FAKE/kind-config.yaml"; exit 0 ;;
+  "create cluster")
+    for url in "https://auth.docker.io/token?scope=repository%3Akindest%2Fnode%3Apull&service=registry.docker.io" \
+               "https://registry-1.docker.io/v2/kindest/node/manifests/sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a" \
+               "https://$R2/registry-v2/docker/registry/v2/blobs/sha256/3e/3e1c/data?X-Amz-Algorithm=AWS4-HMAC-SHA256"; do
+      host=${url#https://}; host=${host%%/*}
+      if proxy_refuses "$host"; then
+        echo "ERROR: failed to create cluster: failed to pull image \"$NODE\": command \"docker pull $NODE\" failed with error: exit status 1" >&2
+        echo "Command Output: error pulling image configuration: download failed after attempts=6: Get \"$url\": Forbidden" >&2
+        exit 1
+      fi
+    done
+    while [ "$1" != --config ]; do shift; done; cp "$2" "$FAKE/kind-config.yaml"
+    # the API server certificate's SANs, as the kind release would have kubeadm generate them
+    SANS_PY -m tests.kind_patch "$(cat "$FAKE/kind-tag")" "$FAKE/kind-config.yaml" > "$FAKE/api-sans"; exit 0 ;;
+  "delete cluster") exit 0 ;;
   "get kubeconfig") printf 'apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://0.0.0.0:6443\n  name: kind-egress-lab\n' ;;
 esac
+"""
+FAKE_KIND = _FAKE_KIND.replace("SANS_PY", f"PYTHONPATH={ROOT} {sys.executable}")
+# kubectl get --raw /readyz against the kind API: the server's certificate (the SANs above) is
+# verified for the server name - the kubeconfig's server host, or --tls-server-name - as Go's
+# crypto/x509 does (HostnameError: "x509: certificate is valid for ..., not <name>"), unless
+# --insecure-skip-tls-verify, which the boot must never use.
+FAKE_KUBECTL = r'''
+echo "kubectl $*" >> "$EVENTS"
+kubeconfig=""; name=""; prev=""
+for a in "$@"; do
+  case "$prev" in --kubeconfig) kubeconfig="$a" ;; --tls-server-name) name="$a" ;; esac
+  [ "$a" = --insecure-skip-tls-verify ] && { echo "insecure" >> "$EVENTS"; }
+  prev="$a"
+done
+[ -n "$name" ] || name=$(sed -nE 's#^ *server: https://([^:/]+).*#\1#p' "$kubeconfig" | head -n 1)
+if grep -qx -- "$name" "$FAKE/api-sans"; then echo ok; exit 0; fi
+echo "Unable to connect to the server: tls: failed to verify certificate: x509: certificate is valid for $(paste -sd, "$FAKE/api-sans" | sed 's/,/, /g'), not $name" >&2
+exit 1
 '''
 # curl through the proxy host: squid answers 403 while it still runs its stock config, and the
-# first requests fail outright while the instance has no network path yet.
-FAKE_CURL = r'''
+# first requests fail outright while the instance has no network path yet. A CONNECT answered 403
+# fails as curl does ("CONNECT tunnel failed, response 403", exit 56: lib/http_proxy.c). -L follows
+# the redirects in $FAKE/redirects ("FROM-HOST TO-HOST" lines: GitHub's release downloads go to
+# release-assets.githubusercontent.com). --write-out is rendered with the variables the boot uses
+# (curl(1): %{stderr} sends the rest to stderr; url_effective is the last URL fetched, after
+# redirects; http_code the origin's status, 000 without one; http_connect the proxy's CONNECT answer).
+FAKE_CURL = FAKE_PROXY + r"""
 echo "curl $*" >> "$EVENTS"
+out=""; prev=""; url=""; wfmt=""
+for a in "$@"; do
+  case "$prev" in -o|-fsSLo) out="$a" ;; -w) wfmt="$a" ;; esac
+  prev="$a"; url="$a"
+done
+host=${url#*://}; host=${host%%[/:]*}
+if [ -f "$FAKE/redirects" ]; then
+  to=$(awk -v h="$host" '$1 == h {print $2}' "$FAKE/redirects")
+  [ -n "$to" ] && { url="https://$to/github-production-release-asset/${url##*/}"; host=$to; }
+fi
+write_out() {  # write_out HTTP_CODE CONNECT_CODE
+  [ -n "$wfmt" ] || return 0
+  local f=$wfmt fd=1
+  case "$f" in '%{stderr}'*) f=${f#'%{stderr}'}; fd=2 ;; esac
+  f=${f//'%{url_effective}'/$url}; f=${f//'%{http_code}'/$1}; f=${f//'%{http_connect}'/$2}
+  printf '%b' "$f" >&"$fd"
+}
 n=$(cat "$FAKE/proxy-not-ready" 2>/dev/null || echo 0)
-if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$FAKE/proxy-not-ready"; echo "curl: (22) The requested URL returned error: 403" >&2; exit 22; fi
-out=""; prev=""; url=""
-for a in "$@"; do { [ "$prev" = -o ] || [ "$prev" = -fsSLo ]; } && out="$a"; prev="$a"; url="$a"; done
+refused=0
+if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$FAKE/proxy-not-ready"; refused=1; fi
+proxy_refuses "$host" && refused=1
+if [ "$refused" = 1 ]; then
+  echo "curl: (56) CONNECT tunnel failed, response 403" >&2; write_out 000 403; exit 56
+fi
 case "$url" in
   *.sha256|*.sha256sum)  # a release's published checksum file
     sum=$(printf 'fake binary\n' | sha256sum | cut -d' ' -f1)
     [ -f "$FAKE/wrong-sums" ] && sum=0000000000000000000000000000000000000000000000000000000000000000
-    printf '%s  %s\n' "$sum" "${url##*/}"; exit 0 ;;
+    printf '%s  %s\n' "$sum" "${url##*/}"; write_out 200 200; exit 0 ;;
 esac
 [ -n "$out" ] && [ "$out" != /dev/null ] && printf 'fake binary\n' > "$out"
+write_out 200 200
 exit 0
-'''
+"""
 # The digests the kind host would pin, for the fake binaries above (the real ones pin the releases).
 FAKE_PINNED = {url: hashlib.sha256(b"fake binary\n").hexdigest() for url in userdata.PINNED_SHA256}
 NO_SLEEP = 'echo "sleep $*" >> "$EVENTS"'
 
 
-def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "") -> sandbox.Run:
+def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "",
+          kind_tag: str = DEFAULT_KIND_VERSION) -> sandbox.Run:
     sandbox.require_sandbox()
+    (tmp_path / "fake").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "fake" / "kind-tag").write_text(kind_tag)
     shims = {"apt-get": sandbox.APT_GET, "systemctl": sandbox.SYSTEMCTL, "sleep": NO_SLEEP,
-             "sysctl": sandbox.RECORD, "usermod": sandbox.RECORD, **extra_shims}
+             "sysctl": sandbox.RECORD, "usermod": sandbox.RECORD, "kubectl": FAKE_KUBECTL, **extra_shims}
     # a boot as on a fresh image: unattended-upgrades holds the dpkg lock for a moment when the
     # first apt-get runs, and the first two `apt-get update`s find no network path yet
     setup = ('echo 2 > "$FAKE/offline-updates"\n'
@@ -66,58 +151,25 @@ def _boot(script: str, tmp_path, extra_shims: dict[str, str], setup: str = "") -
 
 
 # --------------------------------------------------------------------------- certificates (kind)
-def kind_cluster_configuration(api_server_address: str) -> dict:
-    """The ClusterConfiguration kind generates (pkg/cluster/internal/kubeadm/config.go,
-    ConfigTemplateBetaV3/V4): ``certSANs: [localhost, "{{.APIServerAddress}}"]``."""
-    return {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-            "metadata": {"name": "config"}, "apiServer": {"certSANs": ["localhost", api_server_address]}}
-
-
-def apply_kind_patches(doc: dict, cluster: dict) -> dict:
-    """kind pkg/internal/patch/kubeyaml.go: every ``kubeadmConfigPatches`` entry whose kind (and
-    apiVersion, if set) matches is applied as an RFC 7386 JSON *merge* patch (lists are replaced),
-    then every matching ``kubeadmConfigPatchesJSON6902`` entry as an RFC 6902 patch (resource.go
-    ``matches``: kind must match; group/version only if the patch sets them)."""
-    group, version = doc["apiVersion"].split("/")
-    for raw in cluster.get("kubeadmConfigPatches", []):
-        patch = yaml.safe_load(raw)
-        if patch.get("kind") == doc["kind"] and patch.get("apiVersion", doc["apiVersion"]) == doc["apiVersion"]:
-            doc = json_merge_patch.merge(doc, patch)
-    for p in cluster.get("kubeadmConfigPatchesJSON6902", []):
-        if p["kind"] == doc["kind"] and p.get("group", group) in ("", group) and p.get("version") in ("", None, version):
-            doc = jsonpatch.apply_patch(doc, yaml.safe_load(p["patch"]))
-    return doc
-
-
-def kubeadm_sans(cluster: dict) -> set[str]:
-    cfg = kind_cluster_configuration(cluster["networking"]["apiServerAddress"])
-    return set(apply_kind_patches(cfg, cluster)["apiServer"]["certSANs"])
-
-
-def test_kind_merge_patch_emulation_replaces_lists_like_kind_does():
-    """The emulation itself: a certSANs list in a merge patch replaces kind's list (RFC 7386 §2)."""
-    cluster = {"networking": {"apiServerAddress": "0.0.0.0"},
-               "kubeadmConfigPatches": ["kind: ClusterConfiguration\napiServer:\n  certSANs: [1.2.3.4]\n"]}
-    assert kubeadm_sans(cluster) == {"1.2.3.4"}
-    cluster = {"networking": {"apiServerAddress": "0.0.0.0"}, "kubeadmConfigPatchesJSON6902": [
-        {"group": "kubeadm.k8s.io", "version": "", "kind": "ClusterConfiguration",
-         "patch": "- {op: add, path: /apiServer/certSANs/-, value: 1.2.3.4}\n"}]}
-    assert kubeadm_sans(cluster) == {"localhost", "0.0.0.0", "1.2.3.4"}
+# What kind puts into the API server certificate: tests/kind_patch.py, emulated from each accepted
+# release's code (pkg/internal/patch/*.go, pkg/cluster/internal/kubeadm/config.go at the tag).
 
 
 def _server_host(kubeconfig: str) -> str:
     return urlsplit(yaml.safe_load(kubeconfig)["clusters"][0]["cluster"]["server"]).hostname
 
 
-def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path):
+@pytest.mark.parametrize("tag", KIND_VERSIONS)
+def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path, tag):
     """Boot the kind host (emulated), then check the two kubeconfigs anyone uses - the host's own
     (/root/.kube/config: CRD wait, probes) and the operator's (stack output) - against the SANs
     kind would put into the API server certificate."""
-    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
-                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": tag})
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag=tag)
     assert run.returncode == 0, run.output[-3000:]
     cluster = yaml.safe_load((tmp_path / "fake" / "kind-config.yaml").read_text())
-    sans = kubeadm_sans(cluster)
+    sans = set(kind_patch.api_cert_sans(tag, cluster))
     assert _server_host(run.file("/root/.kube/config")) in sans, (run.file("/root/.kube/config"), sans)
     # the operator's kubeconfig: the same pipeline on the host, over SSH (sudo is a pass-through)
     bin_dir = tmp_path / "opbin"
@@ -129,6 +181,151 @@ def test_every_kubeconfig_server_is_in_the_api_certificate(tmp_path):
                         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "EVENTS": "/dev/null", "FAKE": str(tmp_path)})
     assert op.returncode == 0, op.stderr
     assert _server_host(op.stdout) == KIND and KIND in sans
+
+
+@pytest.mark.parametrize("tag", KIND_VERSIONS)
+def test_the_boot_ends_with_a_tls_verified_api_request_for_loopback_and_the_eip(tmp_path, tag):
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130", "kindVersion": tag})
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag=tag)
+    assert run.returncode == 0, run.output[-3000:]
+    checks = [e for e in run.events if e.startswith("kubectl ")]
+    assert checks == ["kubectl --kubeconfig /root/.kube/config get --raw /readyz",
+                      f"kubectl --kubeconfig /root/.kube/config --tls-server-name {KIND} get --raw /readyz"]
+    assert "insecure" not in run.events
+    assert "API certificate verified for 127.0.0.1" in run.output
+    assert f"API certificate verified for {KIND}" in run.output
+    # the checks come after the cluster and before the ready marker
+    assert run.events.index(checks[0]) > next(i for i, e in enumerate(run.events) if e.startswith("kind create"))
+    assert run.output.index(f"API certificate verified for {KIND}") < run.output.index("kind host ready")
+
+
+def test_a_san_missing_from_the_api_certificate_fails_the_boot_naming_it(tmp_path, monkeypatch):
+    """Issue 19's defect: the certSANs patch as it was (group kubeadm.k8s.io, version "") matches no
+    document in kind v0.30.0, so neither the EIP nor 127.0.0.1 is in the certificate."""
+    good = userdata.kind_cluster_config
+
+    def as_before(api_address):
+        cfg = good(api_address)
+        cfg["kubeadmConfigPatchesJSON6902"][0]["group"] = "kubeadm.k8s.io"
+        return cfg
+    monkeypatch.setattr(userdata, "kind_cluster_config", as_before)
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    assert "API CERTIFICATE CHECK FAILED: https://127.0.0.1:6443 is not verified" in run.output
+    assert "x509: certificate is valid for localhost, 0.0.0.0, not 127.0.0.1" in run.output
+    assert not (run.upper / "var" / "upper" / "lib" / "cilium-egress-lab" / "setup-complete").exists()
+
+
+# --------------------------------------------------------------------------- refused downloads (issue 19)
+R2 = "docker-images-prod.6aa30f8b08e16409b46e0173d6de2f56.r2.cloudflarestorage.com"
+# bootstrapDomains' default before issue 19: Docker Hub's anonymous blob hosts missing
+DEFAULTS_BEFORE_19 = ("archive.ubuntu.com", "security.ubuntu.com", "github.com", "objects.githubusercontent.com",
+                      "release-assets.githubusercontent.com", "dl.k8s.io", "docker.io",
+                      "production.cloudflare.docker.com", "quay.io")
+
+
+def _proxy_allows(tmp_path, domains, redirects: str = "github.com release-assets.githubusercontent.com\n"):
+    (tmp_path / "fake").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "fake" / "allowed").write_text("\n".join(domains) + "\n")
+    (tmp_path / "fake" / "redirects").write_text(redirects)
+
+
+def _failure_pulumi_shows(run: sandbox.Run, tmp_path) -> str:
+    """The stderr of the first remote step (userdata.ready_command) on this host after its boot:
+    what ``pulumi up`` prints when the boot did not finish."""
+    bin_dir = tmp_path / "rbin"
+    bin_dir.mkdir()
+    for name, body in {"cloud-init": "exit 0", "sudo": 'exec "$@"'}.items():
+        (bin_dir / name).write_text("#!/bin/bash\n" + body)
+        (bin_dir / name).chmod(0o755)
+    log = run.upper / "var" / "upper" / "log" / "cilium-egress-lab.log"
+    command = (userdata.ready_command().replace(userdata.BOOT_LOG, str(log))
+               .replace(userdata.READY_MARKER, str(tmp_path / "no-marker")))
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert done.returncode != 0
+    return done.stderr
+
+
+def test_the_default_bootstrap_domains_let_the_whole_boot_through_the_proxy(tmp_path):
+    _proxy_allows(tmp_path, SETTINGS.bootstrap_domains)
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode == 0, run.output[-3000:]
+    assert "REFUSED" not in run.output
+    assert "cilium-egress-lab: fetch https://release-assets.githubusercontent.com/" in run.output
+
+
+def test_a_docker_hub_blob_host_the_proxy_refuses_is_named_with_the_config_key(tmp_path):
+    """The defaults before issue 19 lacked Docker Hub's anonymous blob host: the kindest/node pull
+    fails at the proxy, and both the boot log and what pulumi up shows name the host and the key."""
+    settings = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130",
+                              "bootstrapDomains": list(DEFAULTS_BEFORE_19)})
+    _proxy_allows(tmp_path, settings.bootstrap_domains)
+    run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    named = f"REFUSED BY THE PROXY (HTTP 403): {R2} is not in bootstrapDomains"
+    assert named in run.output, run.output[-3000:]
+    assert "pulumi config set bootstrapDomains" in run.output
+    shown = _failure_pulumi_shows(run, tmp_path)
+    assert named in shown and "bootstrapDomains" in shown
+    assert not any(e.startswith("kubectl ") for e in run.events)  # stopped at the cluster
+
+
+def test_a_refused_redirect_target_is_named_not_the_url_the_boot_asked_for(tmp_path):
+    allowed = [d for d in SETTINGS.bootstrap_domains if d != "release-assets.githubusercontent.com"]
+    _proxy_allows(tmp_path, allowed)
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    assert ("REFUSED BY THE PROXY (HTTP 403): release-assets.githubusercontent.com is not in bootstrapDomains"
+            in run.output), run.output[-3000:]
+    assert "REFUSED BY THE PROXY (HTTP 403): github.com " not in run.output
+    assert "release-assets.githubusercontent.com is not in bootstrapDomains" in _failure_pulumi_shows(run, tmp_path)
+
+
+def test_a_proxy_that_never_passes_the_first_request_names_the_host(tmp_path):
+    allowed = [d for d in SETTINGS.bootstrap_domains if d != "dl.k8s.io"]
+    _proxy_allows(tmp_path, allowed)
+    script = userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED).replace(
+        "$(seq 1 120)", "$(seq 1 3)")  # the real wait is 120 tries; three show the same
+    run = _boot(script, tmp_path, {"kind": FAKE_KIND, "curl": FAKE_CURL})
+    assert run.returncode != 0
+    assert "never passed a request" in run.output
+    assert "REFUSED BY THE PROXY (HTTP 403): dl.k8s.io is not in bootstrapDomains" in run.output
+
+
+# apt through the proxy (http:// sources, plain GET): squid's 403 comes back as the response, and apt
+# reports "Err:N <uri>" / "E: Failed to fetch <uri>  403  Forbidden [IP: <proxy> <port>]" (apt-pkg
+# acquire-item.cc "Failed to fetch %s  %s"). The EC2 images' mirror is <region>.ec2.archive.ubuntu.com.
+APT_BEHIND_PROXY = FAKE_PROXY + r"""
+if [[ " $* " == *" update "* ]] && proxy_refuses eu-central-1.ec2.archive.ubuntu.com; then
+  echo "apt-get $*" >> "$EVENTS"
+  echo "Err:1 http://eu-central-1.ec2.archive.ubuntu.com/ubuntu noble InRelease"
+  echo "  403  Forbidden [IP: 203.0.113.20 3130]"
+  echo "E: Failed to fetch http://eu-central-1.ec2.archive.ubuntu.com/ubuntu/dists/noble/InRelease  403  Forbidden [IP: 203.0.113.20 3130]" >&2
+  exit 100
+fi
+""" + sandbox.APT_GET
+
+
+def test_a_refused_apt_mirror_is_named(tmp_path):
+    _proxy_allows(tmp_path, [d for d in SETTINGS.bootstrap_domains if d != "archive.ubuntu.com"])
+    run = _boot(userdata.kind_host_user_data(SETTINGS, KIND, PROXY, FAKE_PINNED), tmp_path,
+                {"kind": FAKE_KIND, "curl": FAKE_CURL, "apt-get": APT_BEHIND_PROXY})
+    assert run.returncode != 0
+    assert ("REFUSED BY THE PROXY (HTTP 403): eu-central-1.ec2.archive.ubuntu.com is not in bootstrapDomains"
+            in run.output), run.output[-2000:]
+
+
+def test_the_kind_hosts_user_data_does_not_depend_on_bootstrap_domains():
+    """Only the proxy's config carries bootstrapDomains: changing it must not replace the kind host."""
+    other = load_settings({"operatorCidr": "198.51.100.7/32", "proxyPort": "3130",
+                           "bootstrapDomains": [*SETTINGS.bootstrap_domains, "registry.k8s.io"]})
+    assert userdata.kind_host_user_data(other, KIND, PROXY) == userdata.kind_host_user_data(SETTINGS, KIND, PROXY)
 
 
 # --------------------------------------------------------------------------- kind host boot
@@ -201,7 +398,7 @@ def test_an_unpinned_version_is_checked_against_its_release_checksum_file(tmp_pa
     if wrong:
         (tmp_path / "fake" / "wrong-sums").write_text("")
     run = _boot(userdata.kind_host_user_data(settings, KIND, PROXY, FAKE_PINNED), tmp_path,
-                {"kind": FAKE_KIND, "curl": FAKE_CURL})
+                {"kind": FAKE_KIND, "curl": FAKE_CURL}, kind_tag="v0.29.0")
     fetched = [e for e in run.events if e.startswith("curl ") and e.endswith("kind-linux-amd64.sha256sum")]
     assert fetched, run.events
     if wrong:
@@ -220,4 +417,5 @@ def test_local_kind_config_api_server_certificate_names_the_kubeconfig_server():
     cluster = yaml.safe_load(local.cluster_config_yaml("cilium-egress-lab.dev"))
     defaulted = {**cluster, "networking": {"apiServerAddress": "127.0.0.1", **cluster["networking"]}}
     server = "https://127.0.0.1:40123"
-    assert urlsplit(server).hostname in kubeadm_sans(defaulted) == {"localhost", "127.0.0.1"}
+    sans = kind_patch.api_cert_sans("v0.30.0", defaulted)
+    assert urlsplit(server).hostname in sans and set(sans) == {"localhost", "127.0.0.1"}

@@ -134,7 +134,11 @@ def test_the_cost_estimate_output_is_the_models(unlocked, every_scenario):
 
 
 def test_the_output_never_fails_the_update():
-    p = run_program({"kindInstanceType": "c7i.large"}, region="us-east-1")
+    # us-east-1 needs quay.io's in-region S3 host allowed (model/registries.py)
+    from model.registries import QUAY_IN_REGION_HOST
+    from model.settings import DEFAULT_BOOTSTRAP_DOMAINS
+    p = run_program({"kindInstanceType": "c7i.large",
+                     "bootstrapDomains": [*DEFAULT_BOOTSTRAP_DOMAINS, QUAY_IN_REGION_HOST]}, region="us-east-1")
     assert p.error is None, p.error
     out = p.outputs["costEstimate"]
     assert out["complete"] is False and out["withinCeiling"] is False and out["region"] == "us-east-1"

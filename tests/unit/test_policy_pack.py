@@ -46,12 +46,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 STACK_URN = "urn:pulumi:dev::cilium-egress-lab::pulumi:pulumi:Stack::cilium-egress-lab-dev"
 # What the engine hands the pack for the dev stack (PULUMI_CONFIG): Pulumi.dev.yaml's keys.
 DEV_STACK_CONFIG = {"aws:region": "eu-central-1", "cilium-egress-lab:envName": "demo"}
+LOCK_KEY = "cilium-egress-lab:restrictEgress"
 SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 
 
 def policies(stack_config=None) -> dict:
     config = DEV_STACK_CONFIG if stack_config is None else stack_config
-    return {p.name: p for p in pack.policies(lambda: config)}
+    return {p.name: p for p in pack.policies(lambda: config, operator_lookup)}
+
+
+def operator_lookup() -> str:
+    """The pack's operatorCidr auto lookup, answered like the program's (the harness's operator IP)."""
+    return OPERATOR_IP
 
 
 def opts(res: Res | None = None) -> PolicyResourceOptions:
@@ -90,6 +96,8 @@ def violations(policy, target, config: dict | None = None) -> list[tuple[str, st
 def run_all(program: Program, stack_config=None, config: dict | None = None) -> dict[str, list]:
     """Every policy on the program: resource policies on each registered resource, stack policies on
     the whole stack (its outputs included). policy name -> violations."""
+    if stack_config is None:  # what the engine passes: the dev stack's config plus the lock the program ran with
+        stack_config = {**DEV_STACK_CONFIG, LOCK_KEY: str(bool(program.outputs.get("restrictEgress"))).lower()}
     out = {}
     for name, policy in policies(stack_config).items():
         cfg = (config or {}).get(name)
@@ -147,7 +155,7 @@ def test_the_pack_has_one_policy_per_rule_with_its_level():
     made = pack.policies(lambda: {})
     assert [p.name for p in made] == [r.name for r in rules.RULES]
     mandatory = {p.name for p in made if p.enforcement_level == EnforcementLevel.MANDATORY}
-    assert mandatory == {"imdsv2-required", "encrypted-volumes", "no-world-ingress", "admin-ports-operator-only",
+    assert mandatory == {"imdsv2-required", "encrypted-volumes", "no-world-ingress", "admin-ports-operator-only", "locked-egress",
                          "no-key-material-in-commands", "secret-outputs", "cost-ceiling"}
     assert {p.enforcement_level for p in made} == {EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY}
     assert all(p.description.endswith(".") for p in made)
@@ -174,11 +182,13 @@ def test_every_policy_passes_with_the_operator_cidr_and_ceiling_pinned(every_sce
 
 
 def test_rule_logic_is_pure():
-    """The pack runs exactly guardrails/rules.py's functions; they import no Pulumi (like model/)."""
-    tree = ast.parse((ROOT / "guardrails" / "rules.py").read_text())
-    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    assert not [m for m in imported if m.split(".")[0].startswith("pulumi")]
+    """The pack runs exactly guardrails/rules.py's functions (and guardrails/shapes.py's); they import no Pulumi
+    (like model/)."""
+    for module in ("rules.py", "shapes.py"):
+        tree = ast.parse((ROOT / "guardrails" / module).read_text())
+        imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in imported if m.split(".")[0].startswith("pulumi")], module
 
 
 # ------------------------------------------------------------------ bad variants, one per rule
@@ -240,10 +250,11 @@ def test_ssh_from_another_cidr_than_the_operators(unlocked):
     (msg,) = only(unlocked, rule.name, "admin-ports-operator-only", rule,
                   stack_config={"cilium-egress-lab:operatorCidr": "192.0.2.7/32"})
     assert f"open to {OPERATOR_IP}/32; only the operator CIDR 192.0.2.7/32 (stack config" in msg
-    # operatorCidr auto: one address, never a range
+    # operatorCidr auto: exactly the address the program looks up (the pack looks it up the same way)
     (msg,) = only(unlocked, rule.name, "admin-ports-operator-only", bad)
-    assert msg.startswith("kind-demo-sg-ingress-ssh: port 22 (SSH/Kubernetes API) open to 203.0.113.0/24; with "
-                          "operatorCidr auto only the one operator address")
+    assert msg == (f"kind-demo-sg-ingress-ssh: port 22 (SSH/Kubernetes API) open to 203.0.113.0/24; only the operator "
+                   f"CIDR {OPERATOR_IP}/32 (stack config cilium-egress-lab:operatorCidr is auto: your public IPv4, "
+                   "looked up as the program does) may reach it")
     api = unlocked.named("kind-demo-sg-ingress-kube-api")
     (msg,) = only(unlocked, api.name, "admin-ports-operator-only", with_inputs(api, cidrIpv4="198.51.100.0/24"),
                   config=pinned)
@@ -308,7 +319,17 @@ def test_the_ceiling_comes_from_policy_config_then_stack_config_then_the_default
     stack = {**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "110"}
     (msg, _), = violations(policies(stack)["cost-ceiling"], resources)
     assert "$110/month ($0.1507/h, stack config cilium-egress-lab:maxMonthlyCostUsd)" in msg
-    assert violations(policies(stack)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 200}) == []  # policy wins
+    # the pack's ceiling caps the stack's: a stack may lower it, never raise it
+    (msg, _), = violations(policies(stack)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 200})
+    assert "exceeds the ceiling $110/month ($0.1507/h, stack config cilium-egress-lab:maxMonthlyCostUsd)" in msg
+    raised = {**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "100000"}
+    (msg, _), = violations(policies(raised)["cost-ceiling"], resources, {"maxMonthlyCostUsd": 100})
+    assert ("exceeds the ceiling $100/month ($0.1370/h, policy config maxMonthlyCostUsd; the stack's own "
+            "cilium-egress-lab:maxMonthlyCostUsd 100000 is capped by it)") in msg
+    (msg, _), = violations(policies({**raised, "cilium-egress-lab:maxMonthlyCostUsd": "100"})["cost-ceiling"],
+                           resources)
+    assert "exceeds the ceiling $100/month" in msg  # the stack lowers the default 150
+    assert violations(policies(raised)["cost-ceiling"], resources) == []  # 118.68 <= min(150, 100000)
     (msg, _), = violations(policies({"aws:region": "ap-south-1"})["cost-ceiling"], resources)
     assert msg.startswith("aws:region: 'ap-south-1' is not in the price table") and "stack config aws:region" in msg
     (msg, _), = violations(policies({**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "lots"})["cost-ceiling"],
@@ -364,7 +385,7 @@ def _struct(values: dict) -> struct_pb2.Struct:
 
 @pytest.fixture
 def servicer():
-    return _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.policies(lambda: DEV_STACK_CONFIG),
+    return _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.policies(lambda: DEV_STACK_CONFIG, operator_lookup),
                                    EnforcementLevel.ADVISORY)
 
 
@@ -376,8 +397,8 @@ def test_the_sdk_hands_policies_secrets_decrypted(servicer, unlocked):
                                                      properties=_struct(wire)), None)
     (diag,) = response.diagnostics
     assert (diag.policyName, diag.enforcementLevel, diag.urn) == ("no-key-material-in-commands", proto.MANDATORY, "")
-    assert diag.message.startswith("No command's triggers, scripts or environment hold a private key in plain "
-                                   "text.\nkind-demo-cloud-init: triggers holds a private key")
+    assert diag.message.startswith("No command's triggers, scripts, environment or copied file holds a private key "
+                                   "in plain text.\nkind-demo-cloud-init: triggers holds a private key")
     good = servicer.Analyze(proto.AnalyzeRequest(urn=cmd.urn, type=cmd.type, name=cmd.name,
                                                  properties=_struct(json.loads(json.dumps(cmd.inputs)))), None)
     assert list(good.diagnostics) == []
@@ -422,7 +443,7 @@ def test_the_pack_reads_the_stack_config_the_engine_passes(monkeypatch):
         "aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
         "cilium-egress-lab:operatorCidr": "auto", "cilium-egress-lab:envName": "demo"}))
     assert pack.read_stack_config() == {"aws:region": "us-east-1", "cilium-egress-lab:maxMonthlyCostUsd": "90",
-                                        "cilium-egress-lab:operatorCidr": "auto"}
+                                        "cilium-egress-lab:operatorCidr": "auto", "cilium-egress-lab:envName": "demo"}
     ctx = pack.context({}, pack.read_stack_config)
     assert rules.ceiling(ctx) == (90.0, "stack config cilium-egress-lab:maxMonthlyCostUsd")
     assert rules.region(ctx) == ("us-east-1", "stack config aws:region")
@@ -468,3 +489,305 @@ def test_pulumi_policy_yaml_and_the_pinned_sdk():
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "-e ."  # the program's venv installs it
     import pulumi_policy.version
     assert pulumi_policy.version.VERSION == "1.21.0"
+
+
+# ------------------------------------------------------------------ issue 20: the harm, not one spelling
+# Each variant is built from the program's own resources (``with_inputs``, or a new resource made from
+# one of them with ``like``), judged by one policy exactly as the SDK calls it, and must fail with the
+# rule's message naming the resource. The security review's 35 changes are among them.
+import base64 as _b64  # noqa: E402
+
+import pulumi  # noqa: E402
+
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow...\n-----END RSA PRIVATE KEY-----\n"
+PEM_B64 = _b64.b64encode(PEM.encode()).decode()
+PGP = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF...\n-----END PGP PRIVATE KEY BLOCK-----"
+JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEyMyJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50In0.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWc"
+LOCKED_STACK = {**DEV_STACK_CONFIG, LOCK_KEY: "true"}
+OTHER_IP = "203.0.113.99"
+
+
+def like(res: Res, typ: str, name: str, **inputs) -> Res:
+    """A new resource in the program, next to ``res`` (same parent and dependencies)."""
+    return Res(typ, name, {k: v for k, v in inputs.items() if v is not None},
+               f"urn:pulumi:dev::cilium-egress-lab::{typ}::{name}", res.parent, list(res.deps), res.provider, True)
+
+
+def judge(program: Program, policy_name: str, changed: list[Res], config: dict | None = None,
+          stack_config=None) -> list[tuple[str, str | None]]:
+    """(message, urn) of one policy: a resource policy on each changed/added resource, a stack policy
+    on the program with the changed resources swapped in (by name) or added."""
+    policy = policies(stack_config)[policy_name]
+    if isinstance(policy, ResourceValidationPolicy):
+        return [(m, r.urn) for r in changed for m, _ in violations(policy, r, config)]
+    names = {r.name: r for r in changed}
+    swapped = [names.pop(r.name, r) for r in program.resources]
+    return violations(policy, stack_resources(Program([*swapped, *names.values()], program.outputs)), config)
+
+
+def _instance_like(p: Program, typ: str, name: str, **changes) -> Res:
+    inst = p.named("kind-demo-instance")
+    keep = {k: inst.inputs[k] for k in ("metadataOptions", "rootBlockDevice", "instanceType", "ami")
+            if k in inst.inputs}
+    return like(inst, typ, name, **{**keep, **changes})
+
+
+def _template(p: Program, typ: str, name: str, **inputs) -> Res:
+    return like(p.named("kind-demo-instance"), typ, name, **inputs)
+
+
+GOOD_MD = {"httpTokens": "required", "httpPutResponseHopLimit": 1, "httpEndpoint": "enabled"}
+GOOD_BDM = [{"deviceName": "/dev/sda1", "ebs": {"volumeSize": 30, "volumeType": "gp3", "encrypted": "true"}}]
+NATIVE_BDM = [{"deviceName": "/dev/sda1", "ebs": {"volumeSize": 30, "volumeType": "gp3", "encrypted": True}}]
+
+
+def _ingress(p: Program, **changes) -> Res:
+    return with_inputs(p.named("proxy-demo-sg-ingress-proxy"), **changes)  # squid's port 3128
+
+
+def _cmd(p: Program, field: str, value) -> Res:
+    cmd = p.named("kind-demo-cloud-init")
+    return with_inputs(cmd, **{field: value})
+
+
+def _copy(p: Program, remote_path: str, text: str) -> Res:
+    cmd = p.named("kind-demo-cloud-init")
+    return like(cmd, "command:remote:CopyToRemote", "leaky-copy", source=pulumi.StringAsset(text),
+                remotePath=remote_path, triggers=["x"])
+
+
+def _kind_egress(p: Program, typ: str, name: str, **inputs) -> Res:
+    rule = p.named("kind-demo-sg-egress-proxy")
+    return Res(typ, name, inputs, f"urn:pulumi:dev::cilium-egress-lab::{typ}::{name}", rule.parent,
+               list(rule.deps), rule.provider, True)
+
+
+# (id, program fixture, policy, build(program) -> changed/added resources, the resource the message
+#  must name, a needle of the rule's message, policy config, stack config)
+HARM = [
+    # ingress wider than the operator limit, prefix lists, other groups - on any port (squid's 3128)
+    ("ingress-0.0.0.0/1", "unlocked", "no-world-ingress", lambda p: [_ingress(p, cidrIpv4="0.0.0.0/1")],
+     "proxy-demo-sg-ingress-proxy", "ingress from 0.0.0.0/1 (2,147,483,648 addresses), wider than /16", None, None),
+    ("ingress-128.0.0.0/1", "unlocked", "no-world-ingress", lambda p: [_ingress(p, cidrIpv4="128.0.0.0/1")],
+     "proxy-demo-sg-ingress-proxy", "128.0.0.0/1", None, None),
+    ("ingress-::/1", "unlocked", "no-world-ingress",
+     lambda p: [_ingress(p, cidrIpv4=None, cidrIpv6="::/1")], "proxy-demo-sg-ingress-proxy", "::/1", None, None),
+    ("ingress-10/8-to-squid", "unlocked", "no-world-ingress", lambda p: [_ingress(p, cidrIpv4="10.0.0.0/8")],
+     "proxy-demo-sg-ingress-proxy", "wider than /16", None, None),
+    ("ingress-/15", "unlocked", "no-world-ingress", lambda p: [_ingress(p, cidrIpv4="198.50.0.0/15")],
+     "proxy-demo-sg-ingress-proxy", "198.50.0.0/15 (131,072 addresses)", None, None),
+    ("ingress-prefix-list", "unlocked", "no-world-ingress",
+     lambda p: [_ingress(p, cidrIpv4=None, prefixListId="pl-0123456789abcdef0")],
+     "proxy-demo-sg-ingress-proxy", "ingress from prefixListId pl-0123456789abcdef0", None, None),
+    ("ingress-other-group", "unlocked", "no-world-ingress",
+     lambda p: [_ingress(p, cidrIpv4=None, referencedSecurityGroupId="sg-0badbadbadbadbad0")],
+     "proxy-demo-sg-ingress-proxy", "referencedSecurityGroupId sg-0badbadbadbadbad0", None, None),
+    ("ingress-inline-group-ref", "unlocked", "no-world-ingress",
+     lambda p: [with_inputs(p.named("kind-demo-sg-group"), ingress=[
+         {"protocol": "tcp", "fromPort": 443, "toPort": 443, "securityGroups": ["sg-0badbadbadbadbad0"]}])],
+     "kind-demo-sg-group", "securityGroups sg-0badbadbadbadbad0", None, None),
+    ("ingress-legacy-prefix-list", "unlocked", "no-world-ingress",
+     lambda p: [like(p.named("proxy-demo-sg-ingress-proxy"), rules.SG_RULE, "legacy-squid", type="ingress",
+                     protocol="tcp", fromPort=3128, toPort=3128, prefixListIds=["pl-0123456789abcdef0"])],
+     "legacy-squid", "prefixListIds pl-0123456789abcdef0", None, None),
+    ("ingress-native-world", "unlocked", "no-world-ingress",
+     lambda p: [like(p.named("proxy-demo-sg-ingress-proxy"), "aws-native:ec2:SecurityGroupIngress", "native-squid",
+                     ipProtocol="tcp", fromPort=3128, toPort=3128, cidrIp="0.0.0.0/0", groupId="sg-1")],
+     "native-squid", "ingress from 0.0.0.0/0 (every address on the internet)", None, None),
+    ("ingress-native-inline-v6", "unlocked", "no-world-ingress",
+     lambda p: [like(p.named("kind-demo-sg-group"), "aws-native:ec2:SecurityGroup", "native-group",
+                     groupDescription="x", securityGroupIngress=[{"ipProtocol": "tcp", "fromPort": 8080,
+                                                                   "toPort": 8080, "cidrIpv6": "2001:db8::/32"}])],
+     "native-group", "2001:db8::/32", None, None),
+    ("ingress-not-a-cidr", "unlocked", "no-world-ingress", lambda p: [_ingress(p, cidrIpv4="anywhere")],
+     "proxy-demo-sg-ingress-proxy", "'anywhere', which is not a CIDR", None, None),
+    # SSH and the API: exactly the operator CIDR, also with operatorCidr auto
+    ("ssh-another-/32-auto", "unlocked", "admin-ports-operator-only",
+     lambda p: [with_inputs(p.named("kind-demo-sg-ingress-ssh"), cidrIpv4=f"{OTHER_IP}/32")],
+     "kind-demo-sg-ingress-ssh", f"open to {OTHER_IP}/32; only the operator CIDR {OPERATOR_IP}/32", None, None),
+    ("api-operator-/24-auto", "unlocked", "admin-ports-operator-only",
+     lambda p: [with_inputs(p.named("kind-demo-sg-ingress-kube-api"), cidrIpv4="198.51.100.0/24")],
+     "kind-demo-sg-ingress-kube-api", "port 6443 (SSH/Kubernetes API) open to 198.51.100.0/24", None, None),
+    ("ssh-from-a-group", "unlocked", "admin-ports-operator-only",
+     lambda p: [with_inputs(p.named("proxy-demo-sg-ingress-ssh"), cidrIpv4=None,
+                            referencedSecurityGroupId="sg-0badbadbadbadbad0")],
+     "proxy-demo-sg-ingress-ssh", "open to referencedSecurityGroupId sg-0badbadbadbadbad0", None, None),
+    ("all-traffic-from-the-kind-host", "unlocked", "admin-ports-operator-only",
+     lambda p: [_ingress(p, ipProtocol="-1", fromPort=None, toPort=None)],
+     "proxy-demo-sg-ingress-proxy", "port 22/6443 (SSH/Kubernetes API) open to 203.0.113.10/32", None, None),
+    ("every-tcp-port-from-the-kind-host", "unlocked", "admin-ports-operator-only",
+     lambda p: [_ingress(p, fromPort=0, toPort=65535)], "proxy-demo-sg-ingress-proxy", "port 22/6443", None, None),
+    ("ssh-from-the-group-itself", "unlocked", "admin-ports-operator-only",
+     lambda p: [with_inputs(p.named("kind-demo-sg-group"), ingress=[
+         {"protocol": "tcp", "fromPort": 22, "toPort": 22, "self": True}])],
+     "kind-demo-sg-group", "port 22 (SSH/Kubernetes API) open to the group itself", None, None),
+    # egress, locked: nothing wider than the proxy /32
+    ("locked-egress-0.0.0.0/0", "locked", "locked-egress",
+     lambda p: [with_inputs(p.named("kind-demo-sg-lock-egress-internet"), cidrIpv4="0.0.0.0/0")],
+     "kind-demo-sg-lock-egress-internet", "yet it allows 0.0.0.0/0, wider than the proxy's /32", None, LOCKED_STACK),
+    ("locked-egress-/24", "locked", "locked-egress",
+     lambda p: [with_inputs(p.named("kind-demo-sg-egress-proxy"), cidrIpv4="203.0.113.0/24")],
+     "kind-demo-sg-egress-proxy", "203.0.113.0/24, wider than the proxy's /32", None, LOCKED_STACK),
+    ("locked-egress-dns-side-door", "locked", "locked-egress",
+     lambda p: [_kind_egress(p, rules.SG_EGRESS, "kind-demo-sg-egress-dns", ipProtocol="udp", fromPort=53, toPort=53,
+                             cidrIpv4="8.8.8.8/32", securityGroupId="kind-demo-sg-group-id")],
+     "kind-demo-sg-egress-dns", "allows 8.8.8.8/32 besides 203.0.113.20/32", None, LOCKED_STACK),
+    ("locked-egress-inline", "locked", "locked-egress",
+     lambda p: [with_inputs(p.named("kind-demo-sg-group"), egress=[
+         {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}])],
+     "kind-demo-sg-group", "yet it allows 0.0.0.0/0", None, LOCKED_STACK),
+    ("locked-egress-legacy-prefix-list", "locked", "locked-egress",
+     lambda p: [_kind_egress(p, rules.SG_RULE, "kind-demo-legacy-egress", type="egress", protocol="tcp",
+                             fromPort=443, toPort=443, prefixListIds=["pl-0123456789abcdef0"])],
+     "kind-demo-legacy-egress", "allows prefixListIds pl-0123456789abcdef0", None, LOCKED_STACK),
+    ("locked-egress-to-a-group", "locked", "locked-egress",
+     lambda p: [with_inputs(p.named("kind-demo-sg-egress-proxy"), cidrIpv4=None,
+                            referencedSecurityGroupId="sg-0badbadbadbadbad0")],
+     "kind-demo-sg-egress-proxy", "allows referencedSecurityGroupId sg-0badbadbadbadbad0", None, LOCKED_STACK),
+    ("locked-egress-not-the-proxy", "locked", "locked-egress",
+     lambda p: [with_inputs(p.named("proxy-eip-demo"), publicIp="203.0.113.20"),
+                with_inputs(p.named("kind-demo-sg-egress-proxy"), cidrIpv4=f"{OTHER_IP}/32")],
+     "kind-demo-sg-egress-proxy", f"to {OTHER_IP}/32, which is not the proxy's address 203.0.113.20", None,
+     LOCKED_STACK),
+    # every type that launches or templates an instance: IMDSv2 + hop limit
+    ("instance-without-metadata-options", "unlocked", "imdsv2-required",
+     lambda p: [with_inputs(p.named("kind-demo-instance"), metadataOptions=None)],
+     "kind-demo-instance", "metadataOptions.httpTokens is None", None, None),
+    ("spot-instance-imdsv1", "unlocked", "imdsv2-required",
+     lambda p: [_instance_like(p, "aws:ec2/spotInstanceRequest:SpotInstanceRequest", "spot",
+                               metadataOptions={**GOOD_MD, "httpTokens": "optional"})],
+     "spot", "metadataOptions.httpTokens is 'optional'", None, None),
+    ("launch-template-hop-limit-3", "unlocked", "imdsv2-required",
+     lambda p: [_template(p, rules.LAUNCH_TEMPLATE, "lt", metadataOptions={**GOOD_MD, "httpPutResponseHopLimit": 3},
+                          blockDeviceMappings=GOOD_BDM)],
+     "lt", "metadataOptions.httpPutResponseHopLimit is 3; at most 1", None, None),
+    ("launch-configuration-no-metadata-options", "unlocked", "imdsv2-required",
+     lambda p: [_instance_like(p, "aws:ec2/launchConfiguration:LaunchConfiguration", "lc", metadataOptions=None)],
+     "lc", "metadataOptions.httpTokens is None", None, None),
+    ("native-instance-no-imds-settings", "unlocked", "imdsv2-required",
+     lambda p: [_template(p, "aws-native:ec2:Instance", "native-instance", imageId="ami-1", instanceType="t3.small",
+                          blockDeviceMappings=NATIVE_BDM)],
+     "native-instance", "metadataOptions.httpTokens is None", None, None),
+    ("native-instance-options-only-in-a-template", "unlocked", "imdsv2-required",
+     lambda p: [_template(p, "aws-native:ec2:Instance", "native-instance", imageId="ami-1", instanceType="t3.small",
+                          launchTemplate={"launchTemplateId": "lt-0123456789abcdef0", "version": "1"},
+                          blockDeviceMappings=NATIVE_BDM)],
+     "native-instance", "metadataOptions.httpTokens is None", None, None),
+    ("native-launch-template-imdsv1", "unlocked", "imdsv2-required",
+     lambda p: [_template(p, "aws-native:ec2:LaunchTemplate", "native-lt", launchTemplateData={
+         "metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1},
+         "blockDeviceMappings": NATIVE_BDM})],
+     "native-lt", "launchTemplateData.metadataOptions.httpTokens is 'optional'", None, None),
+    # ...and encrypted volumes
+    ("instance-unencrypted-data-volume", "unlocked", "encrypted-volumes",
+     lambda p: [with_inputs(p.named("kind-demo-instance"), ebsBlockDevices=[
+         {"deviceName": "/dev/sdf", "volumeSize": 10, "volumeType": "gp3", "encrypted": False}])],
+     "kind-demo-instance", "ebsBlockDevices[0] (/dev/sdf).encrypted is False", None, None),
+    ("spot-unencrypted-root", "unlocked", "encrypted-volumes",
+     lambda p: [_instance_like(p, "aws:ec2/spotInstanceRequest:SpotInstanceRequest", "spot",
+                               rootBlockDevice={"volumeSize": 30, "volumeType": "gp3", "encrypted": False})],
+     "spot", "rootBlockDevice.encrypted is False", None, None),
+    ("launch-template-unencrypted", "unlocked", "encrypted-volumes",
+     lambda p: [_template(p, rules.LAUNCH_TEMPLATE, "lt", metadataOptions=GOOD_MD, blockDeviceMappings=[
+         {"deviceName": "/dev/sda1", "ebs": {"volumeSize": 30, "encrypted": "false"}}])],
+     "lt", "blockDeviceMappings[0] (/dev/sda1).ebs.encrypted is 'false'", None, None),
+    ("launch-template-image-default-volume", "unlocked", "encrypted-volumes",
+     lambda p: [_template(p, rules.LAUNCH_TEMPLATE, "lt", metadataOptions=GOOD_MD)],
+     "lt", "no blockDeviceMappings: the root volume is encrypted only if the account's default", None, None),
+    ("launch-configuration-unencrypted-root", "unlocked", "encrypted-volumes",
+     lambda p: [_instance_like(p, "aws:ec2/launchConfiguration:LaunchConfiguration", "lc",
+                               rootBlockDevice={"volumeSize": 30, "encrypted": False})],
+     "lc", "rootBlockDevice.encrypted is False", None, None),
+    ("native-instance-unencrypted", "unlocked", "encrypted-volumes",
+     lambda p: [_template(p, "aws-native:ec2:Instance", "native-instance", metadataOptions=GOOD_MD,
+                          blockDeviceMappings=[{"deviceName": "/dev/sda1", "ebs": {"volumeSize": 30}}])],
+     "native-instance", "blockDeviceMappings[0] (/dev/sda1).ebs.encrypted is None", None, None),
+    # key material in any form, in command text, triggers and copied files
+    ("base64-pem-in-a-command", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "create", f"echo {PEM_B64} | base64 -d > /tmp/k")],
+     "kind-demo-cloud-init", "create holds a private key in plain text ('base64 of -----BEGIN RSA", None, None),
+    ("double-base64-pem-in-triggers", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "triggers", [_b64.b64encode(PEM_B64.encode()).decode()])],
+     "kind-demo-cloud-init", "triggers holds a private key", None, None),
+    ("json-client-key-data-on-stdin", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "stdin", json.dumps({"users": [{"user": {"client-key-data": "c2VjcmV0a2V5ZGF0YQ=="}}]}))],
+     "kind-demo-cloud-init", "stdin holds a private key in plain text ('client-key-data\": \"c2VjcmV0", None, None),
+    ("quoted-client-key-data-in-triggers", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "triggers", ['client-key-data: "c2VjcmV0a2V5ZGF0YQ=="'])],
+     "kind-demo-cloud-init", "triggers holds a private key in plain text ('client-key-data: \"c2Vj", None, None),
+    ("bearer-token-in-a-command", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "create", "curl -H 'Authorization: Bearer sk_live_0123456789abcdefghij' https://x")],
+     "kind-demo-cloud-init", "create holds a private key in plain text ('Bearer sk_live_0123456789", None, None),
+    ("service-account-jwt-in-triggers", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "triggers", [f"token={JWT}"])], "kind-demo-cloud-init", "triggers holds a private key in plain text ('eyJ",
+     None, None),
+    ("pgp-private-key-in-environment", "unlocked", "no-key-material-in-commands",
+     lambda p: [_cmd(p, "environment", {"GPG_KEY": PGP})],
+     "kind-demo-cloud-init", "environment holds a private key in plain text ('-----BEGIN PGP PRIVATE KEY BLOCK", None, None),
+    ("private-key-in-a-copied-file", "unlocked", "no-key-material-in-commands",
+     lambda p: [_copy(p, "/home/ubuntu/.ssh/id_rsa", PEM)],
+     "leaky-copy", "the file it copies (source) holds a private key ('-----BEGIN RSA", None, None),
+    ("kubeconfig-in-a-copied-file", "unlocked", "no-key-material-in-commands",
+     lambda p: [_copy(p, "/home/ubuntu/.kube/config", "users:\n- user:\n    client-key-data: c2VjcmV0a2V5ZGF0YQ==\n")],
+     "leaky-copy", "the file it copies (source) holds a private key ('client-key-data", None, None),
+    # cost: unknown types fail closed, the pack's ceiling caps the stack's
+    ("unknown-type-is-not-free", "unlocked", "cost-ceiling",
+     lambda p: [like(p.named("kind-demo-instance"), "aws:rds/cluster:Cluster", "db", engine="aurora-postgresql")],
+     "db", "db: resource type aws:rds/cluster:Cluster is neither priced nor listed as free", None, None),
+    ("spot-instances-are-not-free", "unlocked", "cost-ceiling",
+     lambda p: [_instance_like(p, "aws:ec2/spotInstanceRequest:SpotInstanceRequest", "spot")],
+     "spot", "spot: resource type aws:ec2/spotInstanceRequest:SpotInstanceRequest is neither priced", None, None),
+    ("stack-raises-its-own-ceiling", "unlocked", "cost-ceiling",
+     lambda p: [with_inputs(p.named("kind-demo-instance"), instanceType="m7i.2xlarge")],
+     "kind-demo-instance", "exceeds the ceiling $150/month ($0.2055/h, policy config maxMonthlyCostUsd; the stack's own "
+     "cilium-egress-lab:maxMonthlyCostUsd 100000 is capped by it)", {"maxMonthlyCostUsd": 150},
+     {**DEV_STACK_CONFIG, "cilium-egress-lab:maxMonthlyCostUsd": "100000"}),
+]
+
+
+def test_the_harm_table_is_at_least_the_reviews_35_changes():
+    assert len(HARM) >= 35 and len({h[0] for h in HARM}) == len(HARM)
+    assert {h[2] for h in HARM} >= {r.name for r in rules.RULES if r.level == rules.MANDATORY} - {"secret-outputs"}
+
+
+@pytest.mark.parametrize("case", HARM, ids=[h[0] for h in HARM])
+def test_each_harmful_variant_fails_naming_the_resource(case, request):
+    _, fixture, policy_name, build, resource, needle, config, stack_config = case
+    program = request.getfixturevalue(fixture)
+    changed = build(program)
+    found = judge(program, policy_name, changed, config, stack_config)
+    assert found, f"{case[0]} passed {policy_name}"
+    urns = {r.name: r.urn for r in [*changed, *program.resources]}
+    # the message names the resource first, or (the cost ceiling) is attributed to it and names it
+    assert any(needle in m and (m.startswith(f"{resource}: ") or (u == urns[resource] and resource in m))
+               for m, u in found), found
+
+
+SECRET_LEAKS = [("base64-pem", PEM_B64, "base64 of -----BEGIN RSA PRIVATE KEY"),
+                ("json-kubeconfig", json.dumps({"client-key-data": "c2VjcmV0a2V5ZGF0YQ=="}), "client-key-data"),
+                ("bearer", "Authorization: Bearer 0123456789abcdefghijkl", "Bearer 0123456789"),
+                ("pgp", PGP, "-----BEGIN PGP PRIVATE KEY BLOCK")]
+
+
+@pytest.mark.parametrize("what,value,needle", SECRET_LEAKS, ids=[s[0] for s in SECRET_LEAKS])
+def test_a_plain_output_with_key_material_in_any_form(unlocked, what, value, needle):
+    (message, urn), = violations(policies()["secret-outputs"],
+                                 stack_resources(unlocked, {**unlocked.outputs, "debug": value}))
+    assert message.startswith("stack output 'debug' contains private key material") and needle in message
+    assert urn == STACK_URN
+
+
+def test_what_the_harm_rules_leave_alone(unlocked, every_scenario_locked):
+    """The allowances stay allowances: an allow-listed group, an unlocked 0.0.0.0/0 egress, the mTLS
+    server.pem copy (a Pulumi secret in the program) and a template held to the rules."""
+    ref = _ingress(unlocked, cidrIpv4=None, referencedSecurityGroupId="sg-0a11owed0a11owed0")
+    assert judge(unlocked, "no-world-ingress", [ref], {"allowedSources": ["sg-0a11owed0a11owed0"]}) == []
+    assert judge(unlocked, "locked-egress", [with_inputs(unlocked.named("kind-demo-sg-lock-egress-internet"),
+                                                         cidrIpv4="0.0.0.0/0")]) == []
+    copies = [r for r in every_scenario_locked.resources if r.type == "command:remote:CopyToRemote"]
+    carrying = [r for r in copies if rules.has_key_material(r.inputs["source"])]
+    assert [r.inputs["remotePath"].rsplit("/", 1)[-1] for r in carrying] == list(rules.KEY_COPY_FILES)
+    assert all("source" in r.secret_inputs for r in carrying)  # passed as a Pulumi secret
+    assert judge(every_scenario_locked, "no-key-material-in-commands", carrying) == []
+    good = _template(unlocked, rules.LAUNCH_TEMPLATE, "lt", metadataOptions=GOOD_MD, blockDeviceMappings=GOOD_BDM)
+    assert judge(unlocked, "imdsv2-required", [good]) == judge(unlocked, "encrypted-volumes", [good]) == []

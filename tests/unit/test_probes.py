@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -157,7 +158,9 @@ def test_a_probe_that_never_converges_fails_inside_the_window_with_the_history(t
     assert obs.outcome == "drop" and obs.attempts >= 3 and obs.elapsed_s <= 1.0 + 0.05
     cell = probes.judge(planned, obs, SETTINGS)
     assert not cell["ok"]
-    assert f"after {obs.attempts} attempts in {obs.elapsed_s} s (drop@0.0s" in cell["message"]
+    # the history's times depend on the machine's load: only their shape is asserted
+    assert re.search(rf"after {obs.attempts} attempts in {obs.elapsed_s} s \(drop@\d+\.\ds(, drop@\d+\.\ds)+\)",
+                     cell["message"]), cell["message"]
 
 
 def test_a_probe_already_as_expected_does_not_retry(tmp_path):

@@ -53,3 +53,32 @@ def test_the_policy_pack_runs_in_the_programs_venv():
     import tomllib
     assert "pulumi-policy==1.21.0" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert (ROOT / "guardrails" / "PulumiPolicy.yaml").is_file() and (ROOT / "guardrails" / "__main__.py").is_file()
+
+
+# Files the README's commands write into the working directory (the repository): `... > FILE`.
+_BLOCK = re.compile(r"```(?:bash|sh|console)?\n(.*?)\n```", re.S)
+_WRITTEN = re.compile(r"(?:^|\s)>\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)(?=\s|$)", re.M)
+SECRET_FILES = ("lab.kubeconfig", "lab.yaml", "lab.key")
+
+
+def test_files_the_readme_writes_are_ignored_by_git():
+    """What the README tells the user to write (a kubeconfig with the client key, the SSH key, the
+    rendered manifests with secrets) and a state passphrase file pointed into the repository never
+    end up in a commit: `git check-ignore` (the real git, on this checkout's .gitignore) says so."""
+    import shutil
+    import subprocess
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        import pytest
+        pytest.skip("not a git checkout")
+    written = {f for block in _BLOCK.findall((ROOT / "README.md").read_text()) for f in _WRITTEN.findall(block)}
+    assert set(SECRET_FILES) <= written, written  # the README still writes them
+    passphrase = ("cilium-egress-lab.passphrase", ".cilium-egress-lab.passphrase", "state.passphrase")
+    paths = [*sorted(written), *passphrase, "sub/dir/lab.kubeconfig"]
+    done = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", *paths],
+                          capture_output=True, text=True)
+    ignored = set(done.stdout.split())
+    assert [p for p in paths if p not in ignored] == []
+    # and nothing the repository needs is swallowed by those patterns
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-ci", "--exclude-standard"],
+                             capture_output=True, text=True).stdout.split()
+    assert tracked == []

@@ -117,6 +117,9 @@ BAD = [
     ("ciliumVersion", "1.18.10\n", "1.18.10"),
     ("ciliumVersion", "\uff11.18.10", "1.18.10"),
     ("kindVersion", "v0.30.0\n", "v0.30.0"),
+    # issue 19: only the releases whose patch matching the tests emulate (model/kind_releases.py)
+    ("kindVersion", "v0.27.0", "one of v0.28.0, v0.29.0, v0.30.0, v0.31.0"),
+    ("kindVersion", "v0.32.0", "one of v0.28.0, v0.29.0, v0.30.0, v0.31.0"),
     ("proxyPort", "\uff13128", "1 to 65535"),
     ("rootVolumeGb", "3\u0660", "8 to 1024"),
     ("kindInstanceType", "m7i.large\n", "instance type"),
@@ -131,6 +134,48 @@ BAD = [
     ("flowLogs", "maybe", "true or false"),
     ("amiId", "ami-123", "AMI id"),
     ("amiId", "latest", "'auto'"),
+    # issue 20: a domain is a name; a URL's host is no address the proxy refuses, in any spelling
+    ("allowedDomains", ["203.0.113.10"], "not a DNS name"),
+    ("allowedDomains", ["*.roche.com", "*.1.10"], "an address, not a DNS name"),
+    ("allowedDomains", ["www.roche.0x7f"], "not a DNS name"),
+    ("bootstrapDomains", ["github.com", "198.51.100.7"], "not a DNS name"),
+    ("bootstrapDomains", ["quay.1-2"], "not a DNS name"),
+    ("mtlsServerName", "10.0.0.5", "not a DNS name"),
+    ("controlUrl", "http://169.254.169.254/latest/meta-data/", "169.254.0.0/16, a destination the proxy refuses"),
+    ("controlUrl", "http://127.0.0.1/", "127.0.0.0/8"),
+    ("controlUrl", "http://10.0.0.5/", "10.0.0.0/8"),
+    ("controlUrl", "http://192.168.1.1:8080/", "192.168.0.0/16"),
+    ("controlUrl", "http://172.31.0.2/", "172.16.0.0/12"),
+    ("controlUrl", "http://100.64.0.1/", "100.64.0.0/10"),
+    ("controlUrl", "http://0.0.0.0/", "0.0.0.0/8"),
+    ("controlUrl", "http://0177.0.0.1/", "the IPv4 address 127.0.0.1 spelt another way"),
+    ("controlUrl", "http://2130706433/", "127.0.0.1 spelt another way"),
+    ("controlUrl", "http://0x7f000001/", "127.0.0.1 spelt another way"),
+    ("controlUrl", "http://0x7f.1/", "127.0.0.1 spelt another way"),
+    ("controlUrl", "http://127.1/", "127.0.0.1 spelt another way"),
+    ("controlUrl", "http://0xa9fea9fe/", "169.254.169.254 spelt another way"),
+    ("controlUrl", "http://169.254.43518/", "169.254.169.254 spelt another way"),
+    ("controlUrl", "http://198.51.100.020/", "the IPv4 address 198.51.100.16 spelt"),  # octal 020 = 16 to curl
+    ("controlUrl", "http://www.example.123/", "not one"),
+    ("controlUrl", "http://[::1]/", "IPv6"),
+    ("controlUrl", "http://[::ffff:169.254.169.254]/", "IPv6"),
+    ("probeUrl", "http://0177.0.0.1/", "127.0.0.1 spelt another way"),
+    ("probeUrl", "https://127.0.0.1/", "127.0.0.0/8"),
+    # issue 20: hostile input gets a named error, never a traceback
+    ("allowedDomains", "[" * 1000, "nested too deeply"),
+    ("bootstrapDomains", "[" * 2000, "nested too deeply"),
+    ("scenarios", "[" * 1000, "nested too deeply"),
+    ("stages", "[" * 1000, "nested too deeply"),
+    ("probeUrl", "https://www.roche.com/" + "a" * 100_000, "longer than the limit of 2,048"),
+    ("controlUrl", "https://www.example.com/?" + "q" * 2100, "longer than the limit of 2,048"),
+    ("allowedDomains", ",".join(f"d{i}.example.org" for i in range(200)), "longer than the limit"),
+    ("restrictEgress", " true", "true or false"),
+    ("flowLogs", "false\n", "true or false"),
+    ("proxyPort", "3128 ", "1 to 65535"),
+    ("convergenceSeconds", "\t180", "0 (one attempt) to 900"),
+    ("allowedDomains", " *.roche.com", "surrounding whitespace"),
+    ("scenarios", "egress\n", "surrounding whitespace"),
+    ("stages", ' {"egress": "open"}', "surrounding whitespace"),
 ]
 
 
@@ -201,7 +246,7 @@ LONG_CASES = [({k.name: "q" * 5000}, "q", k.name) for k in CONFIG_KEYS] + [
     ({"operatorCidr": "10.0.0." + "9" * 5000 + "/32"}, "9", "operatorCidr"),  # ipaddress echoes it too
     ({"operatorCidr": "10.0.0.0/" + "9" * 5000}, "9", "operatorCidr"),
     ({"probeUrl": "https://" + ".".join(["q" * 60] * 80) + ".org/"}, "q", "probeUrl"),  # a cross check
-    ({"allowedDomains": [f"q{i:03d}" + "q" * 50 + ".example.org" for i in range(300)]}, "q", "probeUrl"),
+    ({"allowedDomains": [f"q{i:03d}" + "q" * 50 + ".example.org" for i in range(26)]}, "q", "probeUrl"),  # < 2 KB
     ({"q" * 5000: "1"}, "q", "q" * 58),                                       # an unknown key
 ]
 
@@ -223,3 +268,17 @@ def test_short_values_are_echoed_whole():
         load_settings({"proxyPort": "http", "envName": "x" * 58}, resolve_operator_cidr=False)
     assert "proxyPort: 'http' is not accepted" in str(err.value)
     assert f"envName: {'x' * 58!r} is not accepted" in str(err.value)  # 60 characters with quotes
+
+
+@pytest.mark.parametrize("host", ["198.51.100.20", "93.184.215.14"])
+def test_a_public_address_url_is_read_the_same_by_the_check_and_the_probe(host):
+    """What the check accepts is what the probe uses: a control URL by (canonical, public) address is
+    accepted, and the probe plan dials exactly that address, which the locked security group drops."""
+    from model import probes
+    from scenarios import Context
+    s = load_settings({"controlUrl": f"http://{host}/", "restrictEgress": "true"}, resolve_operator_cidr=False)
+    assert s.control_host == host
+    plan = probes.plan("egress", Context(s, "203.0.113.20"))
+    (control,) = [p for p in plan.probes if p.probe.name == "test-deny-control"]
+    assert control.probe.traffic.to == f"world:{host}" and control.expected == "drop"
+    assert f"directly to {host}:80" in " ".join(control.why)

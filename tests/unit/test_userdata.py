@@ -52,7 +52,9 @@ def test_kind_config_has_no_cni_and_the_eip_in_the_api_certificate():
     assert cfg["networking"]["apiServerAddress"] == "0.0.0.0"  # reachable on the EIP via the ENI
     assert "kubeadmConfigPatches" not in cfg  # a merge patch would replace kind's own SANs
     (patch,) = cfg["kubeadmConfigPatchesJSON6902"]
-    assert (patch["group"], patch["kind"]) == ("kubeadm.k8s.io", "ClusterConfiguration")
+    # empty group and version: matches the ClusterConfiguration of any kubeadm API version kind
+    # generates (tests/unit/test_kind_patches.py emulates each accepted release)
+    assert (patch["group"], patch["version"], patch["kind"]) == ("", "", "ClusterConfiguration")
     assert yaml.safe_load(patch["patch"]) == [
         {"op": "add", "path": "/apiServer/certSANs/-", "value": KIND},
         {"op": "add", "path": "/apiServer/certSANs/-", "value": "127.0.0.1"}]
