@@ -2,21 +2,23 @@
 ``python -m cilium_verdicts`` and, in the lab, ``python -m model verdicts``).
 
 What Cilium 1.18 will do with your NetworkPolicies and CiliumNetworkPolicies, offline: reads
-Kubernetes/Cilium YAML or JSON (files or directories, multi-document) and prints the verdict (allow,
+Kubernetes/Cilium YAML or JSON (files or directories, multi-document, kubectl
+Lists, Helm output; checked strictly against the Kubernetes and Cilium schemas) and prints the verdict (allow,
 drop, l7-deny, dns-fail) of every ordered pair of distinct workloads on every declared container port
 of the destination, by pod IP, as a table, JSON or a picture. --explain prints the why chain of one
 pair (or one port). --scenario NAME [--stage S] evaluates a lab scenario's probes at a stage (needs
-the lab's scenario packs installed). Bad input: a message on stderr naming the file and object, exit
-2, nothing on stdout. Warnings (unsupported kinds and fields) go to stderr.
+the lab's scenario packs installed). Bad input: a message on stderr naming the file, object and field,
+exit 2, nothing on stdout. Warnings (unsupported kinds and fields, inferred namespaces) go to stderr.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from importlib.metadata import entry_points
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .cluster import Cluster, PolicyInputError, load_paths
+from .mesh import cli_results
 from .render import FORMATS, render_explain, render_json
 from .verdict import Probe, Verdict, all_pairs, evaluate
 
@@ -45,6 +47,14 @@ def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
                    help='why chain of one pair: "ns/name" or a unique "name"; TO may be world:HOST')
     p.add_argument("--scenario", metavar="NAME", help="evaluate a scenario's objects and probes")
     p.add_argument("--stage", metavar="S", help="the scenario stage (passed to the scenario registry)")
+    # ClusterMesh (cilium_verdicts/mesh.py): one cluster's objects per flag; ids become ns/name@cluster
+    p.add_argument("--cluster", action="append", default=[], metavar="NAME=PATH",
+                   help="a ClusterMesh cluster's objects: its name and a file or directory (repeatable)")
+    p.add_argument("--policy-default-local-cluster", action="store_true", default=None,
+                   help="the Helm value clustermesh.policyDefaultLocalCluster=true: peers without "
+                        "io.cilium.k8s.policy.cluster select the policy's own cluster only")
+    p.add_argument("--strict-namespaces", action="store_true",
+                   help="a namespace used but not declared is an error (default: inferred, with a warning)")
     return p
 
 
@@ -57,8 +67,8 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         print("error: --scenario needs the lab's scenario packs: install cilium-egress-lab (pip install .) "
               "or run python -m model verdicts in the lab", file=sys.stderr)
         return 2
-    if not args.file and not args.scenario:
-        print("error: give -f PATH (a file or directory) or --scenario NAME", file=sys.stderr)
+    if not args.file and not args.scenario and not args.cluster:
+        print("error: give -f PATH (a file or directory), --cluster NAME=PATH or --scenario NAME", file=sys.stderr)
         return 2
     try:
         cluster, results = _evaluate(args, scenario_loader)
@@ -77,13 +87,16 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
 
 
 def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict]]]:
+    scenario = scenario_loader(args.scenario, args.stage) if args.scenario else None
+    if args.cluster or (scenario and isinstance(scenario[0], Mapping)):  # a ClusterMesh
+        return cli_results(args, scenario)
     objects, origins = load_paths(args.file)
     probes: Sequence[Probe] = ()
-    if args.scenario:
-        extra, probes = scenario_loader(args.scenario, args.stage)
+    if scenario:
+        extra, probes = scenario
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
-    cluster = Cluster.from_objects(objects, origins=origins)
+    cluster = Cluster.from_objects(objects, origins=origins, strict_namespaces=args.strict_namespaces)
     results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
     return cluster, results
 
@@ -101,4 +114,4 @@ def _explain(cluster: Cluster, results, source: str, target: str) -> list[tuple[
     if port is None:
         raise PolicyInputError(f"--explain: no probe from {src} to {dst} (no declared port?); give TO:PORT")
     probe = Probe(src, dst, port, via="fqdn" if dst.startswith("world:") else "pod-ip")
-    return [(probe, evaluate(cluster, probe))]
+    return [(probe, getattr(cluster, "evaluate_probe", lambda p: evaluate(cluster, p))(probe))]

@@ -14,20 +14,23 @@ from typing import Iterable, Mapping, Sequence
 
 import yaml
 
+from . import resolve, strict
 from .cnp import parse_cilium_policy
 from .envoy import LISTENER_TYPE
 from .netpol import parse_network_policy
 from .rules import DIRECTIONS, Policy
 from .workload import Workload
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob",
+                  "Pod")
 ENVOY_KINDS = ("CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig")
-CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", "ClusterRole",
-                  "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume", "StorageClass",
-                  "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
+CIDR_GROUP = "CiliumCIDRGroup"
+CLUSTER_SCOPED = ("Namespace", "CiliumClusterwideNetworkPolicy", "CiliumClusterwideEnvoyConfig", CIDR_GROUP,
+                  "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node", "PersistentVolume",
+                  "StorageClass", "PriorityClass", "IngressClass", "GatewayClass", "ValidatingWebhookConfiguration",
                   "MutatingWebhookConfiguration", "APIService", "CiliumNode", "CiliumIdentity")
 POLICY_KINDS = ("NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
-USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service")
+USED_KINDS = WORKLOAD_KINDS + ENVOY_KINDS + POLICY_KINDS + ("Namespace", "Service", CIDR_GROUP)
 NAME_LABEL = "kubernetes.io/metadata.name"
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 POD_NETWORK = ipaddress.IPv4Address("10.244.1.0")    # user workloads: 10.244.1.1, .2, ... (10.244.0.0/16)
@@ -83,13 +86,16 @@ class Cluster:
     listeners: dict[tuple[str, str, str], frozenset[str]]
     warnings: list[str] = field(default_factory=list)
     _index: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)  # other per-cluster memos (verdict.py)
 
     @classmethod
     def from_objects(cls, objects: Iterable[dict], source: str | None = None,
-                     origins: Mapping[int, str] | None = None) -> "Cluster":
+                     origins: Mapping[int, str] | None = None, strict_namespaces: bool = False) -> "Cluster":
         """Build a cluster from plain object dicts. Errors name the object (and its file: ``source``
-        for all objects, or ``origins[index]`` per object as returned by ``load_paths``)."""
-        return _Builder(list(objects), source, origins or {}).build()
+        for all objects, or ``origins[index]`` per object as returned by ``load_paths``). A namespace
+        an object lives in but no Namespace object declares is inferred with only its
+        ``kubernetes.io/metadata.name`` label and a warning; ``strict_namespaces`` makes it an error."""
+        return _Builder(list(objects), source, origins or {}, strict_namespaces).build()
 
     def workload(self, ref: str) -> Workload:
         """``ns/name``, or ``name`` when exactly one namespace has it."""
@@ -106,7 +112,9 @@ class Cluster:
         if not self._index:
             for wl in self.workloads.values():
                 for d in DIRECTIONS:
-                    self._index[wl.key, d] = [p for p in self.policies if _speaks(p, d) and p.subject.matches(wl)]
+                    # a hostNetwork pod is no endpoint: no (non-host) policy selects it
+                    self._index[wl.key, d] = [] if wl.host_network else [
+                        p for p in self.policies if _speaks(p, d) and p.subject.matches(wl)]
         return self._index[w.key, direction]
 
     def dns_server(self) -> tuple[Workload, int] | None:
@@ -160,17 +168,29 @@ def _builtins(ns_labels: dict[str, str]) -> tuple[dict, dict]:
 class _Builder:
     """One pass over the objects; every error names the object and, when known, its file."""
 
-    def __init__(self, objects: list[dict], source: str | None, origins: Mapping[int, str]):
+    def __init__(self, objects: list[dict], source: str | None, origins: Mapping[int, str],
+                 strict_namespaces: bool = False):
         self.objects, self.source, self.origins = objects, source, origins
+        self.strict_namespaces = strict_namespaces
         self.warnings: list[str] = []
 
     def build(self) -> Cluster:
         namespaces = {"default": {NAME_LABEL: "default"}, DNS_NAMESPACE: {NAME_LABEL: DNS_NAMESPACE}}
         for i, obj in self._each("Namespace"):
             namespaces[obj["metadata"]["name"]] = {**_labels(obj["metadata"]), NAME_LABEL: obj["metadata"]["name"]}
+        for i, obj in self._each():
+            ns = obj["metadata"].get("namespace") or "default"
+            if obj["kind"] in CLUSTER_SCOPED or ns in namespaces:
+                continue
+            if self.strict_namespaces:
+                raise self._error(i, obj, f"namespace {ns} is not declared; add a Namespace object "
+                                          "(--strict-namespaces)")
+            namespaces[ns] = {NAME_LABEL: ns}
+            self.warnings.append(f"namespace {ns} is not declared (first used by {_ref(obj)}): inferred with only "
+                                 f"the label {NAME_LABEL}={ns}")
         self.namespaces = namespaces
         workloads, services = _builtins(namespaces[DNS_NAMESPACE])
-        listeners, policies, user_workloads, user_services = {}, [], [], []
+        listeners, policies, user_workloads, user_services, groups = {}, [], [], [], {}
         for i, obj in self._each():
             kind = obj["kind"]
             if kind not in USED_KINDS:
@@ -178,6 +198,11 @@ class _Builder:
                 continue
             if kind == "Namespace":
                 continue
+            if kind == CIDR_GROUP:
+                groups[obj["metadata"]["name"]] = self._guard(i, obj, lambda: resolve.cidr_group(obj))
+                continue
+            if kind in WORKLOAD_KINDS or kind in POLICY_KINDS:
+                self._guard(i, obj, lambda: strict.validate(obj))
             ns = self._namespace(i, obj)
             if kind in WORKLOAD_KINDS:
                 user_workloads.append((i, obj, ns))
@@ -197,6 +222,8 @@ class _Builder:
         for n, (i, obj, ns) in enumerate(user_services):
             s = self._guard(i, obj, lambda: _service(obj, ns, str(SERVICE_NETWORK + 1 + n)))
             services[s.key] = s
+        self.warnings += resolve.resolve_cidr_groups(policies, groups)
+        self.warnings += resolve.skip_conflicting_named_ports(policies, workloads.values())
         ordered = dict(sorted(workloads.items(), key=lambda kv: (kv[1].namespace, kv[1].name)))
         return Cluster(namespaces, ordered, services, policies, listeners, self.warnings)
 
@@ -248,7 +275,10 @@ def _workload(obj: dict, ns: str, ns_labels: dict, ip: str) -> Workload:
     if obj["kind"] == "Pod":
         meta, pod = obj["metadata"], obj.get("spec") or {}
     else:
-        template = (obj.get("spec") or {}).get("template") or {}
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "CronJob":  # CronJob -> jobTemplate (a Job spec) -> pod template
+            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+        template = spec.get("template") or {}
         meta, pod = template.get("metadata") or {}, template.get("spec") or {}
     ports = []
     for c in pod.get("containers") or []:
@@ -259,7 +289,8 @@ def _workload(obj: dict, ns: str, ns_labels: dict, ip: str) -> Workload:
                                  f"protocol in {PROTOCOLS}")
             ports.append((p.get("name"), p["containerPort"], protocol))
     account = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
-    return Workload(obj["metadata"]["name"], ns, obj["kind"], _labels(meta), tuple(ports), ip, ns_labels, account)
+    return Workload(obj["metadata"]["name"], ns, obj["kind"], _labels(meta), tuple(ports), ip, ns_labels, account,
+                    host_network=pod.get("hostNetwork") is True)
 
 
 def _service(obj: dict, ns: str, ip: str) -> Service:

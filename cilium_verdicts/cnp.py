@@ -10,6 +10,7 @@ import ipaddress
 
 from .rules import (
     ALL_PROTOCOLS,
+    CIDRGroupPeer,
     CIDRPeer,
     Direction,
     EndpointPeer,
@@ -21,6 +22,7 @@ from .rules import (
     PortSpec,
     Rule,
 )
+from .l7 import UnsupportedHTTP, parse_http
 from .selectors import NAMESPACE_KEY, parse_selector, unsupported_keys
 
 SPEC_KEYS = {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",
@@ -53,8 +55,10 @@ def parse_cilium_policy(obj: dict, ref: str, namespace: str | None) -> tuple[lis
         try:
             policy = _policy(name, spec, namespace, warnings)
         except Rejected as exc:
-            warnings.append(f"{name}: {exc}: rejected by Cilium, no effect")
-            continue
+            # cnp_types.go Parse: the first spec that fails Sanitize fails the whole object ("Invalid
+            # CiliumNetworkPolicy specs"), so none of its rule sets is in force.
+            return [], [w for w in warnings if not w.startswith(ref)] + [
+                f"{name}: {exc}: rejected by Cilium, the whole {ref.split()[0]} is not in force"]
         except Unsupported as exc:
             warnings.append(f"{name}: {exc} is not supported: rule set ignored")
             continue
@@ -81,31 +85,41 @@ def _policy(ref: str, spec: dict, namespace: str | None, warnings: list[str]) ->
     enable = spec.get("enableDefaultDeny") or {}
     directions = {}
     for d in ("ingress", "egress"):
-        allows = _rules(ref, d, sections[d], namespace, False, warnings)
-        denies = _rules(ref, d, sections[f"{d}Deny"], namespace, True, warnings)
+        ignored: list[tuple[str, bool]] = []
+        allows = _rules(ref, d, sections[d], namespace, False, warnings, ignored)
+        denies = _rules(ref, d, sections[f"{d}Deny"], namespace, True, warnings, ignored)
         # Default deny in a direction: enableDefaultDeny.<d> if set, else true when the policy has
         # allow or deny rules in it (rule_validation.go Sanitize; docs "Policy Enforcement Modes").
         isolates = enable.get(d)
         if isolates is None:
             isolates = bool(sections[d] or sections[f"{d}Deny"])
-        directions[d] = Direction(bool(isolates), allows, denies)
+        directions[d] = Direction(bool(isolates), allows, denies, ignored)
     return Policy(ref, subject, directions["egress"], directions["ingress"])
 
 
-def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bool, warnings: list[str]) -> list[Rule]:
+def _rules(ref: str, direction: str, raws: list, namespace: str | None, deny: bool, warnings: list[str],
+           ignored: list[tuple[str, bool]]) -> list[Rule]:
+    """A rule with a field this model does not evaluate is left out (only that rule) and recorded in
+    ``ignored``: the verdicts it might change are marked approximate."""
     section = f"{direction}Deny" if deny else direction
     out = []
     for i, raw in enumerate(raws):
         where = f"{section}[{i}]"
         try:
-            out.append(_rule(where, direction, raw or {}, namespace, deny))
+            rule = _rule(where, direction, raw or {}, namespace, deny)
         except Unsupported as exc:
             warnings.append(f"{ref}: {where}.{exc} is not supported: rule ignored")
+            ignored.append((f"{where}.{exc}", deny))
+            continue
+        out.append(rule)
+        warnings += [f"{ref}: {where}.{pr.where}.{field} is not supported: that HTTP rule is left out"
+                     for pr in rule.ports or () for field in pr.left_out]
     return out
 
 
 def _rule(where: str, direction: str, raw: dict, namespace: str | None, deny: bool) -> Rule:
     members = [k for k in L3[direction] if raw.get(k)]
+    empty = [k for k in L3[direction] if k.endswith("Endpoints") and raw.get(k) == []]
     if len(members) > 1:
         raise Rejected(f"{where}: combining {members[0]} and {members[1]} is not supported yet")
     unknown = sorted(set(raw) - set(L3[direction]) - {"toPorts"})
@@ -115,6 +129,10 @@ def _rule(where: str, direction: str, raw: dict, namespace: str | None, deny: bo
         raise Unsupported("toFQDNs")  # docs "Deny Policies": toFQDNs is not supported in deny rules
     ports = tuple(_port_rule(f"{where}.toPorts[{j}]", f"toPorts[{j}]", p or {}, direction, namespace, deny)
                   for j, p in enumerate(raw.get("toPorts") or [])) or None
+    if not members and empty:
+        # An explicit empty ``fromEndpoints: []`` / ``toEndpoints: []`` selects no endpoint, unlike an
+        # absent field (cilium#29608: the rule then matches nothing rather than every peer).
+        return Rule(where, (), ports)
     if not members:
         # An L4-only rule applies to every peer; an empty rule ``{}`` allows nothing (docs "Layer 4
         # Examples"; "Ingress/Egress Default Deny").
@@ -136,8 +154,18 @@ def _peers(key: str, values: list, namespace: str | None):
         yield CIDRPeer(key, tuple((ipaddress.ip_network(c, strict=False), ()) for c in values))
     elif key.endswith("CIDRSet"):
         for j, c in enumerate(values):
-            yield CIDRPeer(f"{key}[{j}]", ((ipaddress.ip_network(c["cidr"], strict=False),
-                                            tuple(ipaddress.ip_network(e, strict=False) for e in c.get("except") or [])),))
+            excepts = tuple(ipaddress.ip_network(e, strict=False) for e in c.get("except") or [])
+            if "cidr" not in c:  # cidrGroupRef / cidrGroupSelector: resolved against the CiliumCIDRGroups
+                yield CIDRGroupPeer(f"{key}[{j}]", (), c.get("cidrGroupRef"),
+                                    parse_selector(c["cidrGroupSelector"]) if "cidrGroupSelector" in c else None,
+                                    excepts)
+                continue
+            net = ipaddress.ip_network(c["cidr"], strict=False)
+            outside = [str(e) for e in excepts if e.version != net.version or e.network_address not in net]
+            if outside:  # rule_validation.go CIDRRule.sanitize
+                raise Rejected(f"{key}[{j}]: allow CIDR prefix {c['cidr']} does not contain exclude CIDR prefix "
+                               f"{outside[0]}")
+            yield CIDRPeer(f"{key}[{j}]", ((net, excepts),))
     else:  # toFQDNs
         yield FQDNPeer(key, tuple(s.get("matchName") or s.get("matchPattern") for s in values))
 
@@ -174,10 +202,17 @@ def _port_rule(where: str, short: str, raw: dict, direction: str, namespace: str
         raise Rejected(f"{where}: port 53 must be specified for DNS rules")
     if listener and (direction == "ingress" or rules):
         raise Rejected(f"{where}: a listener is only allowed on egress and without L7 rules")
-    if rules.get("http") and (not specs or any(s.protocols != {"TCP"} or s.port is None for s in specs)):
-        raise Rejected(f"{where}: L7 rules need explicit TCP ports")
-    return PortRule(short, specs, _http(short, rules.get("http")), _dns(rules.get("dns")),
-                    _listener(listener, namespace) if listener else None)
+    bad = next((s for s in specs or () if s.protocols != {"TCP"}), None)
+    if rules.get("http") and bad is not None:  # rule_validation.go PortRule.sanitize
+        proto = "ANY" if bad.protocols == ALL_PROTOCOLS else "|".join(sorted(bad.protocols))
+        raise Rejected(f"{where}: L7 rules can only apply to TCP (not {proto}) except for DNS rules")
+    if rules.get("http") and (not specs or any(s.port is None for s in specs)):
+        raise Rejected(f"{where}: L7 rules need explicit TCP ports (L7 rules can not be used when a port is 0)")
+    if rules.get("dns") and any(s.end_port and isinstance(s.port, int) and s.end_port > s.port for s in specs):
+        raise Rejected(f"{where}: DNS rules do not support port ranges")
+    http, left_out = _http(rules.get("http"))
+    return PortRule(short, specs, http, _dns(rules.get("dns")), _listener(listener, namespace) if listener else None,
+                    left_out)
 
 
 def _port_spec(raw: dict) -> PortSpec:
@@ -191,16 +226,18 @@ def _port_spec(raw: dict) -> PortSpec:
     return PortSpec(value or None, int(end) if end else None, ALL_PROTOCOLS if protocol == "ANY" else frozenset({protocol}))
 
 
-def _http(where: str, raws) -> tuple[HTTPRule, ...] | None:
+def _http(raws) -> tuple[tuple[HTTPRule, ...] | None, tuple[str, ...]]:
+    """method, path, host, headers and headerMatches (cilium_verdicts/l7.py), and the entries left out
+    (the smallest enclosing rule of a field this model cannot evaluate is that HTTP rule)."""
     if not raws:
-        return None
-    out = []
+        return None, ()
+    out, left_out = [], []
     for j, raw in enumerate(raws):
-        extra = sorted(set(raw) - {"method", "path"})
-        if extra:
-            raise Unsupported(f"{where}.rules.http[{j}].{extra[0]}")
-        out.append(HTTPRule(raw.get("method") or None, raw.get("path") or None))
-    return tuple(out)
+        try:
+            out.append(parse_http(raw or {}))
+        except UnsupportedHTTP as exc:
+            left_out.append(f"rules.http[{j}].{exc}")
+    return tuple(out), tuple(left_out)
 
 
 def _dns(raws) -> tuple[str, ...] | None:

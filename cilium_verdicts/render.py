@@ -24,9 +24,13 @@ def workloads(results: Results, cluster: Cluster) -> list[str]:
 
 
 def cell(probe: Probe, verdict: Verdict) -> dict:
-    return {"from": probe.source, "to": probe.to, "port": probe.port, "protocol": probe.protocol,
-            "via": probe.via, "request": probe.request, "verdict": verdict.verdict,
-            "egress": verdict.egress, "ingress": verdict.ingress, "why": list(verdict.why)}
+    """One JSON cell; ``"approximate": true`` only on a verdict a rule left out might change."""
+    out = {"from": probe.source, "to": probe.to, "port": probe.port, "protocol": probe.protocol,
+           "via": probe.via, "request": probe.request, "verdict": verdict.verdict,
+           "egress": verdict.egress, "ingress": verdict.ingress, "why": list(verdict.why)}
+    if verdict.approximate:
+        out["approximate"] = True
+    return out
 
 
 def render_json(results: Results, cluster: Cluster) -> str:

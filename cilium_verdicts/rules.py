@@ -8,11 +8,11 @@ ports means "every peer" / "every port and protocol".
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import Union
 
 from . import fqdn
+from .l7 import HTTPRule
 from .selectors import NAMESPACE_KEY, Selector
 from .workload import Workload
 
@@ -61,7 +61,7 @@ class EndpointPeer(Peer):
     _cache: dict = field(default_factory=dict, repr=False)
 
     def matches(self, target: Target) -> bool:
-        if isinstance(target, World):
+        if isinstance(target, World) or target.host_network:  # a hostNetwork pod is no endpoint
             return False
         hit = self._cache.get(target.key)
         if hit is None:
@@ -75,6 +75,9 @@ class EndpointPeer(Peer):
         return self.pods is None or self.pods.matches(w.cilium_labels if self.cilium else w.labels)
 
     def near_miss(self, target: Target) -> str | None:
+        if not isinstance(target, World) and target.host_network:
+            return (f"{self.where}: {target.key} runs in the host network namespace: it is no Cilium endpoint, "
+                    "selectors never match it (it is the host or remote-node entity)")
         if (isinstance(target, World) or self.scope is None or target.namespace == self.scope
                 or self.pods is None or self.pods.empty or not self._pods_match(target)):
             return None
@@ -90,12 +93,20 @@ class EntityPeer(Peer):
     """Cilium entities (docs.cilium.io "Entities based"; pkg/policy/api/entity.go): ``all`` is
     everything, ``world`` everything outside the cluster, ``cluster`` every endpoint of the cluster
     (all namespaces, kube-system included). host, remote-node, kube-apiserver, ingress, init, health,
-    unmanaged and none stand for no workload and no world address of this model."""
+    unmanaged and none stand for no workload and no world address of this model. A hostNetwork pod
+    is no endpoint: its traffic carries the node's identity, ``host`` on its own node and
+    ``remote-node`` elsewhere (docs.cilium.io "Entities based"), both part of ``cluster``; placement is
+    not modelled, so either entity matches it."""
     where: str
     entities: tuple[str, ...]
 
     def matches(self, target: Target) -> bool:
-        wanted = {"all", "world"} if isinstance(target, World) else {"all", "cluster"}
+        if isinstance(target, World):
+            wanted = {"all", "world"}
+        elif target.host_network:
+            wanted = {"all", "cluster", "host", "remote-node"}
+        else:
+            wanted = {"all", "cluster"}
         return bool(wanted & set(self.entities))
 
 
@@ -123,6 +134,17 @@ class CIDRPeer(Peer):
         net = self._contains(target.ip)
         return net and (f"{self.where}: {net} contains {target.key}'s IP {target.ip}, but Cilium never "
                         "matches pod IPs with CIDR rules (cilium#9209)")
+
+
+@dataclass
+class CIDRGroupPeer(CIDRPeer):
+    """toCIDRSet / fromCIDRSet entry naming CiliumCIDRGroup objects (``cidrGroupRef`` or
+    ``cidrGroupSelector``) instead of a cidr: the groups' ``spec.externalCIDRs`` minus ``except``.
+    ``blocks`` is filled once every object is read (Cluster); a group that is not in the input
+    contributes nothing (a warning names it)."""
+    ref: str | None = None
+    selector: Selector | None = None
+    excepts: tuple = ()
 
 
 @dataclass
@@ -156,9 +178,10 @@ class PortSpec:
     port: int | str | None
     end_port: int | None
     protocols: frozenset[str]
+    skipped: str | None = None  # why Cilium drops this port (it then matches nothing)
 
     def matches(self, port: int, protocol: str, dest_ports) -> bool:
-        if protocol not in self.protocols:
+        if protocol not in self.protocols or self.skipped:
             return False
         if self.port is None:
             return True
@@ -172,21 +195,6 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
-class HTTPRule:
-    """rules.http entry: method and path are anchored regexes (docs.cilium.io "Layer 7 Examples";
-    Envoy matches the whole value), missing = any."""
-    method: str | None
-    path: str | None
-
-    def matches(self, method: str, path: str) -> bool:
-        return ((self.method is None or re.fullmatch(self.method, method) is not None)
-                and (self.path is None or re.fullmatch(self.path, path) is not None))
-
-    def text(self) -> str:
-        return f"{self.method or '*'} {self.path or '*'}"
-
-
-@dataclass(frozen=True)
 class PortRule:
     """toPorts entry (NetworkPolicy ``ports`` become L4-only port rules)."""
     where: str
@@ -194,6 +202,7 @@ class PortRule:
     http: tuple[HTTPRule, ...] | None = None
     dns: tuple[str, ...] | None = None
     listener: tuple[str, str, str, str] | None = None  # (kind, namespace, config name, listener name)
+    left_out: tuple[str, ...] = ()  # rules.http entries this model cannot evaluate (they could only allow more)
 
     def matches(self, port: int, protocol: str, dest_ports) -> bool:
         return self.specs is None or any(s.matches(port, protocol, dest_ports) for s in self.specs)
@@ -225,9 +234,12 @@ class Rule:
 
 @dataclass
 class Direction:
+    """``ignored``: rules with a valid field this model does not evaluate, as (label, is a deny rule);
+    they are left out, and the verdicts they might change are marked approximate."""
     isolates: bool
     allows: list[Rule] = field(default_factory=list)
     denies: list[Rule] = field(default_factory=list)
+    ignored: list[tuple[str, bool]] = field(default_factory=list)
 
 
 @dataclass

@@ -19,6 +19,7 @@ NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
 SERVICE_ACCOUNT_KEY = "io.cilium.k8s.policy.serviceaccount"
 CLUSTER_KEY = "io.cilium.k8s.policy.cluster"
 CLUSTER_NAME = "default"  # Helm value cluster.name defaults to "default"
+CILIUM_LABEL_PREFIX = "io.cilium.k8s"  # pkg/k8s/apis/cilium.io const.go LabelPrefix: labels only the agent sets
 _SOURCES = ("k8s:", "any:")
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
@@ -110,8 +111,10 @@ def unsupported_keys(selector: Selector) -> list[str]:
 
 def cilium_labels(labels: Mapping[str, str], namespace: str, namespace_labels: Mapping[str, str],
                   service_account: str) -> dict[str, str]:
-    """The label set Cilium gives a pod's endpoint (source prefixes dropped)."""
-    out = dict(labels)
+    """The label set Cilium gives a pod's endpoint (source prefixes dropped). The pod's own labels under
+    ``io.cilium.k8s`` are dropped first (pkg/k8s/utils/utils.go filterPodLabels, "without the labels
+    owned by Cilium"), so a pod cannot pose as another namespace, service account or cluster."""
+    out = {k: v for k, v in labels.items() if not k.startswith(CILIUM_LABEL_PREFIX)}
     out.update({NAMESPACE_LABELS_PREFIX + k: v for k, v in namespace_labels.items()})
     out[NAMESPACE_KEY] = namespace
     out[SERVICE_ACCOUNT_KEY] = service_account

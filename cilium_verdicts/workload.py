@@ -10,8 +10,10 @@ from .selectors import cilium_labels
 
 @dataclass(frozen=True, eq=False)
 class Workload:
-    """A Deployment/StatefulSet/DaemonSet/ReplicaSet/ReplicationController (template labels) or a
-    bare Pod. ``ports``: (name or None, containerPort, protocol)."""
+    """A Deployment/StatefulSet/DaemonSet/ReplicaSet/ReplicationController/Job (template labels), a
+    CronJob (jobTemplate.spec.template) or a bare Pod. ``ports``: (name or None, containerPort,
+    protocol). ``host_network``: the pod shares its node's network namespace, so it is no Cilium
+    endpoint (docs.cilium.io "Endpoint": pods in the host namespace are not managed)."""
     name: str
     namespace: str
     kind: str
@@ -21,6 +23,7 @@ class Workload:
     namespace_labels: Mapping[str, str]
     service_account: str = "default"
     builtin: bool = False
+    host_network: bool = False
 
     @property
     def key(self) -> str:

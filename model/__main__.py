@@ -25,7 +25,7 @@ import yaml
 
 from cilium_verdicts import cli as verdicts_cli
 
-from . import cost
+from . import cost, fleet
 from .helm import HELM_TARGETS
 from .lint import check
 from .render import (
@@ -188,6 +188,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
                         help="fill the mTLS Secrets (and the proxy address) from the deployed --stack via "
                              f"the Pulumi CLI (its secret output {SECRET_MATERIAL_OUTPUT}); "
                              "without it they are placeholders")
+    # a GitOps bundle for a fleet of clusters (model/fleet.py)
+    render.add_argument("--fleet", type=int, metavar="N", help="write a GitOps bundle for N clusters to --out "
+                        "(one directory per cluster, an Argo CD ApplicationSet, Flux Kustomizations)")
+    render.add_argument("--out", metavar="DIR", help="the bundle's directory (with --fleet)")
+    render.add_argument("--repo-url", metavar="URL", help="the Git repository the bundle is pushed to "
+                        "(ApplicationSet/GitRepository; default: a placeholder)")
+    render.add_argument("--proxy-for", action="append", default=[], metavar="CLUSTER=IPV4",
+                        help="a cluster's own proxy address (default: proxyAddress for every cluster)")
     cost_cmd = sub.add_parser("cost", help="the hourly and monthly on-demand cost of every billable resource")
     cost_cmd.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev): its keys and aws:region")
     cost_cmd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
@@ -239,6 +247,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.fleet is not None or args.out is not None:
+        return _render_fleet(args, settings, proxy_address)
     problems = check(lab_objects(settings, proxy_address, mtls_secrets))
     if problems:  # a model bug, not a user error: refuse to hand out manifests Cilium would reject
         print("error: rendered objects fail Cilium's semantic checks:\n  - " + "\n  - ".join(problems),
@@ -250,6 +260,30 @@ def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
     if has_placeholder_secrets(settings) and mtls_secrets is None:
         print(f"warning: {placeholder_warning()}", file=sys.stderr)
     sys.stdout.write(render_yaml(settings, proxy_address, args.values_for, mtls_secrets, args.stack))
+    return 0
+
+
+def _render_fleet(args: argparse.Namespace, settings, proxy_address: str) -> int:
+    """``render --fleet N --out DIR``: the GitOps bundle of model/fleet.py, written under DIR."""
+    try:
+        if args.fleet is None or args.out is None:
+            raise fleet.FleetError("--fleet N and --out DIR go together; accepted: --fleet N --out DIR")
+        if args.values_only or args.secrets_from_stack:
+            raise fleet.FleetError("--fleet writes files; accepted without --values-only/--secrets-from-stack")
+        per = {}
+        for text in args.proxy_for:
+            name, _, address = text.partition("=")
+            try:
+                per[name] = str(ipaddress.IPv4Address(address))
+            except ValueError:
+                raise fleet.FleetError(f"--proxy-for {shown(text)}: accepted: CLUSTER=<ipv4>") from None
+        files = fleet.bundle(settings, args.fleet, proxy_address, proxy_addresses=per,
+                             repo_url=args.repo_url or fleet.DEFAULT_REPO_URL)
+        fleet.write(pathlib.Path(args.out), files)
+    except (fleet.FleetError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files for {args.fleet} clusters to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
+from .edges import edge_settings
 from .settings import Settings, shown
 
 PRICES_PATH = pathlib.Path(__file__).with_name("prices.json")
@@ -135,18 +136,19 @@ def regions() -> list[str]:
 # ---------------------------------------------------------------- what is billable
 def billables(settings: Settings) -> list[Billable]:
     """What the program declares for these settings (components/ec2.py, stacks/lab.py): per host an
-    instance with its gp3 root volume, and one Elastic IP each. Names as the program registers them.
-    The local and existing platforms declare nothing billable."""
+    instance with its gp3 root volume, and one Elastic IP each. Names as the program registers them."""
+    # edgeClusters = N: N kind hosts (each named like a one-cluster stack's)
+    hosts = [(e, "kind") for e in edge_settings(settings)] + [(settings, "proxy")]
     out: list[Billable] = []
-    if getattr(settings, "platform", "aws") != "aws":
+    if getattr(settings, "platform", "aws") != "aws":  # local and existing declare nothing billable
         return out
-    for role, type_key in (("kind", "kindInstanceType"), ("proxy", "proxyInstanceType")):
-        instance = f"{settings.name(role)}-instance"
+    for owner, role in hosts:
+        instance = f"{owner.name(role)}-instance"
         instance_type = settings.kind_instance_type if role == "kind" else settings.proxy_instance_type
-        out.append(Billable(instance, "instance", instance_type, key=type_key))
+        out.append(Billable(instance, "instance", instance_type, key=f"{role}InstanceType"))
         out.append(Billable(instance, "volume", "gp3", settings.root_volume_gb, key="rootVolumeGb"))
-    for role in ("kind", "proxy"):
-        out.append(Billable(settings.name(f"{role}-eip"), "public-ipv4"))
+    for owner, role in hosts:
+        out.append(Billable(owner.name(f"{role}-eip"), "public-ipv4"))
     return out
 
 

@@ -20,6 +20,7 @@ import yaml
 
 import scenarios
 from cilium_verdicts import PolicyInputError, Probe
+from cilium_verdicts.mesh import ClusterObjects
 from scenarios import mtls
 
 from . import helm, local
@@ -73,6 +74,10 @@ def scenario_objects_and_probes(name: str, stage: str | None) -> tuple[list[dict
         pack, st = scenarios.pack(name), scenarios.stage(name, ctx, stage)
     except ValueError as exc:
         raise PolicyInputError(f"--scenario/--stage: {exc}") from None
+    if hasattr(pack, "cluster_objects"):  # a ClusterMesh pack: per-cluster objects (cilium_verdicts.mesh)
+        objects = ClusterObjects(pack.cluster_objects(ctx, st, local.platform_objects(ctx)))
+        objects.policy_default_local_cluster = pack.POLICY_DEFAULT_LOCAL_CLUSTER
+        return objects, [lp.traffic for lp in pack.probes(ctx, st)]
     return ([*pack.workloads(ctx), *local.platform_objects(ctx), *st.objects],
             [lp.traffic for lp in pack.probes(ctx, st)])
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from cilium_verdicts.fqdn import matches_any
-from scenarios import PACKS, STAGE_NAMES
+from scenarios import PACKS, STAGE_NAMES, multi_cluster_refusals
 
 from . import registries
 from .addresses import host_address, is_name, refused_range
@@ -184,6 +184,10 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("pkiCertValidityHours", "integer", 2160,
               "Validity of the server and client certificates, in hours (not beyond the CAs').",
               "an integer from 1 to 87600, at most pkiCaValidityHours"),
+    ConfigKey("edgeClusters", "integer", 1,
+              "How many kind hosts (edge clusters) the stack builds, each with its own lockable security group "
+              "and kubeconfig, all locked to the one shared proxy host (stacks/fleet.py).",
+              "an integer from 1 to 20"),
 )
 KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
 # Keys an older version of the lab had: a stack that still sets one is told what replaced it.
@@ -238,6 +242,7 @@ class Settings:
     mtls_server_name: str
     pki_ca_validity_hours: int
     pki_cert_validity_hours: int
+    edge_clusters: int = 1
 
     @property
     def probe_host(self) -> str:
@@ -483,6 +488,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "mtlsServerName": ("mtls_server_name", _dns_name),
     "pkiCaValidityHours": ("pki_ca_validity_hours", _int(24, 87600)),
     "pkiCertValidityHours": ("pki_cert_validity_hours", _int(1, 87600)),
+    "edgeClusters": ("edge_clusters", _int(1, 20)),
 }
 assert set(_PARSERS) == set(KEYS_BY_NAME), "every config key needs a parser"
 
@@ -579,6 +585,13 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")
     errors += _platform_checks(v)
+    if v.get("edge_clusters", 1) > 1 and "scenarios" in v:  # the fleet's proxy host runs no mTLS backend
+        for n in v["scenarios"]:
+            if "mtls-backend" in PACKS[n].NEEDS:
+                errors.append(f"edgeClusters: {v['edge_clusters']} with scenario {n}: the mTLS backend is built for "
+                              "one cluster only; accepted: edgeClusters 1 with mtls, or a fleet without it")
+    # a ClusterMesh pack needs a two-cluster platform
+    errors += multi_cluster_refusals(v.get("scenarios", ()), v.get("platform"))
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")
     if ca is not None and cert is not None and cert > ca:
         errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "
@@ -590,7 +603,9 @@ def _platform_checks(v: dict[str, Any]) -> list[str]:
     """platform with its own keys, every selected scenario against what it offers (model.platforms)."""
     if v.get("platform") is None:
         return []
-    return config_problems(v["platform"], v.get("kubeconfig_path"), v.get("kube_context"), v.get("scenarios"),
+    fleet = ([f"edgeClusters: {v['edge_clusters']} builds a fleet of EC2 hosts, only on platform 'aws' (platform is "
+              f"{v['platform']!r}); accepted: 1 there"] if v["platform"] != "aws" and v.get("edge_clusters", 1) > 1 else [])
+    return fleet + config_problems(v["platform"], v.get("kubeconfig_path"), v.get("kube_context"), v.get("scenarios"),
                            v.get("restrict_egress"), {k: KEYS_BY_NAME[k].accepted for k in KEYS_BY_NAME}, shown)
 
 

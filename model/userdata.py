@@ -322,8 +322,10 @@ echo "cilium-egress-lab: kind host ready"
 _NO_START = "/usr/sbin/policy-rc.d"
 
 
-def proxy_host_user_data(settings: Settings, kind_ip: str) -> str:
-    conf = squid_conf(settings.proxy_port, [network.host_cidr(kind_ip)], settings.allowed_domains,
+def proxy_host_user_data(settings: Settings, kind_ip: str | list[str]) -> str:
+    """The shared proxy host; ``kind_ip``: the kind host's address, or every edge host's (a fleet)."""
+    clients = [kind_ip] if isinstance(kind_ip, str) else list(kind_ip)
+    conf = squid_conf(settings.proxy_port, [network.host_cidr(ip) for ip in clients], settings.allowed_domains,
                       settings.bootstrap_domains)
     return _preamble("proxy", settings) + f"""
 printf '#!/bin/sh\nexit 101\n' > {_NO_START}

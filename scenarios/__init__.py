@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import cilium, egress, eks_retail, hoot51, mtls, stars
-from .base import Context, LabProbe, Stage
+from . import cilium, egress, eks_retail, hoot51, mtls, stars, stars_mesh
+from .base import TWO_CLUSTERS, Context, LabProbe, Stage
 
-PACKS: dict[str, ModuleType] = {p.NAME: p for p in (egress, mtls, hoot51, eks_retail, stars)}
+PACKS: dict[str, ModuleType] = {p.NAME: p for p in (egress, mtls, hoot51, eks_retail, stars, stars_mesh)}
 # Stage names, in order, as each pack declares them (they never depend on the platform's addresses).
 STAGE_NAMES: dict[str, tuple[str, ...]] = {p.NAME: tuple(p.STAGES) for p in PACKS.values()}
 DEFAULT_SCENARIOS = ("egress",)
+# The packs one cluster runs (every pack but those needing two clusters, base.TWO_CLUSTERS).
+ONE_CLUSTER: tuple[str, ...] = tuple(n for n, p in PACKS.items() if TWO_CLUSTERS not in p.NEEDS)
 
 __all__ = ["PACKS", "STAGE_NAMES", "DEFAULT_SCENARIOS", "Context", "LabProbe", "Stage", "pack", "stage_names", "stage",
-           "platform_objects"]
+           "platform_objects", "multi_cluster_refusals", "ONE_CLUSTER"]
 
 
 def pack(name: str) -> ModuleType:
@@ -42,3 +44,17 @@ def platform_objects(ctx: Context) -> tuple[dict, ...]:
     """Policy objects the platform itself installs with Cilium, in force for every scenario at every
     stage: the egress proxy's guard (scenarios.cilium.proxy_guard_policy)."""
     return (cilium.proxy_guard_policy(ctx.settings, ctx.proxy_address),)
+
+
+# Platforms that build two clusters joined by ClusterMesh (a pack with TWO_CLUSTERS in NEEDS runs only
+# there). None yet: today's platform builds one kind cluster, so it refuses such packs at config time.
+MULTI_CLUSTER_PLATFORMS: frozenset[str] = frozenset()
+
+
+def multi_cluster_refusals(names, platform: str | None) -> list[str]:
+    """Config errors for selected packs that need two clusters on a platform that builds one."""
+    return [f"scenarios: {n} needs two clusters joined by ClusterMesh; the {platform or 'aws'} platform builds one "
+            f"cluster; accepted: the single-cluster scenarios "
+            f"({', '.join(ONE_CLUSTER)}); evaluate {n} offline "
+            f"with cilium-verdicts --scenario {n}"
+            for n in names if n in PACKS and TWO_CLUSTERS in PACKS[n].NEEDS and platform not in MULTI_CLUSTER_PLATFORMS]

@@ -15,6 +15,13 @@ Module-level names of a pack:
         # where the image allows.
     def stages(ctx: Context) -> list[Stage]          # in the seed's order
     def probes(ctx: Context, stage: Stage) -> list[LabProbe]
+
+A multi-cluster pack (ClusterMesh; NEEDS holds TWO_CLUSTERS, so a single-cluster platform refuses it)
+also has:
+    CLUSTERS: tuple[str, ...]                          # its clusters' names (Helm value cluster.name)
+    def cluster_workloads(ctx) -> dict[str, list[dict]]  # per cluster; workloads(ctx) concatenates them
+and its stages fill ``Stage.clusters`` (per cluster, the policy objects applied there; ``objects`` holds
+them all, in cluster order). Its probes name workloads ``ns/name@cluster`` (cilium_verdicts.mesh).
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from typing import Protocol
 from cilium_verdicts import Probe
 
 PROBE_CONTAINER_ANNOTATION = "cilium-egress-lab/probe-container"
+TWO_CLUSTERS = "two-clusters"     # a NEEDS piece: the pack runs on two clusters joined by ClusterMesh
 
 
 class PackSettings(Protocol):
@@ -53,6 +61,7 @@ class Stage:
     objects: tuple[dict, ...]     # every policy object in force at this stage (NetworkPolicy,
                                   # CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, CEC/CCEC),
                                   # accumulated as the seed does until it deletes them
+    clusters: tuple[tuple[str, tuple[dict, ...]], ...] = ()  # multi-cluster packs: (cluster, its objects)
 
 
 @dataclass(frozen=True)

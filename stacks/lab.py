@@ -75,7 +75,7 @@ def declare(settings: Settings) -> dict[str, Any]:
         proxy_eip, proxy_sg, settings.proxy_instance_type,
         kind_eip.public_ip.apply(lambda ip: userdata.proxy_host_user_data(settings, ip))))
 
-    # Kubernetes: Cilium, then every selected scenario (model/scenarios) at its configured stage.
+    # Kubernetes: Cilium, then every selected scenario (scenarios/) at its configured stage.
     provider = k8s.Provider(settings.name("kind-k8s"), kubeconfig=kind.kubeconfig,
                             delete_unreachable=True)
     release = CiliumRelease(settings.name("cilium"), CiliumReleaseArgs(

@@ -1,7 +1,8 @@
 """The program for every platform: settings first (fails before any resource), then the platform's
 checks (model.platforms preflight: tools, the cluster), then its composition - stacks/lab.py (aws),
-stacks/local.py, stacks/existing.py - then the outputs, with ``platform`` recorded (a stack does not
-switch platform: stacks/automation.py refuses it)."""
+stacks/local.py, stacks/existing.py; on aws a fleet (edgeClusters > 1: N kind hosts behind one shared
+proxy) is stacks/fleet.py - then the outputs, with ``platform`` recorded (a stack does not switch
+platform: stacks/automation.py refuses it)."""
 from __future__ import annotations
 
 import shutil
@@ -14,7 +15,7 @@ import pulumi
 from model.platforms import PLATFORM_OUTPUT, Completed, PreflightError
 from model.settings import Settings
 
-from . import existing, lab, local
+from . import existing, fleet, lab, local
 
 
 def run_tool(argv: Sequence[str], timeout: float = 60) -> Completed:
@@ -39,6 +40,8 @@ def declare(settings: Settings, tools: Tools) -> dict[str, Any]:
         outputs = local.declare(settings, tools)
     elif settings.platform == "existing":
         outputs = existing.declare(settings, tools)
+    elif settings.edge_clusters > 1:
+        outputs = fleet.declare(settings)
     else:
         outputs = lab.declare(settings)
     return {PLATFORM_OUTPUT: settings.platform, **outputs}

@@ -82,6 +82,19 @@ DEFAULT_AMI = "ami-0123456789abcdef0"  # what getAmi (most recent Canonical imag
 INTERNET_IP = "93.184.215.14"  # what every public name "resolves" to in the mock world
 
 
+def edge_of(name: str) -> str | None:
+    """The edge cluster (``e01`` ...) a fleet resource belongs to (stacks/fleet.py names), else None."""
+    import re
+    m = re.search(r"-(e\d\d)(?:-|$)", name)
+    return m.group(1) if m else None
+
+
+def edge_ip(name: str) -> str | None:
+    """A fleet's kind hosts get 203.0.113.11, .12, ... (the one-cluster kind host: KIND_IP)."""
+    edge = edge_of(name)
+    return f"203.0.113.{10 + int(edge[1:])}" if edge else None
+
+
 class LabMocks(Mocks):
     """Answers for resources and invokes, and a tiny simulated world for the probes: a probe's
     result is derived from what the program declared *before* it (the kind host's egress rules,
@@ -94,26 +107,31 @@ class LabMocks(Mocks):
         self.declared: list[tuple[str, str, dict]] = []
         self.states: dict[str, dict] = {}
 
-    def _egress_allows(self, dest: str, port: int) -> bool:
-        """The kind host's declared egress rules (the security group) for a direct connection; no
-        security group at all (local, existing): the machine's own network lets it out."""
+    def _egress_allows(self, dest: str, port: int, edge: str | None = None) -> bool:
+        """The kind host's declared egress rules (the security group) for a direct connection
+        (``edge``: that edge cluster's host, in a fleet); no security group at all (local, existing):
+        the machine's own network lets it out."""
         from model.security_groups import Rule, allows
         if not any(t.startswith("aws:") for t, _, _ in self.declared):
             return True
         rules = [Rule(n, i["ipProtocol"], i["cidrIpv4"], i.get("fromPort"), i.get("toPort"))
                  for t, n, i in self.declared
-                 if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")]
+                 if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")
+                 and (edge is None or f"-{edge}-" in n)]
         return allows(rules, "tcp", dest, port)
 
     @property
     def proxy_ip(self) -> str:
         return LOCAL_PROXY_IP if any(t == "command:local:Command" for t, _, _ in self.declared) else PROXY_IP
 
-    def _k8s_objects(self) -> list[dict]:
-        """What the program applied to the cluster, as Kubernetes objects (from the declared inputs)."""
+    def _k8s_objects(self, edge: str | None = None) -> list[dict]:
+        """What the program applied to the cluster (``edge``: that edge cluster's, in a fleet), as
+        Kubernetes objects (from the declared inputs)."""
         out = []
-        for t, _, i in self.declared:
+        for t, n, i in self.declared:
             if not t.startswith("kubernetes:") or t.startswith("kubernetes:helm") or "providers" in t:
+                continue
+            if edge is not None and f"-{edge}-" not in n:
                 continue
             group_version, kind = t.split(":")[1], t.split(":")[2]
             api = group_version.replace("core/", "")
@@ -136,33 +154,33 @@ class LabMocks(Mocks):
         echo = {"method": "GET", "path": "/", "headers": {"x-ssl-client-cn": cn, "x-ssl-client-verify": "0"}}
         return ("200", 0, json.dumps(echo))
 
-    def _simulate(self, traffic) -> tuple[str, int, str]:
+    def _simulate(self, traffic, edge: str | None = None) -> tuple[str, int, str]:
         """Cilium = the evaluator on the *declared* objects; AWS = the declared egress rules; the
         egress proxy and the mTLS backend as the lab builds them."""
         from cilium_verdicts import Cluster, evaluate
-        v = evaluate(Cluster.from_objects(self._k8s_objects()), traffic)
+        v = evaluate(Cluster.from_objects(self._k8s_objects(edge)), traffic)
         if v.verdict != "allow":
             return {"drop": ("000", 28, ""), "dns-fail": ("000", 6, ""), "l7-deny": ("403", 0, "")}[v.verdict]
         host = traffic.to.split(":", 1)[1] if traffic.to.startswith("world:") else None
         if v.listener and "ClusterwideEnvoyConfig" in v.listener:
             return self._mtls_echo()
         if v.listener:  # the egress CEC: Envoy -> the proxy (allowed through the security group) -> out
-            return ("200", 0, "") if self._egress_allows(self.proxy_ip, 3128) else ("000", 28, "")
+            return ("200", 0, "") if self._egress_allows(self.proxy_ip, 3128, edge) else ("000", 28, "")
         if host == self.proxy_ip:  # the mTLS backend, directly: it refuses anything without a client certificate
             backend = self._has("command:remote:Command", "mtls-backend-demo-install") or \
                 self._has("command:local:Command", "mtls-backend-demo-install")
             return ("000", 56, "") if backend and self._egress_allows(host, traffic.port) else ("000", 28, "")
         if host is not None:
-            return ("200", 0, "") if self._egress_allows(INTERNET_IP, traffic.port) else ("000", 28, "")
+            return ("200", 0, "") if self._egress_allows(INTERNET_IP, traffic.port, edge) else ("000", 28, "")
         return ("200" if traffic.request else "000", 0, "")
 
-    def _probe(self, command: str) -> str:
+    def _probe(self, command: str, edge: str | None = None) -> str:
         import shlex
 
         from cilium_verdicts import Probe
         argv = shlex.split(command)
         label = json.loads(argv[argv.index("python3") + 3])  # python3 -c LOOP LABEL EXPECT ...
-        code, rc, body = self._simulate(Probe(**label["traffic"]))
+        code, rc, body = self._simulate(Probe(**label["traffic"]), edge)
         code, rc = self.world.get(label["probe"], (code, rc))
         # a CDN answers from an address other than the one the proxy host would resolve
         remote_ip = self.world.get("cdn", INTERNET_IP) if rc == 0 else ""
@@ -175,7 +193,7 @@ class LabMocks(Mocks):
             state.setdefault("arn", f"arn:mock:{args.name}")
             state.setdefault("name", args.name)  # the provider auto-names from the resource name
         if args.typ == "aws:ec2/eip:Eip":
-            state["publicIp"] = KIND_IP if "kind" in args.name else PROXY_IP
+            state["publicIp"] = (edge_ip(args.name) or KIND_IP) if "kind" in args.name else PROXY_IP
             state["allocationId"] = f"eipalloc-{args.name}"
         elif args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyOpenssh"] = (SECRET_MARKER if args.name.startswith("ssh-") else
@@ -202,13 +220,13 @@ class LabMocks(Mocks):
                 argv = shlex.split(args.inputs["create"])  # python3 -c SCRIPT CLIENT TARGETS ...
                 targets = json.loads(argv[4])
                 # squid logs what Envoy CONNECTed to: TLS by its SNI name, plain HTTP (port 80) by the
-                # original address (model.cilium.sni_tunnel_listener)
+                # original address (scenarios.cilium.sni_tunnel_listener)
                 seen = self.world.get("proxy", None)
                 plain = bool(targets) and targets[0].endswith(":80")
                 connects = seen if seen is not None else (targets[-1:] if plain else targets[:1])
                 state["stdout"] = json.dumps({"targets": targets, "connects": connects, "attempts": 1})
             elif args.name.startswith("probes-"):
-                state["stdout"] = self._probe(args.inputs["create"])
+                state["stdout"] = self._probe(args.inputs["create"], edge_of(args.name))
             else:
                 state["stdout"] = ""
         self.states[args.name] = state
@@ -265,7 +283,7 @@ def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERAT
     """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does) and
     ``aws:region`` (None: unset); ``tools``: stacks.program.Tools for the platforms' preflight
     (which/run fakes)."""
-    from stacks import program as lab_program
+    from stacks import program as composition
     from stacks.config import read_settings
 
     mocks = LabMocks(world, ami)
@@ -279,7 +297,7 @@ def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERAT
     program = Program(resources=monitor.records)
 
     def body():
-        lab_program.main(lambda: read_settings(public_ip_lookup=lambda: public_ip), exported.__setitem__, tools)
+        composition.main(lambda: read_settings(public_ip_lookup=lambda: public_ip), exported.__setitem__, tools)
 
     try:
         _sync_await(run_pulumi_func(body))

@@ -11,12 +11,12 @@ import pytest
 import model.__main__ as cli
 from model import cost
 from model.settings import SettingsError, load_settings
-from scenarios import PACKS
+from scenarios import ONE_CLUSTER
 
 from .harness import run_program
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ALL_SCENARIOS = list(PACKS)
+ALL_SCENARIOS = list(ONE_CLUSTER)  # a two-cluster pack is refused by the one-cluster stack
 
 
 def settings(**raw):
@@ -87,8 +87,9 @@ def _shape(items):
 
 
 @pytest.mark.parametrize("config", [{}, {"scenarios": ALL_SCENARIOS, "restrictEgress": True}, {"flowLogs": False},
-                                    {"kindInstanceType": "m5.xlarge", "rootVolumeGb": 64, "envName": "lab2"}],
-                         ids=["default", "every-scenario-locked", "no-flow-logs", "bigger"])
+                                    {"kindInstanceType": "m5.xlarge", "rootVolumeGb": 64, "envName": "lab2"},
+                                    {"edgeClusters": 3, "maxMonthlyCostUsd": 1000}],
+                         ids=["default", "every-scenario-locked", "no-flow-logs", "bigger", "fleet-of-3"])
 def test_the_estimate_prices_exactly_what_the_program_registers(config):
     """billables(settings) (the CLI, the output) == billables_from_resources(registered) (the pack)."""
     p = run_program(config)

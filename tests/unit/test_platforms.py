@@ -75,7 +75,7 @@ def test_operator_cidr_auto_is_not_looked_up_off_aws():
 
 def test_every_pack_needs_only_pieces_some_platform_offers():
     ctx = Context(settings(), ADDRESS)
-    for name in scenarios.PACKS:
+    for name in scenarios.ONE_CLUSTER:  # the two-cluster packs run offline only (multi_cluster_refusals)
         needs = platforms.pack_needs(name, ctx)
         assert needs <= set(platforms.PIECES), name
         assert any(needs <= platforms.OFFERS[p] for p in platforms.PLATFORMS), name
@@ -93,7 +93,7 @@ def test_switching_platform_is_refused_naming_both():
 
 # --------------------------------------------------------------------------- identical on every platform
 @pytest.mark.parametrize("locked", [False, True])
-@pytest.mark.parametrize("name", list(scenarios.PACKS))
+@pytest.mark.parametrize("name", list(scenarios.ONE_CLUSTER))
 def test_same_objects_probes_and_expected_outcomes_on_every_platform(name, locked):
     base = {"scenarios": [name]}
     runs = {"aws": settings(restrictEgress=locked, **base)}
@@ -239,3 +239,12 @@ def test_existing_preflight_refuses_a_namespace_the_lab_did_not_create():
     ours = {"get namespace stars -o json": Completed(0, json.dumps({"metadata": {"labels": dict(LAB_LABEL)}}))}
     _existing({**base, **ours})
     _existing(base)  # absent: the stack creates it
+
+
+def test_a_fleet_and_a_two_cluster_pack_are_refused_off_aws_naming_the_key():
+    with pytest.raises(SettingsError) as exc:
+        settings(platform="local", edgeClusters=3, scenarios=["hoot51"])
+    assert "edgeClusters: 3 builds a fleet of EC2 hosts, only on platform 'aws' (platform is 'local')" in str(exc.value)
+    with pytest.raises(SettingsError) as exc:
+        settings(platform="local", scenarios=["stars-mesh"])
+    assert "stars-mesh needs two clusters" in str(exc.value) and "local" in str(exc.value)

@@ -56,7 +56,7 @@ def test_the_policy_pack_runs_in_the_programs_venv():
 
 
 # Files the README's commands write into the working directory (the repository): `... > FILE`.
-_BLOCK = re.compile(r"```(?:bash|sh|console)?\n(.*?)\n```", re.S)
+_FENCE = re.compile(r"^```(\w*)\n(.*?)\n```$", re.S | re.M)  # every fenced block, in order
 _WRITTEN = re.compile(r"(?:^|\s)>\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)(?=\s|$)", re.M)
 SECRET_FILES = ("lab.kubeconfig", "lab.yaml", "lab.key")
 
@@ -70,7 +70,8 @@ def test_files_the_readme_writes_are_ignored_by_git():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         import pytest
         pytest.skip("not a git checkout")
-    written = {f for block in _BLOCK.findall((ROOT / "README.md").read_text()) for f in _WRITTEN.findall(block)}
+    blocks = [b for lang, b in _FENCE.findall((ROOT / "README.md").read_text()) if lang in ("", "bash", "sh", "console")]
+    written = {f for block in blocks for f in _WRITTEN.findall(block)}
     assert set(SECRET_FILES) <= written, written  # the README still writes them
     passphrase = ("cilium-egress-lab.passphrase", ".cilium-egress-lab.passphrase", "state.passphrase")
     paths = [*sorted(written), *passphrase, "sub/dir/lab.kubeconfig"]

@@ -14,12 +14,12 @@ import pytest
 
 from cilium_verdicts import Probe
 from model import lint
-from scenarios import _seed, eks_retail, hoot51, stars
-from scenarios.base import PROBE_CONTAINER_ANNOTATION, LabProbe, Stage
+from scenarios import _seed, eks_retail, hoot51, stars, stars_mesh
+from scenarios.base import PROBE_CONTAINER_ANNOTATION, TWO_CLUSTERS, LabProbe, Stage
 from tests.validation import require_reference, validate_core, validate_cr
 
 PACKS = [pytest.param(hoot51, id="hoot51"), pytest.param(eks_retail, id="eks-retail"),
-         pytest.param(stars, id="stars")]
+         pytest.param(stars, id="stars"), pytest.param(stars_mesh, id="stars-mesh")]
 CONTRACT = {  # NAME, SEED, stage names in the seed's order (the issue texts)
     hoot51: ("hoot51", "001", ["open", "default-deny-ingress", "allow-sleep-to-httpbin",
                                "allow-from-sleep-namespace", "namespace-and-pod-selector", "allow-ns-ingress",
@@ -29,6 +29,7 @@ CONTRACT = {  # NAME, SEED, stage names in the seed's order (the issue texts)
                                        "allow-catalog-ingress-webservice", "allow-catalog-ingress-db",
                                        "allow-order-ingress-fail-debug", "allow-order-ingress-success-debug"]),
     stars: ("stars", "003", ["open", "default-deny", "backend-policy", "allow-ui", "frontend-policy"]),
+    stars_mesh: ("stars-mesh", "003", ["open", "default-deny", "backend-policy", "allow-ui", "frontend-policy"]),
 }
 POLICY_KINDS = {"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy",
                 "CiliumEnvoyConfig", "CiliumClusterwideEnvoyConfig"}
@@ -51,7 +52,8 @@ def test_module_contract(pack):
     name, seed, stage_names = CONTRACT[pack]
     assert (pack.NAME, pack.SEED) == (name, seed)
     assert isinstance(pack.TITLE, str) and pack.TITLE and "\n" not in pack.TITLE
-    assert pack.NEEDS == frozenset()
+    # a multi-cluster pack (base.py) needs two clusters and names them; the others need nothing
+    assert pack.NEEDS == (frozenset({TWO_CLUSTERS}) if hasattr(pack, "CLUSTERS") else frozenset())
     stages = pack.stages(None)
     assert all(isinstance(s, Stage) and isinstance(s.objects, tuple) and s.step for s in stages)
     assert [s.name for s in stages] == stage_names
@@ -165,6 +167,10 @@ def test_probe_sources_have_sh_and_curl(pack):
     for stage in pack.stages(None):
         for lp in pack.probes(None, stage):
             t = lp.traffic
+            if "@" in t.source:  # a multi-cluster pack's ids: ns/name@cluster (each Deployment runs in one);
+                # a name resolves in the caller's cluster: its Services
+                services = [o for o in pack.cluster_workloads(None)[t.source.split("@")[1]] if o["kind"] == "Service"]
+                t = Probe(t.source.split("@")[0], t.to.split("@")[0], t.port, t.via, t.protocol, t.request)
             assert t.source in workloads, t.id
             assert _probe_container(workloads[t.source])["image"].startswith("curlimages/curl:"), t.id
             if t.to.startswith("world:"):

@@ -17,6 +17,7 @@ import pytest
 
 from .conftest import (
     ALLOWED,
+    api,
     DEFAULT_DENY,
     NA,
     POLICY_DENY,
@@ -437,8 +438,12 @@ def test_clusterwide_wildcard_from_endpoints_to_kube_dns():
     """examples/policies/kubernetes/clusterwide/wildcard-from-endpoints.yaml. K8S "Example: Allow all
     ingress to kube-dns": "allows all Cilium managed endpoints in the cluster to communicate with
     kube-dns on port 53/UDP in the kube-system namespace." (``fromEndpoints: [{}]`` in a CCNP =
-    every endpoint; kube-dns becomes ingress default-deny for everything else.)"""
-    c = cluster(namespace("ns1"), deployment("client", "ns1"), deployment("client"), docs_yaml("""
+    every endpoint; kube-dns becomes ingress default-deny for everything else.)
+
+    The example carries a top-level ``description:`` the CRD does not have: kubectl's strict field
+    validation (the default since 1.27) refuses it as ``unknown field "description"``, so the
+    evaluator does too; without it the policy applies as documented."""
+    ccnp_doc = docs_yaml("""
         apiVersion: "cilium.io/v2"
         kind: CiliumClusterwideNetworkPolicy
         description: "Policy for ingress allow to kube-dns from all Cilium managed endpoints in the cluster"
@@ -456,7 +461,11 @@ def test_clusterwide_wildcard_from_endpoints_to_kube_dns():
             - ports:
               - port: "53"
                 protocol: UDP
-        """))
+        """)
+    with pytest.raises(api().PolicyInputError, match='unknown field "description"'):
+        cluster(ccnp_doc)
+    del ccnp_doc[0]["description"]
+    c = cluster(namespace("ns1"), deployment("client", "ns1"), deployment("client"), ccnp_doc)
     for source in ("ns1/client", "default/client"):
         check(probe(c, source, "kube-system/coredns", 53, protocol="UDP"), "allow", ALLOWED, ALLOWED)
         check(probe(c, source, "kube-system/coredns", 53), "drop", ALLOWED, DEFAULT_DENY)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import pytest
 
+from cilium_verdicts import PolicyInputError
+
 from .conftest import (
     ALLOWED,
     DEFAULT_DENY,
@@ -132,20 +134,22 @@ def test_all_pairs_verdicts_follow_the_policies():
         assert api().evaluate(c, p) == v
 
 
-def test_deny_rules_with_l7_or_fqdns_are_reported():
+def test_deny_rules_with_l7_or_fqdns_are_refused_naming_the_field():
     """docs.cilium.io "Deny Policies": "Deny policies do not support: policy enforcement at L7, i.e.,
     specifically denying an URL and toFQDNs, i.e., specifically denying traffic to a specific domain
-    name." Such deny rules are reported by name; a plain L4 deny next to them still applies."""
+    name." The 1.18.10 CRD schema has no such fields in egressDeny (no toFQDNs in its rules, only
+    ``ports`` in its toPorts), so the API server refuses the policy: an error naming the field."""
+    with pytest.raises(PolicyInputError, match=r'^CiliumNetworkPolicy default/deny: unknown field '
+                                                    r'"spec\.egressDeny\[0\]\.toFQDNs"$'):
+        cluster(deployment("client"), cnp("deny", endpointSelector={}, egressDeny=[
+            {"toFQDNs": [{"matchName": "example.com"}]}]))
+    with pytest.raises(PolicyInputError, match=r'unknown field "spec\.egressDeny\[0\]\.toPorts\[0\]\.rules"'):
+        cluster(deployment("client"), cnp("deny", endpointSelector={}, egressDeny=[
+            {"toCIDR": ["192.0.2.0/24"], "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}],
+                                                       "rules": {"http": [{"method": "GET"}]}}]}]))
     c = cluster(deployment("client"),
                 cnp("deny", endpointSelector={"matchLabels": {"app": "client"}},
                     egress=[{"toEntities": ["all"]}],
-                    egressDeny=[{"toFQDNs": [{"matchName": "example.com"}]},
-                                {"toCIDR": ["192.0.2.0/24"],
-                                 "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}],
-                                              "rules": {"http": [{"method": "GET"}]}}]},
-                                {"toCIDR": ["0.0.0.0/0"],
-                                 "toPorts": [{"ports": [{"port": "25", "protocol": "TCP"}]}]}]))
-    _warned(c, "default/deny", "egressDeny", "toFQDNs")
-    _warned(c, "default/deny", "egressDeny", "rules")
+                    egressDeny=[{"toCIDR": ["0.0.0.0/0"], "toPorts": [{"ports": [{"port": "25", "protocol": "TCP"}]}]}]))
     check(probe(c, "default/client", "world:198.51.100.1", 25), "drop", "drop:policy-deny", "n/a")
     check(probe(c, "default/client", "world:198.51.100.1", 443), "allow", ALLOWED, "n/a")

@@ -126,8 +126,6 @@ def test_scenario_loader_supplies_objects_and_probes(capsys):
 
 @pytest.mark.parametrize("content, message", [
     ("kind: Pod\nmetadata: {name: x\n", r"bad\.yaml:\d+: YAML syntax error"),
-    ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bar, namespace: foo}\n",
-     r"bad\.yaml: Deployment foo/bar: namespace foo is not declared; add a Namespace object"),
     ("- just\n- a list\n", r"bad\.yaml: document 1 is not a Kubernetes object"),
     ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\n"
      "spec: {podSelector: {matchExpressions: [{key: app, operator: Like}]}}\n",
