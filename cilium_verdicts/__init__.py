@@ -1,4 +1,5 @@
-"""Offline Cilium verdict evaluator (pure: no Pulumi, no cluster). See specs/evaluator.md."""
+"""Offline Cilium verdict evaluator (pure: no Pulumi, no cluster). The CLI: cilium-verdicts (cli.py)."""
+from .classes import all_pairs
 from .cluster import Cluster, PolicyInputError, load_paths
 from .verdict import (
            ALLOW,
@@ -8,7 +9,6 @@ from .verdict import (
            VERDICTS,
            Probe,
            Verdict,
-           all_pairs,
            evaluate,
 )
 

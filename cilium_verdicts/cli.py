@@ -9,18 +9,24 @@ of the destination, by pod IP, as a table, JSON or a picture. --explain prints t
 pair (or one port). --scenario NAME [--stage S] evaluates a lab scenario's probes at a stage (needs
 the lab's scenario packs installed). Bad input: a message on stderr naming the file, object and field,
 exit 2, nothing on stdout. Warnings (unsupported kinds and fields, inferred namespaces) go to stderr.
+
+--probe/--probes FILE evaluate only your probes, in their order (probespec.py). JSON is compact unless
+--pretty. Subcommands: ``check -f PATH... --expect FILE`` (expectations; exit 1 when one fails;
+check.py) and ``diff BASE HEAD`` (what a change opens or closes; diff.py); without one, the form above.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
-from importlib.metadata import entry_points
 from typing import Callable, Mapping, Sequence
 
+from . import check, diff, probespec
+from .classes import Evaluator, all_pairs
 from .cluster import Cluster, PolicyInputError, load_paths
 from .mesh import cli_results
-from .render import FORMATS, render_explain, render_json
-from .verdict import Probe, Verdict, all_pairs, evaluate
+from .render import FORMATS, PICTURES, render_explain, render_json, render_pairs_json
+from .verdict import Probe, Verdict, evaluate
 
 ScenarioLoader = Callable[[str, "str | None"], tuple[Sequence[dict], Sequence[Probe]]]
 # Scenario packs plug in from above (the lab registers its loader under this entry-point group in
@@ -30,6 +36,7 @@ SCENARIO_ENTRY_POINTS = "cilium_verdicts.scenarios"
 
 def installed_scenario_loader() -> ScenarioLoader | None:
     """The first scenario loader an installed distribution registers and can load, if any."""
+    from importlib.metadata import entry_points  # stdlib, but slow to import: only when asked
     for ep in sorted(entry_points(group=SCENARIO_ENTRY_POINTS), key=lambda e: e.name):
         try:
             return ep.load()
@@ -39,7 +46,10 @@ def installed_scenario_loader() -> ScenarioLoader | None:
 
 
 def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=" ".join(__doc__.split("\n\n")[1].split()))
+    p = argparse.ArgumentParser(prog=prog, description=" ".join(__doc__.split("\n\n")[1].split()),
+                                epilog=f"subcommands: '{prog} check -f PATH... --expect FILE' (expectations, "
+                                       f"exit 1 when one fails) and '{prog} diff BASE HEAD' (what a change "
+                                       "opens or closes); each with -h")
     p.add_argument("-f", "--file", action="append", default=[], metavar="PATH",
                    help="a YAML/JSON file or a directory of them (repeatable)")
     p.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
@@ -55,11 +65,29 @@ def parser(prog: str = "cilium-verdicts") -> argparse.ArgumentParser:
                         "io.cilium.k8s.policy.cluster select the policy's own cluster only")
     p.add_argument("--strict-namespaces", action="store_true",
                    help="a namespace used but not declared is an error (default: inferred, with a warning)")
+    probespec.add_probe_arguments(p)
+    p.add_argument("--pretty", action="store_true", help="indented JSON (default: compact)")
     return p
 
 
 def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | None = None,
          prog: str = "cilium-verdicts") -> int:
+    """The CLI. The cyclic garbage collector is paused meanwhile: one short run builds ~10^5 small
+    containers and frees them at exit, and collecting on the way cost a quarter of the run time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv), scenario_loader, prog)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _main(argv: list[str], scenario_loader: ScenarioLoader | None, prog: str) -> int:
+    if argv[:1] == ["check"]:
+        return check.main(argv[1:], scenario_loader or installed_scenario_loader(), prog=f"{prog} check")
+    if argv[:1] == ["diff"]:
+        return diff.main(argv[1:], prog=f"{prog} diff")
     args = parser(prog).parse_args(argv)
     if args.scenario and scenario_loader is None:
         scenario_loader = installed_scenario_loader()
@@ -71,10 +99,17 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
         print("error: give -f PATH (a file or directory), --cluster NAME=PATH or --scenario NAME", file=sys.stderr)
         return 2
     try:
-        cluster, results = _evaluate(args, scenario_loader)
-        if args.explain:
+        fast = args.format == "json" and not args.pretty and not args.explain and not args.cluster
+        cluster, results = _evaluate(args, scenario_loader, fast)
+        if results is None:  # all pairs as compact JSON, written from per-class templates
+            text = render_pairs_json(cluster)
+        elif args.explain:
             results = _explain(cluster, results, *args.explain)
-            text = render_json(results, cluster) if args.format == "json" else render_explain(results)
+            text = render_json(results, cluster, args.pretty) if args.format == "json" else render_explain(results)
+        elif args.format == "json":
+            text = render_json(results, cluster, args.pretty)
+        elif args.format in PICTURES:
+            text = FORMATS[args.format](results, cluster, title=title(args))
         else:
             text = FORMATS[args.format](results, cluster)
     except PolicyInputError as exc:
@@ -86,7 +121,22 @@ def main(argv: Sequence[str] | None = None, scenario_loader: ScenarioLoader | No
     return 0
 
 
-def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict]]]:
+def title(args) -> str:
+    """What a picture shows: the scenario and stage, and/or the input files."""
+    parts = []
+    if args.scenario:
+        parts.append(f"scenario {args.scenario}, stage {args.stage or '(its last)'}")
+    if args.file:
+        parts.append(", ".join(args.file))
+    if args.cluster:
+        parts.append("clusters " + ", ".join(args.cluster))
+    probes = len(args.probe) + len(args.probes)
+    return "verdicts: " + " + ".join(parts) + (" (your probes)" if probes else "")
+
+
+def _evaluate(args, scenario_loader, lazy_pairs: bool = False) -> tuple[Cluster, list[tuple[Probe, Verdict]] | None]:
+    """The cluster and the results of the probes (all pairs when none is given; ``lazy_pairs``: None
+    instead of all pairs, for render_pairs_json)."""
     scenario = scenario_loader(args.scenario, args.stage) if args.scenario else None
     if args.cluster or (scenario and isinstance(scenario[0], Mapping)):  # a ClusterMesh
         return cli_results(args, scenario)
@@ -97,7 +147,11 @@ def _evaluate(args, scenario_loader) -> tuple[Cluster, list[tuple[Probe, Verdict
         origins = {i + len(extra): f for i, f in origins.items()}
         objects = list(extra) + objects
     cluster = Cluster.from_objects(objects, origins=origins, strict_namespaces=args.strict_namespaces)
-    results = [(p, evaluate(cluster, p)) for p in probes] if probes else all_pairs(cluster)
+    if args.probe or args.probes:
+        probes = probespec.probes(cluster, args.probe, args.probes)
+    if not probes and lazy_pairs:
+        return cluster, None
+    results = Evaluator(cluster).many(probes) if probes else all_pairs(cluster)
     return cluster, results
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from .l7 import UnsupportedHTTP, parse_http
 from .rules import (
     ALL_PROTOCOLS,
     CIDRGroupPeer,
@@ -22,7 +23,6 @@ from .rules import (
     PortSpec,
     Rule,
 )
-from .l7 import UnsupportedHTTP, parse_http
 from .selectors import NAMESPACE_KEY, parse_selector, unsupported_keys
 
 SPEC_KEYS = {"endpointSelector", "nodeSelector", "ingress", "ingressDeny", "egress", "egressDeny",

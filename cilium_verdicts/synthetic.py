@@ -10,16 +10,23 @@ PORTS = {"web": [("http", 8080, "TCP")], "api": [("http", 8080, "TCP"), ("grpc",
          "db": [("pg", 5432, "TCP")], "cache": [("redis", 6379, "TCP"), ("gossip", 7946, "UDP")]}
 
 
-def objects(workloads: int = 200, policies: int = 40, namespaces: int = 8, seed: int = 51) -> list[dict]:
+def objects(workloads: int = 200, policies: int = 40, namespaces: int = 8, seed: int = 51,
+            replicas: int = 1) -> list[dict]:
+    """``replicas`` > 1: the workloads are bare Pods as ``kubectl get pods -A -o yaml`` lists them,
+    ``replicas`` pods per Deployment (``w<d>-<r>``, the Deployment's template labels)."""
     rng = random.Random(seed)
     names = [f"ns{i}" for i in range(namespaces)]
     out = [{"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": n, "labels": {"env": "prod" if i % 2 else "dev", "team": f"t{i % 3}"}}}
            for i, n in enumerate(names)]
-    for i in range(workloads):
+    for i in range(-(-workloads // replicas)):
         tier = TIERS[i % len(TIERS)]
-        out.append(_deployment(f"w{i}", names[i % namespaces], {"app": f"app{i % 25}", "tier": tier,
-                                                                "team": f"t{rng.randrange(3)}"}, PORTS[tier]))
+        labels = {"app": f"app{i % 25}", "tier": tier, "team": f"t{rng.randrange(3)}"}
+        if replicas == 1:
+            out.append(_deployment(f"w{i}", names[i % namespaces], labels, PORTS[tier]))
+            continue
+        for r in range(min(replicas, workloads - i * replicas)):
+            out.append(_pod(f"w{i}-{r}", names[i % namespaces], labels, PORTS[tier]))
     for i in range(policies):
         out.append((_network_policy if i % 2 else _cilium_policy)(rng, i, rng.choice(names)))
     return out
@@ -31,6 +38,12 @@ def _deployment(name: str, ns: str, labels: dict, ports: list) -> dict:
                 "metadata": {"labels": labels},
                 "spec": {"containers": [{"name": "main", "image": "busybox", "ports": [
                     {"name": n, "containerPort": p, "protocol": proto} for n, p, proto in ports]}]}}}}
+
+
+def _pod(name: str, ns: str, labels: dict, ports: list) -> dict:
+    template = _deployment(name, ns, labels, ports)["spec"]["template"]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, **template["metadata"]},
+            "spec": template["spec"]}
 
 
 def _network_policy(rng: random.Random, i: int, ns: str) -> dict:

@@ -10,9 +10,8 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
-from . import fqdn
+from . import fqdn, l7
 from .cluster import Cluster, PolicyInputError, Workload, target_port
-from . import l7
 from .rules import PortRule, Target, World
 
 VERDICTS = (ALLOW, DROP, L7_DENY, DNS_FAIL) = ("allow", "drop", "l7-deny", "dns-fail")
@@ -81,21 +80,24 @@ class _Side:
     approximate: bool = False
 
 
-def evaluate(cluster: Cluster, probe: Probe) -> Verdict:
+def evaluate(cluster: Cluster, probe: Probe, endpoints: tuple[Workload, Workload | None] | None = None) -> Verdict:
     """The verdict of one probe, marked ``approximate`` when a side it evaluated has a selecting
     policy with a rule this model left out that could change that side's result."""
     sides: list[_Side] = []
-    verdict = _evaluate(cluster, probe, sides)
+    verdict = _evaluate(cluster, probe, sides, endpoints)
     if any(side.approximate for side in sides):
         return replace(verdict, approximate=True)
     return verdict
 
 
-def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
+def _evaluate(cluster: Cluster, probe: Probe, sides: list,
+              endpoints: tuple[Workload, Workload | None] | None = None) -> Verdict:
     """The verdict of one probe: DNS first (service-name, fqdn), then egress of the source, then
-    ingress of the destination; egress wins (an egress drop or 403 hides the ingress side)."""
-    src = cluster.workload(probe.source)
-    dest, port, name = _resolve(cluster, probe)
+    ingress of the destination; egress wins (an egress drop or 403 hides the ingress side).
+    ``endpoints`` (source, destination workload) stand in for the probe's names (cilium_verdicts/classes.py
+    evaluates a class's stand-ins once)."""
+    src = cluster.workload(probe.source) if endpoints is None else endpoints[0]
+    dest, port, name = _resolve(cluster, probe, None if endpoints is None else endpoints[1])
     why: list[str] = []
     learned = False
     if name is not None:
@@ -129,7 +131,7 @@ def _evaluate(cluster: Cluster, probe: Probe, sides: list) -> Verdict:
     return Verdict(ALLOW, ALLOW, ALLOW, tuple(why), listener)
 
 
-def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str | None]:
+def _resolve(cluster: Cluster, probe: Probe, dest: Workload | None = None) -> tuple[Workload | World, int, str | None]:
     """(destination endpoint, the port policies see, the name looked up first or None). Policies
     match the endpoint and the Service's target port, never the service port (docs.cilium.io
     "Layer 4 Examples": L4 policy applies after service port mapping). A service name is looked up
@@ -144,7 +146,7 @@ def _resolve(cluster: Cluster, probe: Probe) -> tuple[Workload | World, int, str
         if _is_ip(host):
             return World(host.strip("[]")), probe.port, None
         return World(probe.address or WORLD_DEFAULT_IP, host), probe.port, host
-    dest = cluster.workload(probe.to)
+    dest = cluster.workload(probe.to) if dest is None else dest
     if probe.via == "pod-ip":
         return dest, probe.port, None
     if probe.via == "fqdn":
@@ -320,16 +322,10 @@ def _l7(side: _Side, probe: Probe, host: Callable[[], str], direction: str, why:
     return L7_DENY
 
 
-def all_pairs(cluster: Cluster) -> list[tuple[Probe, Verdict]]:
+def pair_probes(cluster: Cluster) -> list[Probe]:
     """Every ordered pair of distinct workloads (built-ins excluded unless user-declared), on every
     declared container port of the destination, by pod IP; ordered by source, destination, port."""
     users = [w for w in cluster.workloads.values() if not w.builtin]
-    out = []
-    for src in users:
-        for dst in users:
-            if dst is src:
-                continue
-            for port, protocol in sorted({(p, proto) for _, p, proto in dst.ports}):
-                probe = Probe(src.key, dst.key, port, protocol=protocol)
-                out.append((probe, evaluate(cluster, probe)))
-    return out
+    ports = {w.key: sorted({(p, proto) for _, p, proto in w.ports}) for w in users}
+    return [Probe(src.key, dst.key, port, protocol=protocol)
+            for src in users for dst in users if dst is not src for port, protocol in ports[dst.key]]

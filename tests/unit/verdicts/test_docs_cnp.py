@@ -17,10 +17,10 @@ import pytest
 
 from .conftest import (
     ALLOWED,
-    api,
     DEFAULT_DENY,
     NA,
     POLICY_DENY,
+    api,
     check,
     cluster,
     cnp,

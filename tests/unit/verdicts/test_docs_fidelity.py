@@ -6,8 +6,21 @@ import pytest
 
 from cilium_verdicts import PolicyInputError
 
-from .conftest import (ALLOWED, DEFAULT_DENY, NA, ccnp, check, cluster, cnp, deployment, docs_yaml, namespace,
-                       netpol, pod, probe)
+from .conftest import (
+    ALLOWED,
+    DEFAULT_DENY,
+    NA,
+    ccnp,
+    check,
+    cluster,
+    cnp,
+    deployment,
+    docs_yaml,
+    namespace,
+    netpol,
+    pod,
+    probe,
+)
 
 
 # ------------------------------------------------------------------ io.cilium.k8s labels

@@ -11,6 +11,7 @@ import ast
 import colorsys
 import copy
 import json
+import math
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -485,3 +486,166 @@ def test_docs_examples_are_current():
     assert {(c["from"], c["to"]) for c in stars_docs["cells"] if c["verdict"] == "allow"} == STARS_ALLOWED
     for name, text in picture_bench.examples().items():
         assert (ROOT / "docs" / name).read_text() == text, f"docs/{name} is stale"
+
+
+# ------------------------------------------------------------------------------------- issue 21, contract 8
+# A new user's look at the pictures: a title, labels that never overlap, verdicts without colour, a graph
+# that does not become a hairball, headers that stay in view, identical probes told apart.
+EKS_STAGE = "allow-order-ingress-fail-debug"
+
+
+def _cli(capsys, *argv) -> str:
+    from model.__main__ import main as model_main
+    assert model_main(["verdicts", *argv]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.fixture
+def eks(capsys) -> tuple[dict, str, str]:
+    """eks-retail at the seed's fail-debug stage: the JSON, the SVG matrix and the HTML page."""
+    args = ("--scenario", "eks-retail", "--stage", EKS_STAGE)
+    return (json.loads(_cli(capsys, *args, "--format", "json")), _cli(capsys, *args, "--format", "svg"),
+            _cli(capsys, *args, "--format", "html"))
+
+
+def test_title_names_scenario_and_stage_or_files(eks, capsys, tmp_path):
+    _, svg, html = eks
+    title = [e.text for e in by_class(parse_svg(svg), "title")]
+    assert title == [f"verdicts: scenario eks-retail, stage {EKS_STAGE}"]
+    page = parse_html(html)
+    assert page.find(".//title").text == page.find(".//h1").text == title[0]
+    (tmp_path / "pods.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n")
+    svg = parse_svg(_cli(capsys, "-f", str(tmp_path / "pods.yaml"), "--format", "svg"))
+    assert [e.text for e in by_class(svg, "title")] == [f"verdicts: {tmp_path / 'pods.yaml'}"]
+
+
+def _text_box(e: ET.Element) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a one-line text, widths as the layout estimates them (picture._text_width)."""
+    size, x, y = float(e.get("font-size")), float(e.get("x")), float(e.get("y"))
+    w = picture._text_width(e.text, size) if len(e.text) > 1 else picture._text_width("M", size)
+    x0 = {"start": x, "middle": x - w / 2, "end": x - w}[e.get("text-anchor") or "start"]
+    return x0, y - size / 2, x0 + w, y + size / 2
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("which", ["eks", "stars", "thirty"])
+def test_subcell_texts_stay_inside_their_subcell_and_never_overlap(which, eks, thirty):
+    """eks-retail fail-debug's ui -> catalog read "30 GET80 GET": two labels wider than their sub-cells."""
+    result = {"eks": eks[0], "stars": stars(), "thirty": thirty}[which]
+    svg = parse_svg(matrix_svg(result, which))
+    rects = {e.get("data-i"): e for e in by_class(svg, "probe")}
+    texts = by_class(svg, "probe-label") + by_class(svg, "probe-glyph")
+    assert texts
+    boxes = []
+    for t in texts:
+        r = rects[t.get("data-i")]
+        x, y, w, h = (float(r.get(k)) for k in ("x", "y", "width", "height"))
+        box = _text_box(t)
+        assert x <= box[0] and box[2] <= x + w and y <= box[1] and box[3] <= y + h, (t.text, box, (x, y, w, h))
+        boxes.append(box)
+    assert not [(a, b) for n, a in enumerate(boxes) for b in boxes[n + 1:] if _overlap(a, b)]
+
+
+# Machado, Oliveira & Fernandes (2009), "A Physiologically-based Model for Simulation of Color Vision
+# Deficiency", IEEE TVCG 15(6): deuteranopia, severity 1.0, on linear RGB.
+MACHADO_DEUTERANOPIA = ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413),
+                        (-0.011820, 0.042940, 0.968881))
+
+
+def _deuteranope_lab(colour: str) -> tuple[float, float, float]:
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    rgb = [linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5)]
+    r, g, b = (min(max(sum(m * c for m, c in zip(row, rgb)), 0), 1) for row in MACHADO_DEUTERANOPIA)
+    x, y, z = (0.4124 * r + 0.3576 * g + 0.1805 * b, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+               0.0193 * r + 0.1192 * g + 0.9505 * b)
+
+    def f(t):
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+    fx, fy, fz = f(x / 0.95047), f(y), f(z / 1.08883)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def test_verdict_colours_stay_apart_for_deuteranopes():
+    """CIE76 colour difference of every two verdict colours as a deuteranope sees them: at least 20
+    (about 2.3 is a just-noticeable difference; the old green/red pair was 13.8)."""
+    labs = {v: _deuteranope_lab(c) for v, c in picture.VERDICT_COLOURS.items()}
+    for a, b in [(a, b) for n, a in enumerate(labs) for b in list(labs)[n + 1:]]:
+        assert math.dist(labs[a], labs[b]) >= 20, (a, b, math.dist(labs[a], labs[b]))
+
+
+def test_every_verdict_readable_without_colour(eks):
+    """A glyph per verdict (distinct), and a hatching per verdict but allow (distinct patterns), on every
+    sub-cell: the glyph where it fits, the hatching always."""
+    result = small()
+    svg = parse_svg(matrix_svg(result))
+    assert len(set(picture.VERDICT_GLYPHS.values())) == 4
+    glyphs = {e.get("data-i"): e for e in by_class(svg, "probe-glyph")}
+    hatches = {e.get("data-i"): e for e in by_class(svg, "probe-hatch")}
+    patterns = {e.get("id"): e.get("data-verdict") for e in svg.iter(f"{SVG}pattern")}
+    for e in by_class(svg, "probe"):
+        verdict, i = e.get("data-verdict"), e.get("data-i")
+        if e.get("data-mismatch") != "true":
+            assert glyphs[i].text == picture.VERDICT_GLYPHS[verdict]
+        if verdict == "allow":
+            assert i not in hatches
+        else:
+            ref = re.fullmatch(r"url\(#(.+)\)", hatches[i].get("fill")).group(1)
+            assert patterns[ref] == verdict
+    assert len(set(patterns.values())) == 3
+    tiny = parse_svg(matrix_svg(picture_bench.synthetic()))  # 30 workloads: hatching even where no glyph fits
+    assert len(by_class(tiny, "probe-hatch")) == sum(1 for e in by_class(tiny, "probe")
+                                                     if e.get("data-verdict") != "allow")
+
+
+def test_graph_groups_by_namespace_past_twelve_workloads_and_refuses_past_twelve_nodes(thirty, capsys):
+    svg = parse_svg(graph_svg(thirty))
+    nodes = [e.get("data-endpoint") for e in by_class(svg, "node")]
+    def group(e):  # a workload's namespace node; world destinations stay nodes of their own
+        return e if e.startswith("world:") else picture.split_endpoint(e)[0] + "/*"
+    namespaces = {group(w) for w in thirty["workloads"]} | {group(c["to"]) for c in thirty["cells"]}
+    assert len(nodes) == len(namespaces) < 12 and set(nodes) == namespaces
+    allowed = {(group(c["from"]), group(c["to"])) for c in thirty["cells"] if c["verdict"] == "allow"}
+    assert set(edges(svg)) == allowed
+    many = {"workloads": [f"ns{i}/w" for i in range(13)], "cells": []}
+    with pytest.raises(ValueError, match="13 namespaces"):
+        graph_svg(many)
+    assert set(edges(parse_svg(graph_svg(stars())))) == STARS_ALLOWED  # few workloads: as before
+
+
+def test_html_headers_stay_visible_while_scrolling(eks):
+    """The matrix scrolls inside its box; its row and column headers (each on its own background, drawn
+    over the cells) are moved by the scroll handler; the table's header row is sticky."""
+    page = parse_html(eks[2])
+    style = page.find(".//style").text
+    assert re.search(r"thead th \{[^}]*position: sticky; top: 0", style)
+    assert re.search(r"\.figure \{[^}]*overflow: auto;[^}]*max-height", style)
+    matrix = svg_in(page, "matrix")
+    order = [next(iter(classes(e) & {"cells", "row-header", "col-header", "corner"}), None) for e in matrix]
+    order = [o for o in order if o]
+    assert order == ["cells", "row-header", "col-header", "corner"]
+    for name in ("row-header", "col-header", "corner"):
+        group = by_class(matrix, name)[0]
+        assert "header-bg" in classes(group[0]) and group[0].get("fill") == "#ffffff"
+    js = [e for e in page.iter("script") if e.get("type") is None][0].text
+    assert '"scroll"' in js and ".row-header" in js and ".col-header" in js and "translate(" in js
+
+
+def test_identical_probes_are_told_apart(eks):
+    """eks-retail's catalog -> catalog-mysql:3306 twice: before and after ``kubectl rollout restart``."""
+    result, svg_text, html = eks
+    same = [i for i, c in enumerate(result["cells"]) if (c["from"], c["to"]) == ("catalog/catalog", "catalog/catalog-mysql")]
+    assert len(same) == 2
+    svg = parse_svg(svg_text)
+    subs = [e for e in by_class(svg, "probe") if e.get("data-i") in {str(i) for i in same}]
+    assert sorted(e.get("data-repeat") for e in subs) == ["1/2", "2/2"]
+    titles = [e.find(f"{SVG}title").text for e in subs]
+    assert len(set(titles)) == 2 and all("identical probe #" in t for t in titles)
+    labels = sorted(e.text for e in by_class(svg, "probe-label") if e.get("data-i") in {str(i) for i in same})
+    assert labels in (["#1", "#2"], ["3306 #1", "3306 #2"])
+    page = parse_html(html)
+    data = json.loads(next(s for s in page.iter("script") if s.get("type") == "application/json").text)
+    assert [data[i]["repeat"] for i in same] == ["#1 of 2, in probe order", "#2 of 2, in probe order"]
