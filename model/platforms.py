@@ -106,6 +106,23 @@ def recorded_platform(outputs: Mapping[str, object]) -> str | None:
     return "aws" if outputs else None
 
 
+class PlatformSwitchRefused(RuntimeError):
+    """The stack exists on one platform and its config now names another."""
+
+
+def refuse_switch(outputs: Mapping[str, object], configured: str) -> None:
+    problem = check_switch(recorded_platform(outputs), configured)
+    if problem:
+        raise PlatformSwitchRefused(problem)
+
+
+def refuse_stack_switch(stack, project: str) -> None:
+    """Before any preview or update (stacks.automation): an automation-API stack that exists keeps its
+    platform (its config's ``<project>:platform`` against its outputs)."""
+    raw = stack.get_all_config().get(f"{project}:platform")
+    refuse_switch(stack.outputs(), getattr(raw, "value", raw) or DEFAULT_PLATFORM)
+
+
 def check_switch(recorded: str | None, configured: str) -> str | None:
     """A stack that exists records its platform (stack output ``platform``): switching would replace
     everything, so it is refused."""

@@ -24,7 +24,7 @@ from pulumi.automation.events import EngineEvent
 
 import scenarios
 from model import probes, render
-from model.platforms import EXISTING_CONTEXT_VAR, EXISTING_KUBECONFIG_VAR, acceptance_problems, check_switch, recorded_platform  # noqa: F401
+from model.platforms import PlatformSwitchRefused, refuse_stack_switch
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -43,11 +43,8 @@ def has_aws_credentials(env: Mapping[str, str], home: Path) -> bool:
 
 
 def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping[str, str] | None = None,
-                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which,
-                  aws: bool = True) -> str | None:
-    """None when the lab can run here, else why not and what to do (the first blocker first).
-    ``aws`` False: the local/existing platforms, which need no AWS credentials (see
-    platform_preconditions for their tools)."""
+                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which, aws: bool = True) -> str | None:
+    """None when the lab can run here, else why not, first blocker first (``aws`` False: no AWS needed)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     reasons = []
@@ -66,13 +63,6 @@ def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping
     if not reasons:
         return None
     return reasons[0] + (f" (also: {'; '.join(reasons[1:])})" if len(reasons) > 1 else "")
-
-
-def platform_preconditions(platform: str, env: Mapping[str, str] | None = None,
-                           which: Callable[[str], str | None] = shutil.which) -> str | None:
-    """None when an acceptance run on ``platform`` (local, existing) can run here, else why not
-    (model.platforms.acceptance_problems)."""
-    return acceptance_problems(platform, os.environ if env is None else env, which)
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
@@ -394,27 +384,15 @@ def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
     return {"workloads": workloads, "cells": cells}
 
 
-class PlatformSwitchRefused(RuntimeError):
-    """The stack exists on one platform and its config now names another."""
-
-
-def refuse_platform_switch(stack: auto.Stack) -> None:
-    """Before any preview or update: a stack that exists keeps its platform (model.platforms.check_switch)."""
-    configured = settings_from_config(stack.get_all_config()).platform
-    problem = check_switch(recorded_platform(stack.outputs()), configured)
-    if problem:
-        raise PlatformSwitchRefused(problem)
-
-
 def up(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None) -> auto.UpResult:
-    refuse_platform_switch(stack)
+    refuse_stack_switch(stack, PROJECT)  # a stack keeps its platform (PlatformSwitchRefused)
     return stack.up(on_event=on_event, color="never")
 
 
 def preview(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None,
             expect_no_changes: bool = False) -> tuple[auto.PreviewResult, list[EngineEvent]]:
     """Preview; returns the result and this preview's own engine events (also passed to ``on_event``)."""
-    refuse_platform_switch(stack)
+    refuse_stack_switch(stack, PROJECT)  # a stack keeps its platform (PlatformSwitchRefused)
     events: list[EngineEvent] = []
 
     def record(event: EngineEvent) -> None:

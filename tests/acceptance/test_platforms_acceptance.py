@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -33,7 +34,11 @@ def _run_tour(ctx, stack) -> None:
         assert ctx.last.ok, ctx.last.report()
 
 
-@pytest.mark.skipif(bool(lab.platform_preconditions("local")), reason=str(lab.platform_preconditions("local")))
+def _missing(platform: str) -> str | None:
+    return platforms.acceptance_problems(platform, os.environ, shutil.which)
+
+
+@pytest.mark.skipif(bool(_missing("local")), reason=str(_missing("local")))
 def test_local_platform_end_to_end(acceptance):
     ctx = acceptance
     stack = lab.open_stack(ctx.stack_name, ctx.env, secrets_provider="passphrase")
@@ -64,11 +69,11 @@ def _namespaces(kubeconfig: str, context: str | None) -> set[str]:
     return {n["metadata"]["name"] for n in json.loads(got.stdout)["items"]}
 
 
-@pytest.mark.skipif(bool(lab.platform_preconditions("existing")), reason=str(lab.platform_preconditions("existing")))
+@pytest.mark.skipif(bool(_missing("existing")), reason=str(_missing("existing")))
 def test_existing_platform_end_to_end(acceptance):
     ctx = acceptance
-    kubeconfig = os.environ[lab.EXISTING_KUBECONFIG_VAR]
-    context = os.environ.get(lab.EXISTING_CONTEXT_VAR) or None
+    kubeconfig = os.environ[platforms.EXISTING_KUBECONFIG_VAR]
+    context = os.environ.get(platforms.EXISTING_CONTEXT_VAR) or None
     before = _namespaces(kubeconfig, context)
     stack = lab.open_stack(ctx.stack_name, ctx.env, secrets_provider="passphrase")
     ctx.created = True

@@ -572,15 +572,20 @@ def test_switching_platform_is_refused_before_preview_or_up(outputs, config, ref
     assert stack.ups == 0
 
 
+def _acceptance(platform, env, which):
+    from model.platforms import acceptance_problems
+    return acceptance_problems(platform, env, which)
+
+
 def test_platform_acceptance_runs_skip_naming_what_is_missing():
     which = lambda tools: (lambda t: f"/bin/{t}" if t in tools else None)  # noqa: E731
-    assert lab.platform_preconditions("local", {}, which({"pulumi", "docker", "kind", "kubectl", "helm"})) is None
-    assert lab.platform_preconditions("local", {}, which({"pulumi", "podman", "kind", "kubectl", "helm"})) is None
-    reason = lab.platform_preconditions("local", {}, which({"pulumi", "docker", "kubectl"}))
+    assert _acceptance("local", {}, which({"pulumi", "docker", "kind", "kubectl", "helm"})) is None
+    assert _acceptance("local", {}, which({"pulumi", "podman", "kind", "kubectl", "helm"})) is None
+    reason = _acceptance("local", {}, which({"pulumi", "docker", "kubectl"}))
     assert reason.startswith("kind is not on PATH") and "helm is not on PATH" in reason
-    assert "no `pulumi` CLI" in lab.platform_preconditions("local", {}, which({"docker", "kind", "kubectl", "helm"}))
-    assert "LAB_EXISTING_KUBECONFIG" in lab.platform_preconditions("existing", {}, which({"pulumi", "kubectl"}))
-    assert lab.platform_preconditions("existing", {"LAB_EXISTING_KUBECONFIG": "/k"}, which({"pulumi", "kubectl"})) is None
+    assert "no `pulumi` CLI" in _acceptance("local", {}, which({"docker", "kind", "kubectl", "helm"}))
+    assert "LAB_EXISTING_KUBECONFIG" in _acceptance("existing", {}, which({"pulumi", "kubectl"}))
+    assert _acceptance("existing", {"LAB_EXISTING_KUBECONFIG": "/k"}, which({"pulumi", "kubectl"})) is None
     # no AWS credentials needed off aws
     assert lab.preconditions(opt_in=True, env={}, home=__import__("pathlib").Path("/nonexistent"),
                              which=which({"pulumi"}), aws=False) is None
