@@ -1,4 +1,4 @@
-"""cilium-egress-lab: load settings, declare the lab, export its outputs. Nothing else."""
+"""cilium-egress-lab: load settings, declare the lab on its platform, export its outputs. Nothing else."""
 from stacks.config import read_settings
 from stacks.program import main
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_command import remote
+from pulumi_command import local, remote
 
 from model import helm
 from model import remote as cmds
@@ -22,13 +22,14 @@ class CiliumReleaseArgs:
     version: str
     values: dict[str, Any]
     provider: k8s.Provider
-    connection: remote.ConnectionArgs  # to the kind host (kubectl runs there)
-    host_id: pulumi.Input[str]         # re-run the CRD wait when the host is replaced
+    connection: remote.ConnectionArgs | None  # to the kind host (kubectl runs there); None: this machine
+    host_id: pulumi.Input[str]         # re-run the CRD wait when the host (or the local cluster) is replaced
+    kubectl: str = cmds.KUBECTL        # the kubectl command prefix where the wait runs
 
 
 class CiliumRelease(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
-    crds_ready: remote.Command
+    crds_ready: remote.Command | local.Command
     status: pulumi.Output[str]
 
     def __init__(self, name: str, args: CiliumReleaseArgs, opts: pulumi.ResourceOptions | None = None):
@@ -38,9 +39,9 @@ class CiliumRelease(pulumi.ComponentResource):
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=helm.HELM_REPO),
             values=args.values, timeout=900, skip_await=False,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider))
-        self.crds_ready = remote.Command(
-            f"{name}-crds", connection=args.connection, create=cmds.wait_for_crds(),
-            triggers=[args.host_id, args.version],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
+        wait = dict(create=cmds.wait_for_crds(kubectl=args.kubectl), triggers=[args.host_id, args.version],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
+        self.crds_ready = (local.Command(f"{name}-crds", **wait) if args.connection is None else
+                           remote.Command(f"{name}-crds", connection=args.connection, **wait))
         self.status = self.release.status.apply(lambda s: s.status if s else "unknown")
         self.register_outputs({"status": self.status})

@@ -175,6 +175,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
     render.add_argument("--stack", help="read Pulumi.<stack>.yaml (e.g. dev)")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key; proxyAddress=<ipv4> sets the proxy address")
+    render.add_argument("--platform", choices=("aws", "local", "existing"),
+                        help="render for this platform (the config key platform, like --set platform=...): "
+                             "local shows its egress lock (CiliumClusterwideNetworkPolicy), existing drops the "
+                             "platform's proxy guard")
     render.add_argument("--values-for", type=_values_target, default="kind", metavar="{kind,existing}",
                         help="Helm values for the lab's kind cluster (default) or for an existing "
                              "Cilium >= 1.16 cluster (no kind-specific keys; merge with --reuse-values)")
@@ -205,6 +209,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m model") -> int:
     try:
         raw = stack_config(args.stack)
         overrides = dict(parse_assignment(a) for a in args.set)
+        if args.platform:
+            overrides["platform"] = args.platform
         explicit_address = "proxyAddress" in overrides
         proxy_address = overrides.pop("proxyAddress", PLACEHOLDER_ADDRESS)
         problems = []

@@ -140,6 +140,8 @@ def billables(settings: Settings) -> list[Billable]:
     # edgeClusters = N: N kind hosts (each named like a one-cluster stack's)
     hosts = [(e, "kind") for e in edge_settings(settings)] + [(settings, "proxy")]
     out: list[Billable] = []
+    if getattr(settings, "platform", "aws") != "aws":  # local and existing declare nothing billable
+        return out
     for owner, role in hosts:
         instance = f"{owner.name(role)}-instance"
         instance_type = settings.kind_instance_type if role == "kind" else settings.proxy_instance_type

@@ -31,7 +31,7 @@ from cilium_verdicts import ALLOW, DNS_FAIL, DROP, L7_DENY, Cluster, Verdict, ev
 from cilium_verdicts.verdict import WORLD_DEFAULT_IP
 from scenarios.base import PROBE_CONTAINER_ANNOTATION, Context, LabProbe, Stage
 
-from . import remote, security_groups
+from . import local, remote, security_groups
 from .addresses import host_address
 from .network import host_cidr
 from .outcome import classify
@@ -136,7 +136,7 @@ def plan(name: str, ctx: Context, stage_name: str | None = None) -> Plan:
     pack = scenarios.pack(name)
     st = scenarios.stage(name, ctx, stage_name)
     workloads = tuple(pack.workloads(ctx))
-    cluster = Cluster.from_objects([*workloads, *scenarios.platform_objects(ctx), *st.objects])
+    cluster = Cluster.from_objects([*workloads, *local.platform_objects(ctx), *st.objects])
     out = []
     for lp in pack.probes(ctx, st):
         v = evaluate(cluster, lp.traffic)
@@ -174,7 +174,7 @@ def _selector(obj: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def url_expression(planned: Planned, workloads: tuple[dict, ...]) -> str:
+def url_expression(planned: Planned, workloads: tuple[dict, ...], kubectl: str = remote.KUBECTL) -> str:
     """The URL curl fetches, as a shell word evaluated on the kind host at each attempt (service and
     pod addresses are looked up there: they exist only once the cluster runs)."""
     lp, t = planned.probe, planned.probe.traffic
@@ -194,25 +194,26 @@ def url_expression(planned: Planned, workloads: tuple[dict, ...]) -> str:
         elif t.via == "service-ip":
             svc, _ = Cluster.from_objects(workloads).service_port(
                 Cluster.from_objects(workloads).workload(t.to), t.port, t.protocol, t.service)
-            host = f"$({remote.KUBECTL} -n {shlex.quote(ns)} get svc {shlex.quote(svc.name)} -o jsonpath='{{.spec.clusterIP}}')"
+            host = f"$({kubectl} -n {shlex.quote(ns)} get svc {shlex.quote(svc.name)} -o jsonpath='{{.spec.clusterIP}}')"
         else:  # pod-ip
-            host = (f"$({remote.KUBECTL} -n {shlex.quote(ns)} get pods -l {shlex.quote(_selector(dest))} "
+            host = (f"$({kubectl} -n {shlex.quote(ns)} get pods -l {shlex.quote(_selector(dest))} "
                     f"--field-selector=status.phase=Running -o jsonpath='{{.items[0].status.podIP}}')")
     return f'"{scheme}://{host}:{t.port}{path}"'
 
 
-def command(planned: Planned, workloads: tuple[dict, ...], window_s: int) -> str:
-    """The remote command of one probe: (setup), then curl from the source pod until the expected
-    outcome is seen or the window ends; prints one JSON line (model.remote.probe_command)."""
+def command(planned: Planned, workloads: tuple[dict, ...], window_s: int, kubectl: str = remote.KUBECTL) -> str:
+    """The command of one probe: (setup), then curl from the source pod until the expected outcome is
+    seen or the window ends; prints one JSON line (model.remote.probe_command). ``kubectl``: the
+    kind host's (aws, over SSH) or the user's own (local, existing: run on the user's machine)."""
     lp, t = planned.probe, planned.probe.traffic
     source = _workload(workloads, t.source)
     target, container = exec_target(source)
     ns = t.source.split("/", 1)[0]
     method = t.request.split(" ", 1)[0] if t.request else "GET"
     args = (*lp.curl_args, *(("-X", method) if method not in ("GET", "HEAD") else ()))
-    run = remote.exec_curl(ns, target, container, url_expression(planned, workloads), args,
-                           body=planned.check == MTLS_ECHO)
-    setup = remote.rollout_restart(ns, target) if lp.setup == "rollout-restart" else ""
+    run = remote.exec_curl(ns, target, container, url_expression(planned, workloads, kubectl), args,
+                           body=planned.check == MTLS_ECHO, kubectl=kubectl)
+    setup = remote.rollout_restart(ns, target, kubectl=kubectl) if lp.setup == "rollout-restart" else ""
     label = {"scenario": planned.scenario, "probe": planned.name, "traffic": asdict(t)}
     return remote.probe_command(label, run, expect=planned.expected, window_s=window_s, setup=setup)
 

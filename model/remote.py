@@ -12,13 +12,13 @@ CILIUM_CRDS = ("ciliumnetworkpolicies.cilium.io", "ciliumclusterwidenetworkpolic
                "ciliumenvoyconfigs.cilium.io", "ciliumclusterwideenvoyconfigs.cilium.io")
 
 
-def wait_for_crds(timeout_s: int = 300) -> str:
+def wait_for_crds(timeout_s: int = 300, kubectl: str = KUBECTL) -> str:
     """Cilium's operator registers its CRDs at start-up, after the Helm release is "ready" as far
     as Helm is concerned; Cilium CRs must wait until the CRDs are established. Polls until the CRDs
     exist (``kubectl wait`` fails at once on a CRD that does not exist yet), then waits for them."""
     crds = " ".join(f"crd/{c}" for c in CILIUM_CRDS)
-    return (f"for _ in $(seq 1 {timeout_s // 5}); do {KUBECTL} get {crds} >/dev/null 2>&1 && break; "
-            f"sleep 5; done; {KUBECTL} wait --for=condition=established --timeout={timeout_s}s {crds}")
+    return (f"for _ in $(seq 1 {timeout_s // 5}); do {kubectl} get {crds} >/dev/null 2>&1 && break; "
+            f"sleep 5; done; {kubectl} wait --for=condition=established --timeout={timeout_s}s {crds}")
 
 
 def quote(s: str) -> str:
@@ -33,21 +33,22 @@ _POD_CURL = ('out=$(curl -sS {output}-w "\\n%{{http_code}}|%{{remote_ip}}" -L --
 
 
 def exec_curl(namespace: str, target: str, container: str, url_word: str, curl_args: tuple[str, ...] = (),
-              *, body: bool = False, connect_timeout: int = 5, max_time: int = 10) -> str:
+              *, body: bool = False, connect_timeout: int = 5, max_time: int = 10, kubectl: str = KUBECTL) -> str:
     """The shell command (run on the kind host) that curls ``url_word`` - a shell word, evaluated on
     the host, e.g. ``"http://$(kubectl get svc ...):8000/x"`` - from ``container`` of ``target``
-    (``deploy/x``, ``sts/x`` or a pod's name) in ``namespace``."""
+    (``deploy/x``, ``sts/x`` or a pod's name) in ``namespace``. ``kubectl``: the command prefix (the
+    kind host's root kubectl on aws, the user's own on local and existing)."""
     inner = _POD_CURL.format(connect=connect_timeout, max_time=max_time,
                              output="" if body else "-o /dev/null ",
                              extra="".join(f"{quote(a)} " for a in curl_args))
-    return (f"{KUBECTL} -n {quote(namespace)} exec {quote(target)} -c {quote(container)} -- "
+    return (f"{kubectl} -n {quote(namespace)} exec {quote(target)} -c {quote(container)} -- "
             f"sh -c {quote(inner)} probe {url_word} 2>&1")
 
 
-def rollout_restart(namespace: str, target: str, timeout_s: int = 180) -> str:
+def rollout_restart(namespace: str, target: str, timeout_s: int = 180, kubectl: str = KUBECTL) -> str:
     """Restart a workload and wait for it (the seed's "rollout restart ... rollout status")."""
-    return (f"{KUBECTL} -n {quote(namespace)} rollout restart {quote(target)} >/dev/null && "
-            f"{KUBECTL} -n {quote(namespace)} rollout status {quote(target)} --timeout={timeout_s}s >/dev/null")
+    return (f"{kubectl} -n {quote(namespace)} rollout restart {quote(target)} >/dev/null && "
+            f"{kubectl} -n {quote(namespace)} rollout status {quote(target)} --timeout={timeout_s}s >/dev/null")
 
 
 # On the host: run the probe until the outcome is the expected one or the convergence window ends
@@ -101,7 +102,7 @@ def probe_command(label: dict, run: str, *, expect: str, window_s: int, interval
 
 def proxy_log_command(client_ip: str, targets: list[str], window_s: int = 30, interval_s: float = 2,
                       log: str = "/var/log/squid/access.log", tail: int = 2000, since: float = 0.0,
-                      skew_s: float = 2.0) -> str:
+                      skew_s: float = 2.0, reader: tuple[str, ...] = ("sudo",)) -> str:
     """On the proxy host: wait (at most ``window_s``) until the access log shows a CONNECT to one of
     ``targets`` (``<name>:<port>`` or ``<ip>:<port>``: what the probe's connection was tunnelled as,
     never a second DNS lookup - CDNs rotate addresses) from ``client_ip``; print one JSON line
@@ -110,7 +111,8 @@ def proxy_log_command(client_ip: str, targets: list[str], window_s: int = 30, in
     ``started_at``) only entries logged after it count - squid's native log starts with the epoch
     time of the transaction's end - less ``skew_s`` for the two hosts' clocks (both on Amazon Time
     Sync): with TLS tunnelled by name every probe's CONNECT looks alike, so an earlier run's entry
-    must not stand in for this one."""
+    must not stand in for this one. ``reader``: what runs ``tail`` on the log (``sudo`` on the proxy
+    host; ``docker exec <container>`` for the local platform's proxy container)."""
     script = ("import json,subprocess,sys,time; c,targets,log,n,window,pause,since=sys.argv[1:8]; "
               "targets=json.loads(targets); end=time.monotonic()+float(window); attempts=0; since=float(since)\n"
               "def at(x):\n"
@@ -123,6 +125,8 @@ def proxy_log_command(client_ip: str, targets: list[str], window_s: int = 30, in
               " if not targets or set(targets)&set(t) or time.monotonic()+float(pause)>end: break\n"
               " time.sleep(float(pause))\n"
               "print(json.dumps({'targets':targets,'connects':t[-50:],'attempts':attempts}))")
+    if reader != ("sudo",):
+        script = script.replace("['sudo','tail',", repr([*reader, "tail"])[:-1] + ",")
     args = [client_ip, json.dumps(targets), log, str(tail), str(window_s), str(interval_s),
             str(since - skew_s if since else 0.0)]
     return f"python3 -c {quote(script)} " + " ".join(quote(a) for a in args)

@@ -23,7 +23,7 @@ from cilium_verdicts import PolicyInputError, Probe
 from cilium_verdicts.mesh import ClusterObjects
 from scenarios import mtls
 
-from . import helm
+from . import helm, local
 from .settings import Settings, load_settings, shown
 
 # Documented placeholder (TEST-NET-1, RFC 5737) for addresses not known offline.
@@ -49,7 +49,7 @@ def scenario_objects(settings: Settings, proxy_address: str, name: str,
 def lab_objects(settings: Settings, proxy_address: str, mtls_material: dict[str, str] | None = None) -> list[dict]:
     """Everything the stack applies to the cluster: the platform's own policy objects (the egress
     proxy's guard), then every selected scenario at its stage."""
-    platform = list(scenarios.platform_objects(scenarios.Context(settings, proxy_address)))
+    platform = list(local.platform_objects(scenarios.Context(settings, proxy_address)))
     return platform + [o for name in settings.scenarios
                        for o in scenario_objects(settings, proxy_address, name, mtls_material)]
 
@@ -75,10 +75,10 @@ def scenario_objects_and_probes(name: str, stage: str | None) -> tuple[list[dict
     except ValueError as exc:
         raise PolicyInputError(f"--scenario/--stage: {exc}") from None
     if hasattr(pack, "cluster_objects"):  # a ClusterMesh pack: per-cluster objects (cilium_verdicts.mesh)
-        objects = ClusterObjects(pack.cluster_objects(ctx, st, scenarios.platform_objects(ctx)))
+        objects = ClusterObjects(pack.cluster_objects(ctx, st, local.platform_objects(ctx)))
         objects.policy_default_local_cluster = pack.POLICY_DEFAULT_LOCAL_CLUSTER
         return objects, [lp.traffic for lp in pack.probes(ctx, st)]
-    return ([*pack.workloads(ctx), *scenarios.platform_objects(ctx), *st.objects],
+    return ([*pack.workloads(ctx), *local.platform_objects(ctx), *st.objects],
             [lp.traffic for lp in pack.probes(ctx, st)])
 
 
@@ -189,6 +189,7 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
         *("#   " + line for line in values.splitlines()),
         f"# proxy address: {proxy_address}",
         "# scenarios (stage): " + ", ".join(f"{n} ({settings.stage_of(n) or 'last'})" for n in settings.scenarios),
+        *platform_note(settings, proxy_address),
     ]
     if has_placeholder_secrets(settings) and mtls_material is None:
         lines = _wrap(placeholder_warning())
@@ -199,6 +200,22 @@ def render_yaml(settings: Settings, proxy_address: str, values_for: str = "kind"
                    "(seal or encrypt the Secrets)."]
     body = yaml.safe_dump_all(lab_objects(settings, proxy_address, mtls_material), sort_keys=False)
     return "\n".join(header) + "\n---\n" + body
+
+
+def platform_note(settings: Settings, proxy_address: str) -> list[str]:
+    """Header lines on what the platform adds: local's egress lock (below, commented out, while
+    restrictEgress is false; among the objects when true), existing's lack of platform policies."""
+    if settings.platform == "existing":
+        return ["# platform existing: no platform policy is applied (no proxy guard, no lock); scenarios only"]
+    if settings.platform != "local":
+        return [f"# platform {settings.platform}"]
+    lock_policy = local.lock_policy
+    if settings.restrict_egress:
+        return [f"# platform local: restrictEgress=true, so the egress lock (CiliumClusterwideNetworkPolicy "
+                f"{lock_policy(settings, proxy_address)['metadata']['name']}) is among the objects below"]
+    lock = yaml.safe_dump(lock_policy(settings, proxy_address), sort_keys=False).rstrip()
+    return ["# platform local: restrictEgress=true would add this egress lock (not applied now):",
+            *("#   " + line for line in lock.splitlines())]
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:

@@ -23,6 +23,7 @@ from scenarios import PACKS, STAGE_NAMES, multi_cluster_refusals
 from . import registries
 from .addresses import host_address, is_name, refused_range
 from .kind_releases import KIND_VERSIONS
+from .platforms import PLATFORMS, config_problems
 
 PROJECT = "cilium-egress-lab"
 
@@ -88,6 +89,18 @@ class ConfigKey:
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("platform", "string", "aws",
+              "Where the lab runs: aws (two EC2 hosts, today's stack), local (kind on your Docker or Podman, "
+              "no cloud account) or existing (a cluster you already run Cilium >= 1.16 on, kubeconfigPath). "
+              "A stack keeps its platform: switching is refused.",
+              "aws, local or existing"),
+    ConfigKey("kubeconfigPath", "string", "",
+              "platform existing: the kubeconfig file of the cluster (~ is expanded). Nothing at cluster level "
+              "is created or deleted there.",
+              "a file path; required with platform existing, unset otherwise"),
+    ConfigKey("kubeContext", "string", "",
+              "platform existing: the kubeconfig context to use (empty: the file's current context).",
+              "a context name from the kubeconfig, or empty; only with platform existing"),
     ConfigKey("restrictEgress", "boolean", False,
               "Lock the kind host's egress to the proxy (plus DNS and NTP). Only egress rules change.",
               "true or false"),
@@ -202,6 +215,9 @@ def pulumi_config_block() -> dict[str, dict]:
 
 @dataclass(frozen=True)
 class Settings:
+    platform: str
+    kubeconfig_path: str
+    kube_context: str
     restrict_egress: bool
     env_name: str
     operator_cidr: str
@@ -430,7 +446,24 @@ def _kind_version(v: Any) -> str:
     return version
 
 
+def _platform(v: Any) -> str:
+    if v not in PLATFORMS:
+        raise ValueError
+    return v
+
+
+def _path(v: Any) -> str:
+    return _full(r"[^\x00-\x1f]{0,4096}", v).strip()
+
+
+def _context(v: Any) -> str:
+    return _full(r"[A-Za-z0-9@:_./-]{0,253}", v)
+
+
 _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "platform": ("platform", _platform),
+    "kubeconfigPath": ("kubeconfig_path", _path),
+    "kubeContext": ("kube_context", _context),
     "restrictEgress": ("restrict_egress", _bool),
     "envName": ("env_name", _env_name),
     "operatorCidr": ("operator_cidr", _operator_cidr),
@@ -525,7 +558,8 @@ def load_settings(raw: Mapping[str, Any],
     errors += _cross_checks(values)
     if "bootstrap_domains" in values:
         errors += registries.region_problems(aws_region, values["bootstrap_domains"])
-    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr:
+    # operatorCidr guards SSH and the API of the EC2 hosts: only the aws platform has any
+    if not errors and values["operator_cidr"] == "auto" and resolve_operator_cidr and values.get("platform") == "aws":
         values["operator_cidr"] = _resolve_auto(public_ip_lookup, errors)
     if errors:
         raise SettingsError(errors)
@@ -550,6 +584,7 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
         if scenario in STAGE_NAMES and stage not in STAGE_NAMES[scenario]:
             errors.append(f"stages.{scenario}: {shown(stage)} is not a stage of {scenario}; accepted: "
                           f"{', '.join(STAGE_NAMES[scenario])}")
+    errors += _platform_checks(v)
     if v.get("edge_clusters", 1) > 1 and "scenarios" in v:  # the fleet's proxy host runs no mTLS backend
         for n in v["scenarios"]:
             if "mtls-backend" in PACKS[n].NEEDS:
@@ -562,6 +597,16 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
         errors.append(f"pkiCertValidityHours: {cert} outlives pkiCaValidityHours {ca}; "
                       f"accepted: {KEYS_BY_NAME['pkiCertValidityHours'].accepted}")
     return errors
+
+
+def _platform_checks(v: dict[str, Any]) -> list[str]:
+    """platform with its own keys, every selected scenario against what it offers (model.platforms)."""
+    if v.get("platform") is None:
+        return []
+    fleet = ([f"edgeClusters: {v['edge_clusters']} builds a fleet of EC2 hosts, only on platform 'aws' (platform is "
+              f"{v['platform']!r}); accepted: 1 there"] if v["platform"] != "aws" and v.get("edge_clusters", 1) > 1 else [])
+    return fleet + config_problems(v["platform"], v.get("kubeconfig_path"), v.get("kube_context"), v.get("scenarios"),
+                           v.get("restrict_egress"), {k: KEYS_BY_NAME[k].accepted for k in KEYS_BY_NAME}, shown)
 
 
 def _resolve_auto(lookup: Callable[[], str] | None, errors: list[str]) -> str:

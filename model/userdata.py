@@ -19,6 +19,7 @@ import yaml
 
 from . import network
 from .boot_refusals import CURL_WRITE_OUT, REFUSED_MARK, refusal_functions
+from .platforms import OWNER_LABEL
 from .proxy import squid_conf
 from .settings import Settings
 
@@ -138,38 +139,45 @@ def api_cert_sans(api_address: str) -> list[str]:
     return [api_address, "127.0.0.1"]
 
 
-def kind_cluster_config(api_address: str) -> dict:
-    """kind Cluster config: no default CNI and no kube-proxy (Cilium replaces both); the API server
-    published on the host's port 6443 with the Elastic IP and 127.0.0.1 in its certificate.
+def kind_cluster_config(api_address: str | None, owner: str | None = None) -> dict:
+    """kind Cluster config: no default CNI and no kube-proxy (Cilium replaces both).
 
-    The SANs are *added* with RFC 6902 ``add`` ops: kind applies ``kubeadmConfigPatches`` as RFC
-    7386 merge patches, where a ``certSANs`` list would replace kind's own list ([localhost,
-    apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go).
+    aws (``api_address``: the Elastic IP): the API server published on the host's port 6443 with the
+    Elastic IP and 127.0.0.1 in its certificate. The SANs are *added* with RFC 6902 ``add`` ops: kind
+    applies ``kubeadmConfigPatches`` as RFC 7386 merge patches, where a ``certSANs`` list would replace
+    kind's own list ([localhost, apiServerAddress]) (kind pkg/internal/patch/kubeyaml.go, resource.go).
 
     Empty ``group`` *and* ``version``: kind builds the patch's apiVersion as ``version`` when the group
     is empty, else ``group + "/" + version`` (pkg/internal/patch/matchinfo.go), and applies it only when
     that is "" or equal to the document's apiVersion (resource.go ``matches``) - at every tag from
     v0.20.0 to v0.32.0. An empty apiVersion matches ClusterConfiguration of whichever kubeadm API kind
     generates (v1beta3 in v0.28-v0.31, v1beta4 for Kubernetes >= 1.36 in v0.32); ``group:
-    kubeadm.k8s.io, version: ""`` ("kubeadm.k8s.io/") matches nothing and is skipped silently."""
-    ops = [{"op": "add", "path": "/apiServer/certSANs/-", "value": san} for san in api_cert_sans(api_address)]
-    return {
-        "kind": "Cluster",
-        "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "name": KIND_CLUSTER_NAME,
-        "networking": {
-            "disableDefaultCNI": True,
-            "kubeProxyMode": "none",
-            "apiServerAddress": "0.0.0.0",
-            "apiServerPort": network.KUBE_API_PORT,
-            "podSubnet": network.KIND_POD_SUBNET,
-            "serviceSubnet": network.KIND_SERVICE_SUBNET,
-        },
-        "kubeadmConfigPatchesJSON6902": [{
-            "group": "", "version": "", "kind": "ClusterConfiguration",
-            "patch": yaml.safe_dump(ops, sort_keys=False)}],
-        "nodes": [{"role": "control-plane"}],
+    kubeadm.k8s.io, version: ""`` ("kubeadm.k8s.io/") matches nothing and is skipped silently.
+
+    local (``api_address`` None): kind's defaults for where the API listens - 127.0.0.1 on a random
+    port (kind v0.30.0 pkg/apis/config/v1alpha4/default.go), never the LAN - and its own SANs already
+    name it (``certSANs: [localhost, "{{.APIServerAddress}}"]``, pkg/cluster/internal/kubeadm/config.go),
+    so no patch. ``owner``: the node label model.platforms.OWNER_LABEL (which stack created the cluster:
+    the name-clash check reads it)."""
+    networking = {
+        "disableDefaultCNI": True,
+        "kubeProxyMode": "none",
+        **({"apiServerAddress": "0.0.0.0", "apiServerPort": network.KUBE_API_PORT} if api_address else {}),
+        "podSubnet": network.KIND_POD_SUBNET,
+        "serviceSubnet": network.KIND_SERVICE_SUBNET,
     }
+    node: dict = {"role": "control-plane"}
+    if owner is not None:
+        node["labels"] = {OWNER_LABEL: owner}
+    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": KIND_CLUSTER_NAME,
+              "networking": networking}
+    if api_address:
+        ops = [{"op": "add", "path": "/apiServer/certSANs/-", "value": san} for san in api_cert_sans(api_address)]
+        config["kubeadmConfigPatchesJSON6902"] = [{
+            "group": "", "version": "", "kind": "ClusterConfiguration",
+            "patch": yaml.safe_dump(ops, sort_keys=False)}]
+    config["nodes"] = [node]
+    return config
 
 
 def _heredoc(path: str, body: str, tag: str = "LAB_EOF") -> str:

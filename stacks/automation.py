@@ -24,6 +24,7 @@ from pulumi.automation.events import EngineEvent
 
 import scenarios
 from model import probes, render
+from model.platforms import PlatformSwitchRefused, refuse_stack_switch
 from model.settings import PROJECT, Settings, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,21 +43,21 @@ def has_aws_credentials(env: Mapping[str, str], home: Path) -> bool:
 
 
 def preconditions(*, opt_in: bool = True, passphrase: bool = False, env: Mapping[str, str] | None = None,
-                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which) -> str | None:
-    """None when the lab can run here, else why not and what to do (the first blocker first)."""
+                  home: Path | None = None, which: Callable[[str], str | None] = shutil.which, aws: bool = True) -> str | None:
+    """None when the lab can run here, else why not, first blocker first (``aws`` False: no AWS needed)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     reasons = []
     if not which("pulumi"):
         reasons.append("no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/iac/download-install/) "
                        "so that `pulumi version` works")
-    if not has_aws_credentials(env, home):
+    if aws and not has_aws_credentials(env, home):
         reasons.append("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or "
                        "AWS_WEB_IDENTITY_TOKEN_FILE, or run `aws configure` (~/.aws/credentials)")
     if passphrase and "PULUMI_CONFIG_PASSPHRASE" not in env and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         reasons.append("no PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): export the passphrase "
                        "that encrypts this stack's secrets")
-    if opt_in and env.get(OPT_IN_VAR) != "1":
+    if aws and opt_in and env.get(OPT_IN_VAR) != "1":
         reasons.append(f"not opted in: set {OPT_IN_VAR}=1 to run it; it creates billable AWS resources "
                        "(two EC2 instances, two EIPs, two gp3 volumes) for about 30 minutes")
     if not reasons:
@@ -384,12 +385,14 @@ def picture_input(verification: Any, scenario: str) -> dict[str, Any]:
 
 
 def up(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None) -> auto.UpResult:
+    refuse_stack_switch(stack, PROJECT)  # a stack keeps its platform (PlatformSwitchRefused)
     return stack.up(on_event=on_event, color="never")
 
 
 def preview(stack: auto.Stack, on_event: Callable[[EngineEvent], None] | None = None,
             expect_no_changes: bool = False) -> tuple[auto.PreviewResult, list[EngineEvent]]:
     """Preview; returns the result and this preview's own engine events (also passed to ``on_event``)."""
+    refuse_stack_switch(stack, PROJECT)  # a stack keeps its platform (PlatformSwitchRefused)
     events: list[EngineEvent] = []
 
     def record(event: EngineEvent) -> None:

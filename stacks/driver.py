@@ -85,6 +85,13 @@ def confirm_cost(stack: auto.Stack, args: argparse.Namespace, overrides: dict[st
     config = {**stack.get_all_config(), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
     region = getattr(config.get("aws:region"), "value", None) or lab.region_from_env()
     try:
+        platform = lab.settings_from_config(config).platform
+    except SettingsError:
+        platform = "aws"
+    if platform != "aws":  # kind on this machine, or a cluster the user already pays for
+        print(f"cost: platform {platform} creates no cloud resource (0 USD)")
+        return True
+    try:
         print(cost.render_text(cost.estimate(lab.settings_from_config(config), region), stack.name), end="")
     except (cost.CostError, SettingsError) as exc:
         print(f"cost: {exc}")
@@ -194,13 +201,21 @@ RUN = {"up": cmd_up, "preview": cmd_preview, "verify": cmd_verify,
 def main(argv: list[str] | None = None, prog: str = "python3 -m stacks.driver") -> int:
     args = parse_args(argv, prog)
     backend = lab.backend_url()
-    reason = lab.preconditions(opt_in=False, passphrase=lab.needs_passphrase(backend))
+    reason = lab.preconditions(opt_in=False, passphrase=lab.needs_passphrase(backend), aws=False)
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     log = lab.EventLog(echo=echo)
     try:
         stack = lab.open_stack(args.stack, lab.workspace_env(), create=args.command in ("up", "preview"))
+        try:
+            on_aws = lab.settings_from_config(stack.get_all_config()).platform == "aws"
+        except SettingsError:
+            on_aws = True
+        reason = lab.preconditions(opt_in=False, passphrase=lab.needs_passphrase(backend)) if on_aws else None
+        if reason:
+            print(f"cannot run: {reason}", file=sys.stderr)
+            return 2
         if args.region or "aws:region" not in stack.get_all_config():
             lab.configure(stack, {}, region=args.region or lab.region_from_env())
         echo(f"{args.command} stack {args.stack} (backend {backend}, program {lab.PROJECT_DIR})")
@@ -208,7 +223,7 @@ def main(argv: list[str] | None = None, prog: str = "python3 -m stacks.driver") 
     except auto.StackNotFoundError:
         print(f"no stack {args.stack!r} in {backend}: run `up` first", file=sys.stderr)
         return 1
-    except (auto.CommandError, SettingsError) as exc:
+    except (auto.CommandError, SettingsError, lab.PlatformSwitchRefused) as exc:
         tail = str(exc).strip().splitlines()[-25:]
         print(f"{args.command} failed:\n" + "\n".join(tail), file=sys.stderr)
         return 1

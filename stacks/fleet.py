@@ -33,7 +33,7 @@ from model import security_groups as sg
 from model.settings import PROJECT, Settings
 from scenarios import Context, cilium
 
-from .lab import declare_scenario, verify
+from .shared import declare_scenario, verify
 
 
 def declare(settings: Settings) -> dict[str, Any]:

@@ -3,31 +3,27 @@ the egress proxy's guard policy, the egress lock, the mTLS backend when a scenar
 stage, its probes, and the verification."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-import scenarios
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.ec2 import HostArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
 from components.network import Network, NetworkArgs
-from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
-from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.proxy_host import ProxyHost
-from components.scenario import Scenario, ScenarioArgs
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
 from components.ssh_key import SshKey
 from model import cost, helm, network, probes, render, userdata
 from model import security_groups as sg
 from model.settings import PROJECT, Settings
-from scenarios import Context, cilium
+from scenarios import Context
 
-from .mtls import MtlsPlatform, declare_mtls_backend
+from .mtls import declare_mtls_backend
+from .shared import declare_checks, declare_on_cilium, verify
 
 
 def declare(settings: Settings) -> dict[str, Any]:
@@ -89,13 +85,8 @@ def declare(settings: Settings) -> dict[str, Any]:
             if settings.needs("mtls-backend") else None)
     ctx_static = Context(settings, render.PLACEHOLDER_ADDRESS)
     ctx_live = proxy_eip.public_ip.apply(lambda ip: Context(settings, ip))
-    guard = PlatformPolicies(settings.name("platform"), PlatformPoliciesArgs(
-        objects=list(scenarios.platform_objects(ctx_static)),
-        objects_live=ctx_live.apply(lambda c: list(scenarios.platform_objects(c))),
-        provider=provider, after=[release.release, release.crds_ready]))
-    deployed = {name: declare_scenario(settings, name, ctx_static, ctx_live, provider,
-                                       [release.release, release.crds_ready], mtls)
-                for name in settings.scenarios}
+    guard, deployed = declare_on_cilium(settings, ctx_static, ctx_live, provider,
+                                        [release.release, release.crds_ready], mtls)
 
     # The lock switches only once Cilium runs and every scenario's workloads are up (images
     # pulled), so restrictEgress=true works on the very first up.
@@ -105,24 +96,12 @@ def declare(settings: Settings) -> dict[str, Any]:
         after=[kind.ready, release.release, *guard.policies, *[r for d in deployed.values() for r in d.component.workload_resources]]))
 
     # Verification: every scenario's probes, re-run whenever their answer can change.
-    checks = {}
-    for name, d in deployed.items():
-        triggers = [settings.restrict_egress, kind.instance_id, proxy.instance_id, d.static.stage.name,
-                    d.live.apply(lambda pl: cilium.content_hash(*pl.stage.objects)),
-                    ctx_live.apply(lambda c: cilium.content_hash(*scenarios.platform_objects(c)))]
-        if mtls is not None and "mtls-backend" in scenarios.pack(name).NEEDS:
-            triggers.append(mtls.digest)
-        checks[name] = Probes(settings.name(f"probes-{name}"), ProbesArgs(
-            names=[p.name for p in d.static.probes],
-            commands=[d.live.apply(lambda pl, i=i: probes.command(pl.probes[i], pl.workloads,
-                                                                   settings.convergence_seconds))
-                      for i in range(len(d.static.probes))],
-            kind=kind.connection, proxy=proxy.connection, triggers=triggers,
-            evidence={p.name: (lambda out, p=p: kind_eip.public_ip.apply(
-                lambda ip: probes.evidence_command(p, out, ip)))
-                for p in d.static.probes if p.check == probes.PROXY_LOG},
-            after=[lock, proxy.ready, *guard.policies, *d.component.policies, *d.component.workload_resources,
-                   *([mtls.backend] if mtls is not None else [])]))
+    checks = declare_checks(
+        settings, deployed, ctx_live, identity=[kind.instance_id, proxy.instance_id], mtls=mtls,
+        command=lambda pl, i: probes.command(pl.probes[i], pl.workloads, settings.convergence_seconds),
+        evidence=lambda p, out: kind_eip.public_ip.apply(lambda ip: probes.evidence_command(p, out, ip)),
+        kind=kind.connection, proxy=proxy.connection,
+        after=[lock, proxy.ready, *guard.policies, *([mtls.backend] if mtls is not None else [])])
     verification = verify(settings, {n: d.live for n, d in deployed.items()}, checks)
     extra_outputs: dict[str, Any] = {}
     if mtls is not None:
@@ -148,46 +127,3 @@ def declare(settings: Settings) -> dict[str, Any]:
         **extra_outputs,
         **({"flowLogGroup": net.flow_log_group} if net.flow_log_group is not None else {}),
     }
-
-
-@dataclass
-class Deployed:
-    static: probes.Plan                  # names, stage objects' shapes (placeholder addresses)
-    live: pulumi.Output                  # Output[probes.Plan] with the real addresses
-    component: Scenario
-
-
-def declare_scenario(settings: Settings, name: str, ctx_static: Context, ctx_live: pulumi.Output,
-                     provider: k8s.Provider, after: list[pulumi.Resource], mtls: MtlsPlatform | None) -> Deployed:
-    """One scenario pack at its configured stage: its workloads, (secrets), the stage's objects."""
-    pack, stage = scenarios.pack(name), settings.stage_of(name)
-    static = probes.plan(name, ctx_static, stage)
-    live = ctx_live.apply(lambda c: probes.plan(name, c, stage))
-    secrets = list(getattr(pack, "secret_objects", lambda ctx, m=None: [])(ctx_static))
-    secrets_live = [pulumi.Output.secret(mtls.material.apply(lambda m, i=i: pack.secret_objects(ctx_static, m)[i]))
-                    for i in range(len(secrets))] if mtls is not None else []
-    component = Scenario(settings.name(name), ScenarioArgs(
-        workloads=list(static.workloads), stage_objects=list(static.stage.objects),
-        stage_objects_live=live.apply(lambda pl: list(pl.stage.objects)), provider=provider,
-        secrets=secrets if secrets_live else [], secrets_live=secrets_live, after=after))
-    return Deployed(static, live, component)
-
-
-def verify(settings: Settings, plans: dict[str, pulumi.Output], checks: dict[str, Probes]) -> pulumi.Output:
-    """The ``verification`` output (model.probes.report); with strictVerification a mismatch fails
-    the update, naming every probe that differs, what was expected and why."""
-    names = list(plans)
-
-    def conclude(args: list) -> dict:
-        n = len(names)
-        live = dict(zip(names, args[:n]))
-        stdouts = {k: v for d in args[n:2 * n] for k, v in d.items()}
-        proxy = {k: v for d in args[2 * n:] for k, v in d.items()}
-        report = probes.report(live, stdouts, proxy, settings)
-        if settings.strict_verification and not report["ok"]:
-            raise VerificationFailed(
-                "verification failed (strictVerification=true; set it false to keep the stack and inspect "
-                "`pulumi stack output verification`):\n  - " + "\n  - ".join(probes.failures(report)))
-        return report
-    return pulumi.Output.all(*[plans[n] for n in names], *[checks[n].stdouts for n in names],
-                             *[checks[n].proxy_stdouts for n in names]).apply(conclude)

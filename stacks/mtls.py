@@ -22,22 +22,34 @@ class MtlsPlatform:
     digest: pulumi.Output[str]           # of every certificate: the mTLS probes' answers depend on it
 
 
-def declare_mtls_backend(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection: remote.ConnectionArgs,
-                         proxy_instance_id: pulumi.Input[str], proxy_ready: pulumi.Resource) -> MtlsPlatform:
-    ip = backend_eip.public_ip
+@dataclass
+class MtlsPieces:
+    files: dict[str, pulumi.Output[str]]  # the backend's ca.crt and server.pem (secret)
+    material: pulumi.Output[dict]
+    digest: pulumi.Output[str]
+
+
+def declare_mtls_pki(settings: Settings, address: pulumi.Output[str]) -> MtlsPieces:
+    """The PKI (SANs naming the backend's ``address``), the backend's files, the pods' material."""
     pki = MtlsPki(settings.name("mtls-pki"), MtlsPkiArgs(
         static=mtls.pki_spec(settings, render.PLACEHOLDER_ADDRESS),
-        live=ip.apply(lambda a: mtls.pki_spec(settings, a))))
+        live=address.apply(lambda a: mtls.pki_spec(settings, a))))
     cert, key = pki.cert_pem, pki.key_pem
     ca_bundle = pulumi.Output.all(cert["root"], cert["intermediate"]).apply(lambda p: mtls.ca_bundle_pem(*p))
-    backend = MtlsBackend(settings.name("mtls-backend"), MtlsBackendArgs(
-        connection=proxy_connection, host_id=proxy_instance_id, after=[proxy_ready],
-        install_script=mtls.backend_install_script(settings),
-        files={"ca.crt": ca_bundle,
-               "server.pem": pulumi.Output.all(cert["server"], cert["intermediate"], key["server"]).apply(
-                   lambda p: mtls.server_pem(*p))}))
+    files = {"ca.crt": ca_bundle,
+             "server.pem": pulumi.Output.all(cert["server"], cert["intermediate"], key["server"]).apply(
+                 lambda p: mtls.server_pem(*p))}
     client_chain = pulumi.Output.all(cert["client"], cert["intermediate"]).apply(lambda p: mtls.chain_pem(*p))
     material = pulumi.Output.secret(pulumi.Output.all(client_chain, key["client"], ca_bundle).apply(
         lambda p: dict(zip(render.SECRET_MATERIAL_KEYS, p))))
     digest = pulumi.Output.all(*cert.values()).apply(lambda pems: content_hash(*pems))
-    return MtlsPlatform(backend, material, digest)
+    return MtlsPieces(files, material, digest)
+
+
+def declare_mtls_backend(settings: Settings, backend_eip: aws.ec2.Eip, proxy_connection: remote.ConnectionArgs,
+                         proxy_instance_id: pulumi.Input[str], proxy_ready: pulumi.Resource) -> MtlsPlatform:
+    pieces = declare_mtls_pki(settings, backend_eip.public_ip)
+    backend = MtlsBackend(settings.name("mtls-backend"), MtlsBackendArgs(
+        connection=proxy_connection, host_id=proxy_instance_id, after=[proxy_ready],
+        install_script=mtls.backend_install_script(settings), files=pieces.files))
+    return MtlsPlatform(backend, pieces.material, pieces.digest)

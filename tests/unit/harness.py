@@ -21,6 +21,8 @@ from model.settings import PROJECT
 
 KIND_IP = "203.0.113.10"
 PROXY_IP = "203.0.113.20"
+LOCAL_NODE_IP = "172.18.0.2"     # kind's node on kind's network (local platform)
+LOCAL_PROXY_IP = "172.18.0.3"    # the proxy container there
 OPERATOR_IP = "198.51.100.7"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
 ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -107,13 +109,20 @@ class LabMocks(Mocks):
 
     def _egress_allows(self, dest: str, port: int, edge: str | None = None) -> bool:
         """The kind host's declared egress rules (the security group) for a direct connection
-        (``edge``: that edge cluster's host, in a fleet)."""
+        (``edge``: that edge cluster's host, in a fleet); no security group at all (local, existing):
+        the machine's own network lets it out."""
         from model.security_groups import Rule, allows
+        if not any(t.startswith("aws:") for t, _, _ in self.declared):
+            return True
         rules = [Rule(n, i["ipProtocol"], i["cidrIpv4"], i.get("fromPort"), i.get("toPort"))
                  for t, n, i in self.declared
                  if t == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" and n.startswith("kind-")
                  and (edge is None or f"-{edge}-" in n)]
         return allows(rules, "tcp", dest, port)
+
+    @property
+    def proxy_ip(self) -> str:
+        return LOCAL_PROXY_IP if any(t == "command:local:Command" for t, _, _ in self.declared) else PROXY_IP
 
     def _k8s_objects(self, edge: str | None = None) -> list[dict]:
         """What the program applied to the cluster (``edge``: that edge cluster's, in a fleet), as
@@ -136,7 +145,8 @@ class LabMocks(Mocks):
     def _mtls_echo(self) -> tuple[str, int, str]:
         """Through Envoy's mTLS listener: the echo answers only if the backend is installed and both
         secrets exist; the CN is the declared client CSR's subject."""
-        backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+        backend = self._has("command:remote:Command", "mtls-backend-demo-install") or \
+            self._has("command:local:Command", "mtls-backend-demo-install")
         secrets = [self._has("kubernetes:core/v1:Secret", s) for s in ("tls-client-cert", "mtls-ca")]
         if not backend or not all(secrets):
             return ("000", 28, "")
@@ -155,9 +165,10 @@ class LabMocks(Mocks):
         if v.listener and "ClusterwideEnvoyConfig" in v.listener:
             return self._mtls_echo()
         if v.listener:  # the egress CEC: Envoy -> the proxy (allowed through the security group) -> out
-            return ("200", 0, "") if self._egress_allows(PROXY_IP, 3128, edge) else ("000", 28, "")
-        if host == PROXY_IP:  # the mTLS backend, directly: it refuses anything without a client certificate
-            backend = self._has("command:remote:Command", "mtls-backend-demo-install")
+            return ("200", 0, "") if self._egress_allows(self.proxy_ip, 3128, edge) else ("000", 28, "")
+        if host == self.proxy_ip:  # the mTLS backend, directly: it refuses anything without a client certificate
+            backend = self._has("command:remote:Command", "mtls-backend-demo-install") or \
+                self._has("command:local:Command", "mtls-backend-demo-install")
             return ("000", 56, "") if backend and self._egress_allows(host, traffic.port) else ("000", 28, "")
         if host is not None:
             return ("200", 0, "") if self._egress_allows(INTERNET_IP, traffic.port, edge) else ("000", 28, "")
@@ -197,8 +208,12 @@ class LabMocks(Mocks):
                                        "-----END CERTIFICATE REQUEST-----")
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = args.name
-        elif args.typ == "command:remote:Command":
-            if args.name.endswith("-kubeconfig"):
+        elif args.typ in ("command:remote:Command", "command:local:Command"):
+            if args.name.endswith("-node-address"):
+                state["stdout"] = LOCAL_NODE_IP + "\n"
+            elif args.name.endswith("-address"):
+                state["stdout"] = LOCAL_PROXY_IP + "\n"
+            elif args.name.endswith("-kubeconfig"):
                 state["stdout"] = FAKE_KUBECONFIG
             elif args.name.endswith("-proxy-log"):
                 import shlex
@@ -263,9 +278,11 @@ REGION = "eu-central-1"  # aws:region, as Pulumi.dev.yaml sets it
 
 
 def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERATOR_IP,
-                world: dict | None = None, ami: str = DEFAULT_AMI, region: str | None = REGION) -> Program:
+                world: dict | None = None, ami: str = DEFAULT_AMI, region: str | None = REGION,
+                tools: Any = None) -> Program:
     """Run the program with ``config`` (key -> value; lists/dicts JSON-encoded like the CLI does) and
-    ``aws:region`` (None: unset)."""
+    ``aws:region`` (None: unset); ``tools``: stacks.program.Tools for the platforms' preflight
+    (which/run fakes)."""
     from stacks import program as composition
     from stacks.config import read_settings
 
@@ -280,7 +297,7 @@ def run_program(config: dict[str, Any] | None = None, *, public_ip: str = OPERAT
     program = Program(resources=monitor.records)
 
     def body():
-        composition.main(lambda: read_settings(public_ip_lookup=lambda: public_ip), exported.__setitem__)
+        composition.main(lambda: read_settings(public_ip_lookup=lambda: public_ip), exported.__setitem__, tools)
 
     try:
         _sync_await(run_pulumi_func(body))

@@ -358,6 +358,9 @@ class FakeStack:
     def outputs(self):
         return self._outputs
 
+    def get_all_config(self):
+        return dict(self.config)
+
     def up(self, **kwargs):
         self.ups += 1
 
@@ -541,3 +544,48 @@ def test_driver_tour_asks_too(capsys, monkeypatch):
     stack = CostStack()
     assert driver.cmd_tour(stack, driver.parse_args(["tour", "hoot51"]), lab.EventLog()) == 1
     assert stack.ups == 0 and stack.config == {}
+
+
+# ------------------------------------------------------------------ a stack keeps its platform
+@pytest.mark.parametrize("outputs,config,refused", [
+    ({}, {"cilium-egress-lab:platform": "local"}, None),                         # a new stack: any platform
+    ({"platform": "local"}, {"cilium-egress-lab:platform": "local"}, None),
+    ({"platform": "aws", "kubeconfig": "x"}, {"cilium-egress-lab:platform": "local"}, ("aws", "local")),
+    ({"kubeconfig": "x"}, {"cilium-egress-lab:platform": "existing",            # deployed before platforms: aws
+                           "cilium-egress-lab:kubeconfigPath": "/k", "cilium-egress-lab:scenarios": '["stars"]'},
+     ("aws", "existing")),
+    ({"platform": "local"}, {}, ("local", "aws")),                               # unset: the default, aws
+])
+def test_switching_platform_is_refused_before_preview_or_up(outputs, config, refused):
+    from pulumi.automation import OutputValue
+    stack = FakeStack(outputs={k: OutputValue(v, False) for k, v in outputs.items()})
+    stack.config = {**config}
+    if refused is None:
+        lab.up(stack)
+        assert stack.ups == 1
+        return
+    for op in (lab.up, lab.preview):
+        with pytest.raises(lab.PlatformSwitchRefused) as exc:
+            op(stack)
+        assert f"deployed with platform {refused[0]!r}" in str(exc.value)
+        assert f"switching it to {refused[1]!r}" in str(exc.value)
+    assert stack.ups == 0
+
+
+def _acceptance(platform, env, which):
+    from model.platforms import acceptance_problems
+    return acceptance_problems(platform, env, which)
+
+
+def test_platform_acceptance_runs_skip_naming_what_is_missing():
+    which = lambda tools: (lambda t: f"/bin/{t}" if t in tools else None)  # noqa: E731
+    assert _acceptance("local", {}, which({"pulumi", "docker", "kind", "kubectl", "helm"})) is None
+    assert _acceptance("local", {}, which({"pulumi", "podman", "kind", "kubectl", "helm"})) is None
+    reason = _acceptance("local", {}, which({"pulumi", "docker", "kubectl"}))
+    assert reason.startswith("kind is not on PATH") and "helm is not on PATH" in reason
+    assert "no `pulumi` CLI" in _acceptance("local", {}, which({"docker", "kind", "kubectl", "helm"}))
+    assert "LAB_EXISTING_KUBECONFIG" in _acceptance("existing", {}, which({"pulumi", "kubectl"}))
+    assert _acceptance("existing", {"LAB_EXISTING_KUBECONFIG": "/k"}, which({"pulumi", "kubectl"})) is None
+    # no AWS credentials needed off aws
+    assert lab.preconditions(opt_in=True, env={}, home=__import__("pathlib").Path("/nonexistent"),
+                             which=which({"pulumi"}), aws=False) is None

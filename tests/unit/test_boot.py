@@ -406,3 +406,16 @@ def test_an_unpinned_version_is_checked_against_its_release_checksum_file(tmp_pa
     else:
         assert run.returncode == 0, run.output[-2000:]
         assert "/usr/local/bin/kind verified" in run.output
+
+
+def test_local_kind_config_api_server_certificate_names_the_kubeconfig_server():
+    """platform local: kind's defaults (v0.30.0 pkg/apis/config/v1alpha4/default.go: apiServerAddress
+    "127.0.0.1", a random port) and its kubeconfig (server https://<apiServerAddress>:<port>, the fake
+    kind in tests/unit/fake_tools.py answers the same) - the certificate (kind's own SANs, no patch)
+    names it."""
+    from model import local
+    cluster = yaml.safe_load(local.cluster_config_yaml("cilium-egress-lab.dev"))
+    defaulted = {**cluster, "networking": {"apiServerAddress": "127.0.0.1", **cluster["networking"]}}
+    server = "https://127.0.0.1:40123"
+    sans = kind_patch.api_cert_sans("v0.30.0", defaulted)
+    assert urlsplit(server).hostname in sans and set(sans) == {"localhost", "127.0.0.1"}

@@ -57,6 +57,9 @@ class FakeGroupStack:
     def set_all_config(self, config):
         self.config.update({k: v.value for k, v in config.items()})
 
+    def get_all_config(self):  # read by automation.up: a stack keeps its platform
+        return dict(self.config)
+
     def up(self, **kwargs):
         self.ups += 1
 

@@ -294,3 +294,28 @@ def test_bad_settings_fail_before_the_pulumi_cli_is_asked(capsys, fake_pulumi):
     rc, out, err = run_render(capsys, "--stack", "dev", "--secrets-from-stack", *MTLS, "--set", "proxyPort=0")
     assert (rc, out) == (2, "") and "proxyPort" in err
     assert fake_pulumi.call() is None
+
+
+def test_render_platform_local_shows_the_lock_it_adds(capsys):
+    """render --platform local: the egress lock CCNP (model.local.lock_policy) in the header while
+    unlocked, among the objects once restrictEgress is true; aws renders neither."""
+    import yaml as _yaml
+
+    from model import local
+    from model.render import PLACEHOLDER_ADDRESS
+    from model.settings import load_settings
+    rc, out, _ = run_render(capsys, "--platform", "local")
+    assert rc == 0 and "# platform local: restrictEgress=true would add this egress lock" in out
+    header = [line[4:] for line in out.split("\n---\n")[0].splitlines() if line.startswith("#   ")]
+    lock = local.lock_policy(load_settings({"platform": "local"}, resolve_operator_cidr=False), PLACEHOLDER_ADDRESS)
+    assert _yaml.safe_load("\n".join(header[header.index("apiVersion: cilium.io/v2"):])) == lock
+    assert all(d["metadata"]["name"] != local.LOCK_NAME for d in _yaml.safe_load_all(out.split("\n---\n", 1)[1]))
+    rc, out, _ = run_render(capsys, "--platform", "local", "--set", "restrictEgress=true")
+    docs = list(_yaml.safe_load_all(out.split("\n---\n", 1)[1]))
+    assert rc == 0 and [d for d in docs if d["metadata"]["name"] == local.LOCK_NAME] == [
+        local.lock_policy(load_settings({"platform": "local", "restrictEgress": True}, resolve_operator_cidr=False),
+                          PLACEHOLDER_ADDRESS)]
+    rc, out, _ = run_render(capsys, "--platform", "aws", "--set", "restrictEgress=true")
+    assert rc == 0 and local.LOCK_NAME not in out
+    rc, out, _ = run_render(capsys, "--platform", "existing", "--set", "scenarios=hoot51", "--set", "kubeconfigPath=/k")
+    assert rc == 0 and "CiliumClusterwideNetworkPolicy" not in out.split("\n---\n", 1)[1]
