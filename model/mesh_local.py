@@ -84,6 +84,13 @@ def helm_values(settings: Settings, pack: ModuleType, cluster: str, node_ips: Ma
     return values
 
 
+def helm_command(settings: Settings, cluster: str) -> str:
+    """Install Cilium by hand in the kind cluster of ``cluster`` with its values in values.yaml (the
+    stack does it with a Helm release per cluster)."""
+    return (f"helm upgrade --install cilium cilium/cilium --version {settings.cilium_version} "
+            f"--kube-context {kube_context(cluster)} -n kube-system -f values.yaml")
+
+
 def cluster_of(ref: str) -> str:
     """``ns/name@cluster`` -> ``cluster``."""
     base, at, cluster = ref.partition("@")
