@@ -8,7 +8,9 @@ How the agents reach the other cluster's clustermesh-apiserver: by the peer's ki
 shared network (``docker inspect``), given to the chart as the peer's ``ips`` with no ``address``; the
 chart then dials ``<peer>.mesh.cilium.io`` and maps that name to the ips with host aliases (chart
 v1.18.10 values.yaml ``clustermesh.config.domain``: "used in the case cluster addresses are not
-provided and IPs are used"), a name the apiserver's certificate carries (``*.mesh.cilium.io``).
+provided and IPs are used"; templates/clustermesh-config/_helpers.tpl writes the endpoint
+``https://<name>.<domain>:<port>`` when ``ips`` is set - read on the chart's main branch, the pinned
+values.yaml documents the same), a name the apiserver's certificate carries (``*.mesh.cilium.io``).
 
 Probes run in the cluster of their source workload, with the user's kubectl and that cluster's kind
 context; the URL names the Service as the source's cluster resolves it (a global Service there).

@@ -190,3 +190,23 @@ def test_two_kind_clusters_on_one_network_cilium_in_each_with_the_mesh_values_an
     for c in PACK.CLUSTERS:
         assert fake_tools.run(mesh_local.delete_cluster_command("docker", c), fakes).returncode == 0
     assert fake_tools.state(state)["clusters"] == {}
+
+
+def test_the_local_mesh_values_validate_against_the_chart_schema_and_name_the_peer_by_address():
+    """The chart (v1.18.10 values.yaml, tests/reference): ``clustermesh.config.clusters[].ips`` - "IPs of
+    the cluster Clustermesh API server" - and ``clustermesh.config.domain`` (mesh.cilium.io) "used in
+    the case cluster addresses are not provided and IPs are used": the endpoint is then
+    ``https://<name>.<domain>:<port>`` (templates/clustermesh-config/_helpers.tpl), which the
+    clustermesh-apiserver's certificate covers (``*.mesh.cilium.io``)."""
+    from tests.validation import require_reference, unknown_helm_keys, validate_helm_values
+    require_reference()
+    settings = load_settings({"platform": "local", "scenarios": ["stars-mesh"]}, resolve_operator_cidr=False)
+    for c in PACK.CLUSTERS:
+        values = mesh_local.helm_values(settings, PACK, c, NODE_IPS, "CERT", "KEY")
+        assert validate_helm_values(values) == [] and unknown_helm_keys(values) == [], c
+        peers = values["clustermesh"]["config"]["clusters"]
+        assert [set(p) for p in peers] == [{"name", "ips", "port"}]   # no address: the chart uses the ips
+        assert peers[0]["ips"] == [NODE_IPS[peers[0]["name"]]]
+    broken = mesh_local.helm_values(settings, PACK, "ccp", NODE_IPS)
+    broken["clustermesh"]["config"]["clusters"] = {"aws": "172.18.0.5"}   # the schema's list of peers, not a map
+    assert validate_helm_values(broken) != []
