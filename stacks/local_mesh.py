@@ -94,6 +94,7 @@ def declare(settings: Settings, tools: Any) -> dict[str, Any]:
     return {
         "kubeContexts": {c: mesh_local.kube_context(c) for c in pack.CLUSTERS},
         "kindNodeIps": node_ips,
+        "kubeconfigs": pulumi.Output.secret(pulumi.Output.all(**{c: k.kubeconfig for c, k in kinds.items()})),
         "restrictEgress": settings.restrict_egress,
         "ciliumStatus": {c: r.status for c, r in releases.items()},
         "stages": {name: stage.name},

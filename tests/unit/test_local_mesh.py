@@ -115,6 +115,15 @@ def test_probes_run_in_the_cluster_of_their_source_and_the_final_stage_is_the_se
                        ("management-ui/management-ui@aws", "stars/frontend@ccp", 80),
                        ("management-ui/management-ui@aws", "stars/backend@ccp", 6379)}
     assert p.outputs["kubeContexts"] == {"ccp": "kind-ccp", "aws": "kind-aws"}
+    assert sorted(p.outputs["kubeconfigs"]) == ["aws", "ccp"] and "kubeconfigs" in p.secret_outputs
+
+
+def test_restrict_egress_puts_the_lock_in_both_clusters_and_the_mesh_verdicts_still_hold():
+    p = mesh_program({"restrictEgress": True})
+    locks = {r.name for r in p.of_type("kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy")
+             if r.inputs["metadata"]["name"] == local.LOCK_NAME}
+    assert locks == {f"platform-{c}-demo-ciliumclusterwidenetworkpolicy-{local.LOCK_NAME}" for c in PACK.CLUSTERS}
+    assert p.outputs["verification"]["ok"] and p.outputs["verification"]["locked"] is True
 
 
 def test_a_stage_switch_changes_only_that_stages_policies():
