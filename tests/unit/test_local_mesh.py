@@ -116,6 +116,13 @@ def test_probes_run_in_the_cluster_of_their_source_and_the_final_stage_is_the_se
                        ("management-ui/management-ui@aws", "stars/backend@ccp", 6379)}
     assert p.outputs["kubeContexts"] == {"ccp": "kind-ccp", "aws": "kind-aws"}
     assert sorted(p.outputs["kubeconfigs"]) == ["aws", "ccp"] and "kubeconfigs" in p.secret_outputs
+    # the acceptance run's judge (stacks.automation.verify) reads the same plan: nothing to complain about
+    from stacks.automation import compare_verification
+    settings = load_settings({"platform": "local", "scenarios": ["stars-mesh"]}, resolve_operator_cidr=False)
+    assert compare_verification(v, False, settings) == []
+    wrong = json.loads(json.dumps(v))
+    wrong["scenarios"]["stars-mesh"]["cells"][0]["observed"] = "drop"
+    assert len(compare_verification(wrong, False, settings)) == 1
 
 
 def test_restrict_egress_puts_the_lock_in_both_clusters_and_the_mesh_verdicts_still_hold():
