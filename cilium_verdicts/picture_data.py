@@ -22,7 +22,6 @@ import importlib.util
 import sys
 from collections import Counter, defaultdict
 from types import ModuleType
-from xml.sax.saxutils import escape as _xml_escape
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -57,9 +56,14 @@ FONT = "DejaVu Sans, Verdana, Segoe UI, Arial, Helvetica, sans-serif"
 GRAPH_MAX_WORKLOADS = 12  # the page adds the graph view up to this many workloads
 
 
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+                                    "\n": "&#10;", "\t": "&#9;"})
+
+
 def _a(value) -> str:
     """An attribute value, escaped for a double-quoted XML/HTML attribute (drawsvg does not)."""
-    return _xml_escape(str(value), {'"': "&quot;", "'": "&#39;", "\n": "&#10;", "\t": "&#9;"})
+    # xml.sax.saxutils.escape with these entities, without its import (urllib, http, email, ssl: ~50 ms)
+    return str(value).translate(_ATTRIBUTE_ESCAPES)
 
 
 def _text_width(text: str, size: float) -> float:

@@ -15,7 +15,10 @@ import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
 from components.kind_cluster import KindCluster, KindClusterArgs
-from components.mtls_backend_container import MtlsBackendContainer, MtlsBackendContainerArgs
+from components.mtls_backend_container import (
+    MtlsBackendContainer,
+    MtlsBackendContainerArgs,
+)
 from components.proxy_container import ProxyContainer, ProxyContainerArgs
 from model import helm, local, platforms, probes, render
 from model.settings import PROJECT, Settings

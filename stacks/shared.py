@@ -10,10 +10,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
+import scenarios
 from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
 from components.probes import Probes, ProbesArgs, VerificationFailed
 from components.scenario import Scenario, ScenarioArgs
-import scenarios
 from model import local, probes
 from model.settings import Settings
 from scenarios import Context

@@ -20,6 +20,7 @@ from pulumi.automation.events import (
 )
 
 from model import probes
+from model.platforms import PlatformSwitchRefused
 from model.settings import load_settings
 from stacks import automation as lab
 
@@ -565,7 +566,7 @@ def test_switching_platform_is_refused_before_preview_or_up(outputs, config, ref
         assert stack.ups == 1
         return
     for op in (lab.up, lab.preview):
-        with pytest.raises(lab.PlatformSwitchRefused) as exc:
+        with pytest.raises(PlatformSwitchRefused) as exc:
             op(stack)
         assert f"deployed with platform {refused[0]!r}" in str(exc.value)
         assert f"switching it to {refused[1]!r}" in str(exc.value)
