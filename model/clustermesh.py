@@ -36,6 +36,12 @@ from .settings import Settings
 
 APISERVER_NODE_PORT = 32379   # the chart's default clustermesh-apiserver NodePort, stated
 PLACEHOLDER_CA = "<the mesh CA, set by pulumi up>"
+# The mesh CA the stack generates with pulumi-tls (components/mesh_ca.py): RSA 2048 and three years, as
+# the chart's own ``genCA "Cilium CA" (... .Values.certValidityDuration)`` makes it (Sprig genCA: RSA 2048;
+# values.yaml tls.ca.certValidityDuration: 1095 days); the chart signs each cluster's clustermesh certificates
+# with it (``cilium.ca.setup``: tls.ca.cert/key).
+MESH_CA = {"common_name": "Cilium CA", "organization": "cilium-egress-lab ClusterMesh",
+           "algorithm": "RSA", "rsa_bits": 2048, "validity_hours": 1095 * 24}
 
 
 def _b64(text: str) -> str:

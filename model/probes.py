@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import scenarios
 from cilium_verdicts import ALLOW, DNS_FAIL, DROP, L7_DENY, Cluster, Verdict, evaluate
+from cilium_verdicts.mesh import Mesh
 from cilium_verdicts.verdict import WORLD_DEFAULT_IP
 from scenarios.base import PROBE_CONTAINER_ANNOTATION, Context, LabProbe, Stage
 
@@ -136,10 +137,16 @@ def plan(name: str, ctx: Context, stage_name: str | None = None) -> Plan:
     pack = scenarios.pack(name)
     st = scenarios.stage(name, ctx, stage_name)
     workloads = tuple(pack.workloads(ctx))
-    cluster = Cluster.from_objects([*workloads, *local.platform_objects(ctx), *st.objects])
+    if hasattr(pack, "cluster_objects"):  # ClusterMesh: each cluster's objects, verdicts in the source's cluster
+        mesh = Mesh.from_objects(pack.cluster_objects(ctx, st, local.platform_objects(ctx)),
+                                 policy_default_local_cluster=pack.POLICY_DEFAULT_LOCAL_CLUSTER)
+        judge_one = lambda t: mesh.evaluate(t)[1]  # noqa: E731
+    else:
+        cluster = Cluster.from_objects([*workloads, *local.platform_objects(ctx), *st.objects])
+        judge_one = lambda t: evaluate(cluster, t)  # noqa: E731
     out = []
     for lp in pack.probes(ctx, st):
-        v = evaluate(cluster, lp.traffic)
+        v = judge_one(lp.traffic)
         expected, more = expected_outcome(v, lp, ctx)
         check = lp.check if (lp.check and v.listener and expected == ALLOW) else None
         out.append(Planned(name, st.name, lp, v, expected, (*v.why, *more), check))
@@ -201,7 +208,8 @@ def url_expression(planned: Planned, workloads: tuple[dict, ...], kubectl: str =
     return f'"{scheme}://{host}:{t.port}{path}"'
 
 
-def command(planned: Planned, workloads: tuple[dict, ...], window_s: int, kubectl: str = remote.KUBECTL) -> str:
+def command(planned: Planned, workloads: tuple[dict, ...], window_s: int, kubectl: str = remote.KUBECTL,
+            label_traffic: Any = None) -> str:
     """The command of one probe: (setup), then curl from the source pod until the expected outcome is
     seen or the window ends; prints one JSON line (model.remote.probe_command). ``kubectl``: the
     kind host's (aws, over SSH) or the user's own (local, existing: run on the user's machine)."""
@@ -214,7 +222,8 @@ def command(planned: Planned, workloads: tuple[dict, ...], window_s: int, kubect
     run = remote.exec_curl(ns, target, container, url_expression(planned, workloads, kubectl), args,
                            body=planned.check == MTLS_ECHO, kubectl=kubectl)
     setup = remote.rollout_restart(ns, target, kubectl=kubectl) if lp.setup == "rollout-restart" else ""
-    label = {"scenario": planned.scenario, "probe": planned.name, "traffic": asdict(t)}
+    # label_traffic: what the result reports, when it differs from the ids used here (mesh: ns/name@cluster)
+    label = {"scenario": planned.scenario, "probe": planned.name, "traffic": asdict(label_traffic or t)}
     return remote.probe_command(label, run, expect=planned.expected, window_s=window_s, setup=setup)
 
 

@@ -47,14 +47,22 @@ def platform_objects(ctx: Context) -> tuple[dict, ...]:
 
 
 # Platforms that build two clusters joined by ClusterMesh (a pack with TWO_CLUSTERS in NEEDS runs only
-# there). None yet: today's platform builds one kind cluster, so it refuses such packs at config time.
-MULTI_CLUSTER_PLATFORMS: frozenset[str] = frozenset()
+# there): local (stacks/local_mesh.py: two kind clusters on the user's Docker). The others build one
+# cluster, so they refuse such packs at config time.
+MULTI_CLUSTER_PLATFORMS: frozenset[str] = frozenset({"local"})
 
 
 def multi_cluster_refusals(names, platform: str | None) -> list[str]:
-    """Config errors for selected packs that need two clusters on a platform that builds one."""
-    return [f"scenarios: {n} needs two clusters joined by ClusterMesh; the {platform or 'aws'} platform builds one "
-            f"cluster; accepted: the single-cluster scenarios "
-            f"({', '.join(ONE_CLUSTER)}); evaluate {n} offline "
-            f"with cilium-verdicts --scenario {n}"
-            for n in names if n in PACKS and TWO_CLUSTERS in PACKS[n].NEEDS and platform not in MULTI_CLUSTER_PLATFORMS]
+    """Config errors for selected packs that need two clusters on a platform that builds one, and for
+    a two-cluster pack selected with any other pack (its clusters are its own: it runs alone)."""
+    names = list(names or ())
+    mesh = [n for n in names if n in PACKS and TWO_CLUSTERS in PACKS[n].NEEDS]
+    errors = [f"scenarios: {n} needs two clusters joined by ClusterMesh; the {platform or 'aws'} platform builds one "
+              f"cluster; accepted: the single-cluster scenarios "
+              f"({', '.join(ONE_CLUSTER)}), or platform {' or '.join(sorted(MULTI_CLUSTER_PLATFORMS))}; "
+              f"evaluate {n} offline with cilium-verdicts --scenario {n}"
+              for n in mesh if platform not in MULTI_CLUSTER_PLATFORMS]
+    if mesh and len(names) > 1 and not errors:
+        errors.append(f"scenarios: {mesh[0]} builds its own two clusters and runs alone; accepted: [{mesh[0]!r}] "
+                      f"alone, or only single-cluster scenarios ({', '.join(ONE_CLUSTER)})")
+    return errors

@@ -1,6 +1,6 @@
 """The program for every platform: settings first (fails before any resource), then the platform's
 checks (model.platforms preflight: tools, the cluster), then its composition - stacks/lab.py (aws),
-stacks/local.py, stacks/existing.py; on aws a fleet (edgeClusters > 1: N kind hosts behind one shared
+stacks/local.py (stacks/local_mesh.py for a ClusterMesh pack: two kind clusters), stacks/existing.py; on aws a fleet (edgeClusters > 1: N kind hosts behind one shared
 proxy) is stacks/fleet.py - then the outputs, with ``platform`` recorded (a stack does not switch
 platform: stacks/automation.py refuses it)."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pulumi
 from model.platforms import PLATFORM_OUTPUT, Completed, PreflightError
 from model.settings import Settings
 
-from . import existing, fleet, lab, local
+from . import existing, fleet, lab, local, local_mesh
 
 
 def run_tool(argv: Sequence[str], timeout: float = 60) -> Completed:
@@ -37,7 +37,8 @@ class Tools:
 
 def declare(settings: Settings, tools: Tools) -> dict[str, Any]:
     if settings.platform == "local":
-        outputs = local.declare(settings, tools)
+        mesh = local_mesh.mesh_pack(settings) is not None  # two kind clusters joined by ClusterMesh
+        outputs = (local_mesh if mesh else local).declare(settings, tools)
     elif settings.platform == "existing":
         outputs = existing.declare(settings, tools)
     elif settings.edge_clusters > 1:

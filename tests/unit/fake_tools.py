@@ -78,7 +78,12 @@ def kind():
             out(err=f'ERROR: failed to create cluster: node(s) already exist for a cluster with the name "{name}"\n', rc=1)
         labels = ((cfg.get("nodes") or [{}])[0].get("labels") or {})
         clusters[name] = {"labels": labels, "config": cfg, "cilium": False}
-        state.setdefault("containers", {})[f"{name}-control-plane"] = {"ip": world.get("node_ip", "172.18.0.2")}
+        # kind v0.30.0 puts every cluster's nodes on the one network "kind" unless
+        # KIND_EXPERIMENTAL_DOCKER_NETWORK names another (v0.30.0 pkg/cluster/internal/providers/docker/
+        # network.go fixedNetworkName = "kind"; provider.go Provision reads the variable)
+        state.setdefault("containers", {})[f"{name}-control-plane"] = {
+            "ip": world.get("node_ips", {}).get(name, world.get("node_ip", "172.18.0.2")),
+            "network": os.environ.get("KIND_EXPERIMENTAL_DOCKER_NETWORK") or "kind"}
         save()
         out(err=f'Set kubectl context to "kind-{name}"\nYou can now use your cluster with:\n\n'
                 f'kubectl cluster-info --context kind-{name}\n')

@@ -23,6 +23,8 @@ KIND_IP = "203.0.113.10"
 PROXY_IP = "203.0.113.20"
 LOCAL_NODE_IP = "172.18.0.2"     # kind's node on kind's network (local platform)
 LOCAL_PROXY_IP = "172.18.0.3"    # the proxy container there
+# a ClusterMesh pack on local (stacks/local_mesh.py): each mesh cluster's kind node on kind's network
+LOCAL_MESH_NODE_IPS = {"ccp": "172.18.0.4", "aws": "172.18.0.5"}
 OPERATOR_IP = "198.51.100.7"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
 ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -139,6 +141,12 @@ class LabMocks(Mocks):
                         **{k: _ints(v) for k, v in i.items() if k not in ("apiVersion", "kind")}})
         return out
 
+    def _k8s_named(self) -> list[tuple[dict, str]]:
+        """Every applied object with its resource name (_k8s_objects' objects, in order)."""
+        names = [n for t, n, i in self.declared if t.startswith("kubernetes:")
+                 and not t.startswith("kubernetes:helm") and "providers" not in t]
+        return list(zip(self._k8s_objects(), names))
+
     def _has(self, typ: str, name_part: str) -> dict | None:
         return next((i for t, n, i in self.declared if t == typ and name_part in n), None)
 
@@ -158,7 +166,12 @@ class LabMocks(Mocks):
         """Cilium = the evaluator on the *declared* objects; AWS = the declared egress rules; the
         egress proxy and the mTLS backend as the lab builds them."""
         from cilium_verdicts import Cluster, evaluate
-        v = evaluate(Cluster.from_objects(self._k8s_objects(edge)), traffic)
+        if "@" in traffic.source:  # ClusterMesh: each cluster's declared objects (resource names carry it)
+            from cilium_verdicts.mesh import Mesh
+            v = Mesh.from_objects({c: [o for o, n in self._k8s_named() if f"-{c}-" in n]
+                                   for c in LOCAL_MESH_NODE_IPS}).evaluate(traffic)[1]
+        else:
+            v = evaluate(Cluster.from_objects(self._k8s_objects(edge)), traffic)
         if v.verdict != "allow":
             return {"drop": ("000", 28, ""), "dns-fail": ("000", 6, ""), "l7-deny": ("403", 0, "")}[v.verdict]
         host = traffic.to.split(":", 1)[1] if traffic.to.startswith("world:") else None
@@ -210,7 +223,8 @@ class LabMocks(Mocks):
             state["keyName"] = args.name
         elif args.typ in ("command:remote:Command", "command:local:Command"):
             if args.name.endswith("-node-address"):
-                state["stdout"] = LOCAL_NODE_IP + "\n"
+                mesh = [c for c in LOCAL_MESH_NODE_IPS if args.name.startswith(f"kind-{c}-")]
+                state["stdout"] = (LOCAL_MESH_NODE_IPS[mesh[0]] if mesh else LOCAL_NODE_IP) + "\n"
             elif args.name.endswith("-address"):
                 state["stdout"] = LOCAL_PROXY_IP + "\n"
             elif args.name.endswith("-kubeconfig"):

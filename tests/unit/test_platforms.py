@@ -241,10 +241,20 @@ def test_existing_preflight_refuses_a_namespace_the_lab_did_not_create():
     _existing(base)  # absent: the stack creates it
 
 
-def test_a_fleet_and_a_two_cluster_pack_are_refused_off_aws_naming_the_key():
+def test_a_fleet_is_refused_off_aws_and_a_two_cluster_pack_off_local_naming_the_key():
     with pytest.raises(SettingsError) as exc:
         settings(platform="local", edgeClusters=3, scenarios=["hoot51"])
     assert "edgeClusters: 3 builds a fleet of EC2 hosts, only on platform 'aws' (platform is 'local')" in str(exc.value)
+    # local builds the two kind clusters (stacks/local_mesh.py); the platforms that build one refuse it
+    assert settings(platform="local", scenarios=["stars-mesh"]).scenarios == ("stars-mesh",)
+    for platform in ("aws", "existing"):
+        extra = {"kubeconfigPath": "/k"} if platform == "existing" else {}
+        with pytest.raises(SettingsError) as exc:
+            settings(platform=platform, scenarios=["stars-mesh"], **extra)
+        assert "stars-mesh needs two clusters" in str(exc.value) and "platform local" in str(exc.value)
+
+
+def test_a_two_cluster_pack_runs_alone():
     with pytest.raises(SettingsError) as exc:
-        settings(platform="local", scenarios=["stars-mesh"])
-    assert "stars-mesh needs two clusters" in str(exc.value) and "local" in str(exc.value)
+        settings(platform="local", scenarios=["stars-mesh", "egress"])
+    assert "scenarios: stars-mesh builds its own two clusters and runs alone" in str(exc.value)
