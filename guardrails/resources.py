@@ -7,14 +7,14 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from model import cost, mtls
+from model import mtls
 from model.network import KUBE_API_PORT, SSH_PORT
 from model.render import SECRET_MATERIAL_OUTPUT
 from model.settings import OPERATOR_MIN_PREFIX, PROJECT
 
 from . import shapes
-from .shapes import (
-    Permission as Ingress,  # noqa: F401 - the name the tests and older callers use
+from .shapes import (  # noqa: F401 - the value helpers the checks share with shapes.py
+    Permission as Ingress,  # the name the tests and older callers use
 )
 
 MANDATORY, ADVISORY = "mandatory", "advisory"
@@ -86,18 +86,6 @@ class Rule:
 
 
 # ---------------------------------------------------------------- helpers
-def _seq(value: Any) -> list:
-    return cost._seq(value)
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _num(value: Any) -> float | None:
-    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
-
-
 def has_key_material(value: Any) -> str | None:
     """The first private-key marker in ``value``, in any spelling guardrails/shapes.py knows (PEM and PGP
     blocks, base64-encoded ones, kubeconfig client-key-data in YAML or JSON, bearer and

@@ -48,10 +48,7 @@ from .resources import (  # noqa: F401 - the model of what the checks see; tests
     Context,
     Resource,
     Rule,
-    _map,
     _network,
-    _num,
-    _seq,
     _stack_value,
     egresses,
     has_key_material,
@@ -60,6 +57,7 @@ from .resources import (  # noqa: F401 - the model of what the checks see; tests
 from .shapes import (
     Permission as Ingress,  # noqa: F401 - the name the tests and older callers use
 )
+from .shapes import _map, _num, _seq
 
 
 # ---------------------------------------------------------------- mandatory: resource rules
