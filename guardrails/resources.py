@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from model import mtls
-from model.network import KUBE_API_PORT, SSH_PORT
+from model.network import MESH_API_PORTS, SSH_PORT
 from model.render import SECRET_MATERIAL_OUTPUT
 from model.settings import OPERATOR_MIN_PREFIX, PROJECT
 
@@ -44,7 +44,7 @@ KEY_COPY_FILES = mtls.KEY_FILES
 # Ingress no wider than the operator's own limit (model/settings.py OPERATOR_MIN_PREFIX) for IPv4;
 # an IPv6 /48 is one site.
 MIN_INGRESS_PREFIX = {4: OPERATOR_MIN_PREFIX, 6: 48}
-ADMIN_PORTS = (SSH_PORT, KUBE_API_PORT)
+ADMIN_PORTS = (SSH_PORT, *MESH_API_PORTS)  # the kind host's API ports: 6443, and 6444 for a two-cluster pack
 # The outputs that carry key material on purpose; the program exports each as a Pulumi secret
 # (tests/unit/test_policy_pack.py proves it under mocks). pulumi-policy hands a policy secret values
 # already decrypted (pulumi_policy/policy.py: Analyze/AnalyzeStack deserialize without proxy_secrets),

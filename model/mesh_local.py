@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from types import ModuleType
-from typing import Mapping
+from typing import Callable, Mapping
 
 import yaml
 
@@ -116,13 +116,15 @@ def probe_workloads(pack: ModuleType, ctx, planned: probes.Planned) -> tuple[dic
     return (*own, *(o for o in dest if (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) not in have))
 
 
-def probe_command(pack: ModuleType, ctx, planned: probes.Planned, window_s: int) -> str:
+def probe_command(pack: ModuleType, ctx, planned: probes.Planned, window_s: int,
+                  kubectl_of: Callable[[str], str] = kubectl) -> str:
     """model.probes.command in the source's cluster: the traffic with plain ``ns/name`` ids, that
-    cluster's kubectl context. The label keeps the mesh ids (what the verification reports)."""
+    cluster's kubectl context (``kubectl_of(cluster)``; the aws kind host's: model.mesh_aws). The label
+    keeps the mesh ids (what the verification reports)."""
     t = planned.probe.traffic
     plain = type(t)(t.source.partition("@")[0], t.to.partition("@")[0], t.port, t.via, t.protocol, t.request,
                     t.service, t.address)
     plain_probe = type(planned.probe)(**{**planned.probe.__dict__, "traffic": plain, "name": planned.probe.key})
     plain_planned = type(planned)(**{**planned.__dict__, "probe": plain_probe})
     return probes.command(plain_planned, probe_workloads(pack, ctx, planned), window_s,
-                          kubectl=kubectl(cluster_of(t.source)), label_traffic=t)
+                          kubectl=kubectl_of(cluster_of(t.source)), label_traffic=t)

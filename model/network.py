@@ -8,6 +8,9 @@ KIND_POD_SUBNET = "10.244.0.0/16"
 KIND_SERVICE_SUBNET = "10.96.0.0/12"
 KIND_DOCKER_SUBNET = "172.18.0.0/16"  # the "kind" docker network
 KUBE_API_PORT = 6443
+# A two-cluster pack on aws (model/mesh_aws.py): the second kind cluster's API on the kind host's next
+# port; both only from the operator (model/security_groups.py, guardrails ADMIN_PORTS).
+MESH_API_PORTS = (KUBE_API_PORT, KUBE_API_PORT + 1)
 SSH_PORT = 22
 SSH_USER = "ubuntu"
 # IMDSv2 only (http_tokens required), and its PUT answer at most this many network hops: 1 reaches the

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from scenarios.mtls import BACKEND_PORT
 
+from . import mesh_ports
 from .network import ANYWHERE, KUBE_API_PORT, SSH_PORT
 from .settings import Settings
 
@@ -43,9 +44,13 @@ def _port(key: str, proto: str, port: int, cidr: Any, why: str) -> Rule:
 def kind_ingress(settings: Settings) -> list[Rule]:
     """SSH and the Kubernetes API, from the operator only."""
     op = settings.operator_cidr
+    # a two-cluster pack (model/mesh_aws.py, model/mesh_ports.py): each further kind cluster's API port, from the operator only
+    extra = [_port(f"ingress-kube-api-{c}", "tcp", port, op, f"Kubernetes API of kind cluster {c} from the operator")
+             for c, port in mesh_ports.settings_api_ports(settings).items() if port != KUBE_API_PORT]
     return [
         _port("ingress-ssh", "tcp", SSH_PORT, op, "SSH from the operator"),
         _port("ingress-kube-api", "tcp", KUBE_API_PORT, op, "Kubernetes API from the operator"),
+        *extra,
     ]
 
 

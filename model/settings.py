@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from cilium_verdicts.fqdn import matches_any
-from scenarios import PACKS, STAGE_NAMES, multi_cluster_refusals
+from scenarios import ONE_CLUSTER, PACKS, STAGE_NAMES, multi_cluster_refusals
 
 from . import registries
 from .kind_releases import KIND_VERSIONS
@@ -371,6 +371,9 @@ def _cross_checks(v: dict[str, Any]) -> list[str]:
             if "mtls-backend" in PACKS[n].NEEDS:
                 errors.append(f"edgeClusters: {v['edge_clusters']} with scenario {n}: the mTLS backend is built for "
                               "one cluster only; accepted: edgeClusters 1 with mtls, or a fleet without it")
+            elif n not in ONE_CLUSTER:   # both mesh clusters run on the one kind host (model/mesh_aws.py)
+                errors.append(f"edgeClusters: {v['edge_clusters']} with scenario {n}: its two clusters run on one "
+                              f"kind host; accepted: edgeClusters 1 with {n}, or a fleet of single-cluster scenarios")
     # a ClusterMesh pack needs a two-cluster platform
     errors += multi_cluster_refusals(v.get("scenarios", ()), v.get("platform"))
     ca, cert = v.get("pki_ca_validity_hours"), v.get("pki_cert_validity_hours")

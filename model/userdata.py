@@ -116,12 +116,13 @@ echo 'server {TIME_SYNC} prefer iburst minpoll 4 maxpoll 4' > /etc/chrony/source
 systemctl try-restart systemd-timesyncd.service chrony.service || true"""
 
 
-def no_proxy() -> str:
-    """Destinations the kind host and its nodes reach directly, never through the proxy."""
+def no_proxy(extra: tuple[str, ...] = ()) -> str:
+    """Destinations the kind host and its nodes reach directly, never through the proxy (``extra``:
+    a two-cluster pack's nodes and pod CIDRs, model/mesh_aws.py)."""
     return ",".join([
         "localhost", "127.0.0.1", "169.254.169.254", network.VPC_CIDR, network.KIND_DOCKER_SUBNET,
         network.KIND_POD_SUBNET, network.KIND_SERVICE_SUBNET, ".svc", ".cluster.local",
-        f"{KIND_CLUSTER_NAME}-control-plane",
+        f"{KIND_CLUSTER_NAME}-control-plane", *extra,
     ])
 
 
@@ -196,9 +197,9 @@ mkdir -p {LAB_DIR}
 """
 
 
-def kubeconfig_pipeline(server: str) -> str:
+def kubeconfig_pipeline(server: str, cluster: str = KIND_CLUSTER_NAME) -> str:
     """kind's kubeconfig with its server rewritten (kind writes https://<apiServerAddress>:<port>)."""
-    return (f"kind get kubeconfig --name {KIND_CLUSTER_NAME} "
+    return (f"kind get kubeconfig --name {cluster} "
             f"| sed -E 's#server: https://[^ ]+#server: {server}#'")
 
 
@@ -228,7 +229,8 @@ fi
 rm -f "$proxy_err\""""
 
 
-def api_certificate_check(api_address: str, kubeconfig: str = "/root/.kube/config") -> str:
+def api_certificate_check(api_address: str, kubeconfig: str = "/root/.kube/config",
+                          port: int = network.KUBE_API_PORT) -> str:
     """The end of the kind host's boot: a TLS-verified request (kubectl checks the server against
     the kubeconfig's CA; never ``--insecure-skip-tls-verify``) to the API on 127.0.0.1 - the host's
     own kubeconfig - and under the Elastic IP the operator's kubeconfig names. The EIP itself is not
@@ -251,15 +253,38 @@ for name in 127.0.0.1 {q(api_address)}; do
   args=()
   [ "$name" = 127.0.0.1 ] || args=(--tls-server-name "$name")
   if ! retry 24 5 api_ready "$name" "${{args[@]}}"; then
-    echo "cilium-egress-lab: API CERTIFICATE CHECK FAILED: https://$name:{network.KUBE_API_PORT} is not verified by the \
+    echo "cilium-egress-lab: API CERTIFICATE CHECK FAILED: https://$name:{port} is not verified by the \
 cluster CA (is $name among the certificate's SANs? kind-config.yaml kubeadmConfigPatchesJSON6902)" >&2
     exit 1
   fi
 done"""
 
 
+def single_cluster_boot(kind_ip: str) -> str:
+    """The lab's one kind cluster: its config, created (retried), the host's kubeconfig, the API
+    certificate check."""
+    kind_config = yaml.dump(kind_cluster_config(kind_ip), Dumper=_BlockDumper, sort_keys=False)
+    return f"""{_heredoc(f"{LAB_DIR}/kind-config.yaml", kind_config)}
+# kind hands HTTP(S)_PROXY/NO_PROXY to the node, so containerd pulls images through the proxy.
+create_cluster() {{
+  kind create cluster --config {LAB_DIR}/kind-config.yaml && return 0
+  kind delete cluster --name {KIND_CLUSTER_NAME} || true
+  return 1
+}}
+if ! kind get clusters | grep -qx {KIND_CLUSTER_NAME}; then
+  retry 3 15 create_cluster
+fi
+mkdir -p /root/.kube
+{kubeconfig_pipeline(HOST_API_SERVER)} > /root/.kube/config
+chmod 0600 /root/.kube/config
+{api_certificate_check(kind_ip)}"""
+
+
 def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
-                        pinned: dict[str, str] = PINNED_SHA256) -> str:
+                        pinned: dict[str, str] = PINNED_SHA256, cluster_boot: str | None = None,
+                        extra_no_proxy: tuple[str, ...] = ()) -> str:
+    """``cluster_boot``: what creates the clusters (default single_cluster_boot; a two-cluster pack:
+    model.mesh_aws.cluster_boot), ``extra_no_proxy``: its additions to no_proxy()."""
     proxy_url = f"http://{proxy_ip}:{settings.proxy_port}"
     kind_url = (f"https://github.com/kubernetes-sigs/kind/releases/download/"
                 f"{settings.kind_version}/kind-linux-amd64")
@@ -267,15 +292,14 @@ def kind_host_user_data(settings: Settings, kind_ip: str, proxy_ip: str,
     sysctl = "\n".join(f"{k} = {v}" for k, v in INOTIFY.items())
     docker_dropin = (
         "[Service]\n"
-        f'Environment="HTTP_PROXY={proxy_url}" "HTTPS_PROXY={proxy_url}" "NO_PROXY={no_proxy()}"\n'
+        f'Environment="HTTP_PROXY={proxy_url}" "HTTPS_PROXY={proxy_url}" "NO_PROXY={no_proxy(extra_no_proxy)}"\n'
     )
     apt_conf = (f'Acquire::http::Proxy "{proxy_url}";\n'
                 f'Acquire::https::Proxy "{proxy_url}";\n'
                 'Acquire::Retries "5";\n')
-    kind_config = yaml.dump(kind_cluster_config(kind_ip), Dumper=_BlockDumper, sort_keys=False)
     q = shlex.quote
     return _preamble("kind", settings) + f"""
-export HTTP_PROXY={q(proxy_url)} HTTPS_PROXY={q(proxy_url)} NO_PROXY={q(no_proxy())}
+export HTTP_PROXY={q(proxy_url)} HTTPS_PROXY={q(proxy_url)} NO_PROXY={q(no_proxy(extra_no_proxy))}
 export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
 {refusal_functions()}
 
@@ -298,20 +322,7 @@ usermod -aG docker {network.SSH_USER}
 {fetch_verified(kind_url, kind_url + ".sha256sum", "/usr/local/bin/kind", pinned)}
 {fetch_verified(kubectl_url, kubectl_url + ".sha256", "/usr/local/bin/kubectl", pinned)}
 
-{_heredoc(f"{LAB_DIR}/kind-config.yaml", kind_config)}
-# kind hands HTTP(S)_PROXY/NO_PROXY to the node, so containerd pulls images through the proxy.
-create_cluster() {{
-  kind create cluster --config {LAB_DIR}/kind-config.yaml && return 0
-  kind delete cluster --name {KIND_CLUSTER_NAME} || true
-  return 1
-}}
-if ! kind get clusters | grep -qx {KIND_CLUSTER_NAME}; then
-  retry 3 15 create_cluster
-fi
-mkdir -p /root/.kube
-{kubeconfig_pipeline(HOST_API_SERVER)} > /root/.kube/config
-chmod 0600 /root/.kube/config
-{api_certificate_check(kind_ip)}
+{cluster_boot if cluster_boot is not None else single_cluster_boot(kind_ip)}
 touch {READY_MARKER}
 echo "cilium-egress-lab: kind host ready"
 """

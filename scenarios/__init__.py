@@ -49,7 +49,7 @@ def platform_objects(ctx: Context) -> tuple[dict, ...]:
 # Platforms that build two clusters joined by ClusterMesh (a pack with TWO_CLUSTERS in NEEDS runs only
 # there): local (stacks/local_mesh.py: two kind clusters on the user's Docker). The others build one
 # cluster, so they refuse such packs at config time.
-MULTI_CLUSTER_PLATFORMS: frozenset[str] = frozenset({"local"})
+MULTI_CLUSTER_PLATFORMS: frozenset[str] = frozenset({"local", "aws"})
 
 
 def multi_cluster_refusals(names, platform: str | None) -> list[str]:

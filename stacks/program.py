@@ -1,6 +1,7 @@
 """The program for every platform: settings first (fails before any resource), then the platform's
 checks (model.platforms preflight: tools, the cluster), then its composition - stacks/lab.py (aws),
-stacks/local.py (stacks/local_mesh.py for a ClusterMesh pack: two kind clusters), stacks/existing.py; on aws a fleet (edgeClusters > 1: N kind hosts behind one shared
+stacks/local.py (stacks/local_mesh.py for a ClusterMesh pack: two kind clusters; on aws
+stacks/aws_mesh.py: both on the kind host), stacks/existing.py; on aws a fleet (edgeClusters > 1: N kind hosts behind one shared
 proxy) is stacks/fleet.py - then the outputs, with ``platform`` recorded (a stack does not switch
 platform: stacks/automation.py refuses it)."""
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pulumi
 from model.platforms import PLATFORM_OUTPUT, Completed, PreflightError
 from model.settings import Settings
 
-from . import existing, fleet, lab, local, local_mesh
+from model import mesh_aws
+
+from . import aws_mesh, existing, fleet, lab, local, local_mesh
 
 
 def run_tool(argv: Sequence[str], timeout: float = 60) -> Completed:
@@ -41,6 +44,8 @@ def declare(settings: Settings, tools: Tools) -> dict[str, Any]:
         outputs = (local_mesh if mesh else local).declare(settings, tools)
     elif settings.platform == "existing":
         outputs = existing.declare(settings, tools)
+    elif mesh_aws.mesh_pack(settings) is not None:
+        outputs = aws_mesh.declare(settings)   # both kind clusters of a ClusterMesh pack on the kind host
     elif settings.edge_clusters > 1:
         outputs = fleet.declare(settings)
     else:
