@@ -614,7 +614,7 @@ HARM = [
      "proxy-demo-sg-ingress-ssh", "open to referencedSecurityGroupId sg-0badbadbadbadbad0", None, None),
     ("all-traffic-from-the-kind-host", "unlocked", "admin-ports-operator-only",
      lambda p: [_ingress(p, ipProtocol="-1", fromPort=None, toPort=None)],
-     "proxy-demo-sg-ingress-proxy", "port 22/6443 (SSH/Kubernetes API) open to 203.0.113.10/32", None, None),
+     "proxy-demo-sg-ingress-proxy", "port 22/6443/6444 (SSH/Kubernetes API) open to 203.0.113.10/32", None, None),
     ("every-tcp-port-from-the-kind-host", "unlocked", "admin-ports-operator-only",
      lambda p: [_ingress(p, fromPort=0, toPort=65535)], "proxy-demo-sg-ingress-proxy", "port 22/6443", None, None),
     ("ssh-from-the-group-itself", "unlocked", "admin-ports-operator-only",
