@@ -216,8 +216,12 @@ def test_clustermesh_values_are_not_vacuous():
 
 def test_a_single_cluster_platform_refuses_the_pack():
     assert "two-clusters" in stars_mesh.NEEDS and PACKS["stars-mesh"] is stars_mesh
+    # existing is one cluster; aws builds both on the kind host (stacks/aws_mesh.py, tests/unit/test_aws_mesh.py)
     with pytest.raises(SettingsError, match="stars-mesh needs two clusters"):
-        load_settings({"operatorCidr": "198.51.100.7/32", "scenarios": ["stars-mesh"]}, resolve_operator_cidr=False)
+        load_settings({"operatorCidr": "198.51.100.7/32", "platform": "existing", "kubeconfigPath": "/k",
+                       "scenarios": ["stars-mesh"]}, resolve_operator_cidr=False)
+    assert load_settings({"operatorCidr": "198.51.100.7/32", "scenarios": ["stars-mesh"]},
+                         resolve_operator_cidr=False).scenarios == ("stars-mesh",)
 
 
 def test_verdicts_cli_evaluates_the_mesh(capsys):
