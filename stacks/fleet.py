@@ -19,39 +19,27 @@ import pulumi_kubernetes as k8s
 
 import scenarios
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
-from components.ec2 import HostArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
-from components.network import Network, NetworkArgs
 from components.platform_policies import PlatformPolicies, PlatformPoliciesArgs
 from components.probes import Probes, ProbesArgs
 from components.proxy_host import ProxyHost
 from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
-from components.ssh_key import SshKey
 from model import cost, edges, helm, network, probes, render, userdata
 from model import security_groups as sg
-from model.settings import PROJECT, Settings
+from model.settings import Settings
 from scenarios import Context, cilium
 
+from .aws_base import aws_base
 from .shared import declare_scenario, verify
 
 
 def declare(settings: Settings) -> dict[str, Any]:
     """Declare the fleet; return the stack outputs."""
-    tags = {"project": PROJECT, "env": settings.env_name}
-    net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags,
-                                                    flow_logs=settings.flow_logs))
-    key = SshKey(settings.name("ssh"), tags)
-    if settings.ami_id == "auto":  # as stacks/lab.py: resolved when a host is created, then kept
-        ami_id: pulumi.Input[str] = aws.ec2.get_ami_output(
-            most_recent=True, owners=[network.UBUNTU_OWNER],
-            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[network.UBUNTU_NAME_FILTER]),
-                     aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])]).id
-    else:
-        ami_id = settings.ami_id
+    base = aws_base(settings)
+    tags, net, key, eip_opts, host_args = base.tags, base.net, base.key, base.eip_opts, base.host_args
 
     fleet = edges.edge_settings(settings)
-    eip_opts = pulumi.ResourceOptions(depends_on=[net.internet_gateway])
     proxy_eip = aws.ec2.Eip(settings.name("proxy-eip"), domain="vpc",
                             tags={**tags, "Name": settings.name("proxy")}, opts=eip_opts)
     kind_eips = {edges.cluster_name(e): aws.ec2.Eip(e.name("kind-eip"), domain="vpc",
@@ -63,13 +51,6 @@ def declare(settings: Settings) -> dict[str, Any]:
     proxy_sg = LockableSecurityGroup(settings.name("proxy") + "-sg", LockableSecurityGroupArgs(
         vpc_id=net.vpc_id, description="cilium-egress-lab shared proxy host", tags=tags,
         ingress=edges.proxy_ingress(settings, kind_cidrs), egress=sg.proxy_egress(settings)))
-
-    def host_args(eip, group, instance_type, user_data) -> HostArgs:
-        return HostArgs(ami_id=ami_id, keep_ami=settings.ami_id == "auto", subnet_id=net.subnet_id,
-                        security_group_id=group.security_group_id, key_name=key.key_name,
-                        private_key=key.private_key_openssh, eip=eip, instance_type=instance_type,
-                        root_volume_gb=settings.root_volume_gb, user_data=user_data, tags=tags,
-                        after=[net.route_table_association, *group.egress_rules])
 
     proxy = ProxyHost(settings.name("proxy"), host_args(
         proxy_eip, proxy_sg, settings.proxy_instance_type,

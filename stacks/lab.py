@@ -10,62 +10,27 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cilium_release import CiliumRelease, CiliumReleaseArgs
-from components.ec2 import HostArgs
 from components.egress_lock import EgressLock, EgressLockArgs
 from components.kind_host import KindHost
-from components.network import Network, NetworkArgs
 from components.proxy_host import ProxyHost
-from components.security_group import LockableSecurityGroup, LockableSecurityGroupArgs
-from components.ssh_key import SshKey
-from model import cost, helm, network, probes, render, userdata
+from model import cost, helm, probes, render, userdata
 from model import security_groups as sg
-from model.settings import PROJECT, Settings
+from model.settings import Settings
 from scenarios import Context
 
+from .aws_base import aws_base, host_outputs, two_hosts
 from .mtls import declare_mtls_backend
 from .shared import declare_checks, declare_on_cilium, verify
 
 
 def declare(settings: Settings) -> dict[str, Any]:
     """Declare every resource; return the stack outputs (name -> value or Output)."""
-    tags = {"project": PROJECT, "env": settings.env_name}
-    net = Network(settings.name("net"), NetworkArgs(network.VPC_CIDR, network.PUBLIC_SUBNET_CIDR, tags,
-                                                    flow_logs=settings.flow_logs))
-    key = SshKey(settings.name("ssh"), tags)
-    # amiId auto: Canonical's newest image when a host is created, then kept (a newer image must
-    # not replace the hosts on a later `up`, e.g. a lock toggle); an explicit id pins it.
-    if settings.ami_id == "auto":
-        ami_id: pulumi.Input[str] = aws.ec2.get_ami_output(
-            most_recent=True, owners=[network.UBUNTU_OWNER],
-            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=[network.UBUNTU_NAME_FILTER]),
-                     aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])]).id
-    else:
-        ami_id = settings.ami_id
-
-    # Both Elastic IPs exist before either host boots: each host's user-data and security group
-    # name the other's address, with no cycle and no serial boot.
-    eip_opts = pulumi.ResourceOptions(depends_on=[net.internet_gateway])
-    kind_eip = aws.ec2.Eip(settings.name("kind-eip"), domain="vpc",
-                           tags={**tags, "Name": settings.name("kind")}, opts=eip_opts)
-    proxy_eip = aws.ec2.Eip(settings.name("proxy-eip"), domain="vpc",
-                            tags={**tags, "Name": settings.name("proxy")}, opts=eip_opts)
-    kind_cidr = kind_eip.public_ip.apply(network.host_cidr)
-    proxy_cidr = proxy_eip.public_ip.apply(network.host_cidr)
-
-    kind_sg = LockableSecurityGroup(settings.name("kind") + "-sg", LockableSecurityGroupArgs(
-        vpc_id=net.vpc_id, description="cilium-egress-lab kind host", tags=tags,
-        ingress=sg.kind_ingress(settings), egress=sg.kind_egress_base(settings, proxy_cidr)))
-    proxy_sg = LockableSecurityGroup(settings.name("proxy") + "-sg", LockableSecurityGroupArgs(
-        vpc_id=net.vpc_id, description="cilium-egress-lab proxy host", tags=tags,
-        ingress=sg.proxy_ingress(settings, kind_cidr), egress=sg.proxy_egress(settings)))
-
-    def host_args(eip: aws.ec2.Eip, group: LockableSecurityGroup, instance_type: str,
-                  user_data: pulumi.Input[str]) -> HostArgs:
-        return HostArgs(ami_id=ami_id, keep_ami=settings.ami_id == "auto", subnet_id=net.subnet_id, security_group_id=group.security_group_id,
-                        key_name=key.key_name, private_key=key.private_key_openssh, eip=eip,
-                        instance_type=instance_type, root_volume_gb=settings.root_volume_gb,
-                        user_data=user_data, tags=tags,
-                        after=[net.route_table_association, *group.egress_rules])
+    base = aws_base(settings)
+    net, key = base.net, base.key
+    hosts = two_hosts(base)
+    kind_eip, proxy_eip, proxy_cidr = hosts.kind_eip, hosts.proxy_eip, hosts.proxy_cidr
+    kind_sg, proxy_sg = hosts.kind_sg, hosts.proxy_sg
+    host_args = base.host_args
 
     kind = KindHost(settings.name("kind"), host_args(
         kind_eip, kind_sg, settings.kind_instance_type,
@@ -108,13 +73,8 @@ def declare(settings: Settings) -> dict[str, Any]:
         extra_outputs[render.SECRET_MATERIAL_OUTPUT] = mtls.material
 
     effective = sg.kind_egress(settings, proxy_cidr)
-    ssh = lambda ip: f"ssh -i lab.key {network.SSH_USER}@{ip}"  # noqa: E731
     return {
-        "kindPublicIp": kind.public_ip,
-        "proxyPublicIp": proxy.public_ip,
-        "sshKind": kind.public_ip.apply(ssh),
-        "sshProxy": proxy.public_ip.apply(ssh),
-        "sshPrivateKey": key.private_key_openssh,
+        **host_outputs(kind, proxy, key),
         "kubeconfig": kind.kubeconfig,
         "restrictEgress": settings.restrict_egress,
         "amiId": kind.ami_id,

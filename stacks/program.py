@@ -13,10 +13,9 @@ from typing import Any, Callable, Sequence
 
 import pulumi
 
+from model import mesh_aws
 from model.platforms import PLATFORM_OUTPUT, Completed, PreflightError
 from model.settings import Settings
-
-from model import mesh_aws
 
 from . import aws_mesh, existing, fleet, lab, local, local_mesh
 
