@@ -235,7 +235,10 @@ def _platform(v: Any) -> str:
 
 
 def _path(v: Any) -> str:
-    return _full(r"[^\x00-\x1f]{0,4096}", v).strip()
+    path = _full(r"[^\x00-\x1f]{0,4096}", v)
+    if path != path.strip():
+        raise ValueError("surrounding whitespace")
+    return path
 
 
 def _context(v: Any) -> str:

@@ -40,6 +40,15 @@ def test_an_unknown_platform_names_the_key_and_the_accepted_values():
     assert "platform: 'gcp' is not accepted; accepted: aws, local or existing" in str(exc.value)
 
 
+@pytest.mark.parametrize("path", [" /tmp/k", "/tmp/k ", "/tmp/k\t"])
+def test_a_kubeconfig_path_with_surrounding_whitespace_is_refused_not_trimmed(path):
+    """Typed values never have surrounding whitespace trimmed behind the user's back (issue 20): the
+    path the stack would read is the path the user gave, or a named error."""
+    with pytest.raises(SettingsError) as exc:
+        settings(platform="existing", kubeconfigPath=path, scenarios=["hoot51"])
+    assert "kubeconfigPath:" in str(exc.value) and "accepted:" in str(exc.value)
+
+
 def test_existing_needs_a_kubeconfig_and_the_others_refuse_one():
     with pytest.raises(SettingsError) as exc:
         settings(platform="existing", scenarios=["hoot51"])
